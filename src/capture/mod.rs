@@ -1,0 +1,261 @@
+//! Capture files: classic pcap and pcapng, framed record by record with file offsets,
+//! so that every problem can be named by file, record and byte. Which format a file is
+//! comes from its first bytes, never from its name.
+
+mod naming;
+mod pcap;
+mod pcapng;
+mod window;
+
+pub use naming::{file_stem, point_name, sanitize};
+
+use std::io::Read;
+use window::Window;
+
+/// The largest record natcorr accepts: tcpdump's default snaplen. Nothing larger is allocated.
+pub const MAX_CAPLEN: u32 = 262_144;
+
+/// An interface a capture was taken on (pcap: the one interface of the file).
+#[derive(Clone, Debug)]
+pub struct Interface {
+    pub link_type: u32,
+    pub name: Option<String>,
+    pub snaplen: u32,
+}
+
+/// One captured frame, borrowed from the reader until the next call.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    /// 1-based record (pcap) or block (pcapng) number.
+    pub record: u64,
+    pub offset: u64,
+    pub ts_ns: i64,
+    /// Index into [`Capture::interfaces`].
+    pub interface: u32,
+    /// LINKTYPE_ of that interface.
+    pub link_type: u32,
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}
+
+/// Something wrong in a file, where it is, and whether reading can go on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub record: Option<u64>,
+    pub offset: u64,
+    pub message: String,
+    /// Reading stopped here: what follows in the file is not used.
+    pub stops: bool,
+    /// Nothing of the file could be used (bad header, not a capture).
+    pub unusable: bool,
+}
+
+impl Problem {
+    fn at(record: Option<u64>, offset: u64, message: impl Into<String>) -> Self {
+        Problem {
+            record,
+            offset,
+            message: message.into(),
+            stops: false,
+            unusable: false,
+        }
+    }
+    fn stop(mut self) -> Self {
+        self.stops = true;
+        self
+    }
+    fn unusable(mut self) -> Self {
+        self.stops = true;
+        self.unusable = true;
+        self
+    }
+}
+
+/// What the reader yields next.
+pub enum Event<'a> {
+    Frame(Frame<'a>),
+    Problem(Problem),
+    End,
+}
+
+/// Which container the file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Pcap,
+    PcapNg,
+}
+
+enum Inner {
+    Pcap(pcap::PcapFramer),
+    PcapNg(pcapng::PcapNgFramer),
+}
+
+/// Where a framed record's bytes are in the window; consumed after the frame was handed out.
+struct Record {
+    record: u64,
+    offset: u64,
+    ts_ns: i64,
+    interface: u32,
+    orig_len: u32,
+    data_at: usize,
+    caplen: usize,
+    consume: usize,
+}
+
+/// What a framer found at the cursor. A record may come with a problem that does not stop reading.
+enum Step {
+    Record(Record, Option<Problem>),
+    /// Bytes to skip (a block that holds no packet), with an optional problem.
+    Skip(usize, Option<Problem>),
+    Problem(Problem),
+    End,
+}
+
+/// A capture file being read.
+pub struct Capture<R: Read> {
+    window: Window<R>,
+    inner: Inner,
+    interfaces: Vec<Interface>,
+    format: Format,
+    /// A record whose problem was reported first; handed out on the next call.
+    ready: Option<Record>,
+    /// Bytes of the last handed-out record, consumed on the next call.
+    to_consume: usize,
+}
+
+impl<R: Read> Capture<R> {
+    /// Recognizes the container from its first bytes and reads its header.
+    /// A file that is not a capture at all gives an unusable [`Problem`].
+    pub fn open(reader: R) -> Result<Self, Problem> {
+        let mut window = Window::new(reader);
+        let head = window
+            .fill(4)
+            .map_err(|e| Problem::at(None, 0, format!("cannot read: {e}")).unusable())?;
+        if head.len() < 4 {
+            let what = if head.is_empty() {
+                "empty file".to_string()
+            } else {
+                format!(
+                    "only {} bytes: too short for any capture header",
+                    head.len()
+                )
+            };
+            return Err(Problem::at(None, 0, what).unusable());
+        }
+        let magic = [head[0], head[1], head[2], head[3]];
+        let mut interfaces = Vec::new();
+        let (inner, format) = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            (Inner::PcapNg(pcapng::PcapNgFramer::new()), Format::PcapNg)
+        } else if pcap::is_magic(magic) {
+            let framer = pcap::PcapFramer::open(&mut window)?;
+            interfaces.push(framer.interface());
+            (Inner::Pcap(framer), Format::Pcap)
+        } else {
+            return Err(Problem::at(None, 0, not_a_capture(magic)).unusable());
+        };
+        Ok(Capture {
+            window,
+            inner,
+            interfaces,
+            format,
+            ready: None,
+            to_consume: 0,
+        })
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Interfaces declared so far (pcapng declares them as it goes).
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+
+    /// The next frame, problem or the end. After a problem that stops, only `End` follows.
+    pub fn next_event(&mut self) -> Event<'_> {
+        self.window.consume(std::mem::take(&mut self.to_consume));
+        let rec = match self.ready.take() {
+            Some(r) => r,
+            None => loop {
+                let step = match &mut self.inner {
+                    Inner::Pcap(f) => f.next(&mut self.window),
+                    Inner::PcapNg(f) => f.next(&mut self.window, &mut self.interfaces),
+                };
+                match step {
+                    Step::Record(r, None) => break r,
+                    Step::Record(r, Some(p)) => {
+                        self.ready = Some(r);
+                        return Event::Problem(p);
+                    }
+                    Step::Skip(n, problem) => {
+                        self.window.consume(n);
+                        if let Some(p) = problem {
+                            return Event::Problem(p);
+                        }
+                    }
+                    Step::Problem(p) => return Event::Problem(p),
+                    Step::End => return Event::End,
+                }
+            },
+        };
+        self.to_consume = rec.consume;
+        if rec.caplen == 0 {
+            return self.next_event();
+        }
+        let link_type = self
+            .interfaces
+            .get(rec.interface as usize)
+            .map_or(0, |i| i.link_type);
+        // The framer made sure these bytes are in the window.
+        let bytes = self.window.fill(rec.consume).unwrap_or(&[]);
+        let data = bytes
+            .get(rec.data_at..rec.data_at + rec.caplen)
+            .unwrap_or(&[]);
+        Event::Frame(Frame {
+            record: rec.record,
+            offset: rec.offset,
+            ts_ns: rec.ts_ns,
+            interface: rec.interface,
+            link_type,
+            orig_len: rec.orig_len,
+            data,
+        })
+    }
+}
+
+fn not_a_capture(magic: [u8; 4]) -> String {
+    let hint = match magic {
+        [0x1f, 0x8b, ..] => " (gzip-compressed: decompress it first)",
+        [0x28, 0xb5, 0x2f, 0xfd] => " (zstd-compressed: decompress it first)",
+        [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => "",
+        _ => "",
+    };
+    format!(
+        "not a pcap or pcapng capture: starts with {:02x} {:02x} {:02x} {:02x}{hint}",
+        magic[0], magic[1], magic[2], magic[3]
+    )
+}
+
+/// Human name of a LINKTYPE_ value.
+pub fn link_type_name(lt: u32) -> String {
+    let name = match lt {
+        0 => "NULL",
+        1 => "EN10MB",
+        9 => "PPP",
+        12 | 101 => "RAW",
+        50 => "PPP_HDLC",
+        104 => "C_HDLC",
+        105 => "IEEE802_11",
+        107 => "FRELAY",
+        108 => "LOOP",
+        113 => "LINUX_SLL",
+        226 => "IPNET",
+        228 => "IPV4",
+        229 => "IPV6",
+        242 => "IPOIB",
+        276 => "LINUX_SLL2",
+        _ => return format!("LINKTYPE_{lt}"),
+    };
+    name.to_string()
+}

@@ -1,0 +1,348 @@
+//! pcapng: blocks framed here (lengths checked against the stream and a fixed bound, offsets
+//! known), their contents decoded by pcap-file (options, `if_tsresol`, `if_tsoffset`).
+//! Several sections and interfaces; interface indexes are made global across sections.
+
+use super::pcap::{read_u16, read_u32};
+use super::window::Window;
+use super::{Interface, Problem, Record, Step, MAX_CAPLEN};
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgParser};
+use std::io::Read;
+
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
+const PB: u32 = 2;
+const SPB: u32 = 3;
+const EPB: u32 = 6;
+/// Known block types that carry no packet: NRB, ISB, systemd journal, decryption secrets, custom.
+const KNOWN_OTHER: [u32; 6] = [4, 5, 9, 10, 0x0BAD, 0x4000_0BAD];
+/// A block holds at most one maximal packet plus generous room for options.
+const MAX_BLOCK: usize = MAX_CAPLEN as usize + 65_536;
+
+pub struct PcapNgFramer {
+    parser: Option<PcapNgParser>,
+    big_endian: bool,
+    /// Global index of this section's first interface.
+    base: u32,
+    /// Interfaces declared in this section.
+    local: u32,
+    block: u64,
+    last_ts: i64,
+    done: bool,
+    scratch: Vec<u8>,
+    warned_unaligned: bool,
+}
+
+impl PcapNgFramer {
+    pub fn new() -> Self {
+        PcapNgFramer {
+            parser: None,
+            big_endian: false,
+            base: 0,
+            local: 0,
+            block: 0,
+            last_ts: i64::MIN,
+            done: false,
+            scratch: Vec::new(),
+            warned_unaligned: false,
+        }
+    }
+
+    pub fn next<R: Read>(&mut self, w: &mut Window<R>, interfaces: &mut Vec<Interface>) -> Step {
+        if self.done {
+            return Step::End;
+        }
+        let offset = w.offset();
+        let head = match w.fill(12) {
+            Ok(h) => h,
+            Err(e) => {
+                return self.fail(
+                    Problem::at(Some(self.block + 1), offset, format!("read error: {e}")).stop(),
+                )
+            }
+        };
+        if head.is_empty() {
+            self.done = true;
+            return Step::End;
+        }
+        self.block += 1;
+        let at = Some(self.block);
+        if head.len() < 12 {
+            let n = head.len();
+            return self.fail(
+                Problem::at(at, offset, format!("file ends inside a block header ({n} of 12 bytes): the capture was cut while being written"))
+                    .stop(),
+            );
+        }
+        let type_be = read_u32(&head[0..4], true);
+        let is_shb = type_be == SHB;
+        if is_shb {
+            match [head[8], head[9], head[10], head[11]] {
+                [0x1a, 0x2b, 0x3c, 0x4d] => self.big_endian = true,
+                [0x4d, 0x3c, 0x2b, 0x1a] => self.big_endian = false,
+                m => {
+                    let p = Problem::at(
+                        at,
+                        offset,
+                        format!(
+                            "section header has a bad byte-order magic {:02x}{:02x}{:02x}{:02x}",
+                            m[0], m[1], m[2], m[3]
+                        ),
+                    );
+                    return self.fail(if self.parser.is_none() {
+                        p.unusable()
+                    } else {
+                        p.stop()
+                    });
+                }
+            }
+        } else if self.parser.is_none() {
+            return self.fail(
+                Problem::at(
+                    at,
+                    offset,
+                    "pcapng file does not start with a section header block",
+                )
+                .unusable(),
+            );
+        }
+        let be = self.big_endian;
+        let btype = read_u32(&head[0..4], be);
+        let len = read_u32(&head[4..8], be) as usize;
+        if len < 12 || len > MAX_BLOCK {
+            let p = Problem::at(
+                at,
+                offset,
+                format!("block of type 0x{btype:x} claims a length of {len} bytes (allowed 12..{MAX_BLOCK}): the file is corrupt from here on"),
+            );
+            return self.fail(if self.parser.is_none() {
+                p.unusable()
+            } else {
+                p.stop()
+            });
+        }
+        // Some early writers stored the unpadded length; the block still occupies whole words.
+        let extent = len.next_multiple_of(4);
+        let bytes = match w.fill(extent) {
+            Ok(b) => b,
+            Err(e) => return self.fail(Problem::at(at, offset, format!("read error: {e}")).stop()),
+        };
+        if bytes.len() < extent {
+            let have = bytes.len();
+            let p = Problem::at(
+                at,
+                offset,
+                format!("last block cut short: {have} of {len} bytes present (the capture was cut while being written)"),
+            );
+            return self.fail(if self.parser.is_none() {
+                p.unusable()
+            } else {
+                p.stop()
+            });
+        }
+        let trailer = read_u32(&bytes[extent - 4..extent], be) as usize;
+        if trailer != len {
+            let p = Problem::at(
+                at,
+                offset,
+                format!("block length {len} does not match its trailer {trailer}: the file is corrupt from here on"),
+            );
+            return self.fail(if self.parser.is_none() {
+                p.unusable()
+            } else {
+                p.stop()
+            });
+        }
+        let mut note = None;
+        let block: &[u8] = if extent != len {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&bytes[..extent]);
+            let fixed = if be {
+                (extent as u32).to_be_bytes()
+            } else {
+                (extent as u32).to_le_bytes()
+            };
+            self.scratch[4..8].copy_from_slice(&fixed);
+            self.scratch[extent - 4..].copy_from_slice(&fixed);
+            if !self.warned_unaligned {
+                self.warned_unaligned = true;
+                note = Some(Problem::at(
+                    at,
+                    offset,
+                    format!("block length {len} is not a multiple of 4; read as {extent} bytes (as Wireshark does)"),
+                ));
+            }
+            &self.scratch
+        } else {
+            &bytes[..extent]
+        };
+
+        if is_shb {
+            let major = u16::from_le_bytes([block[12], block[13]]);
+            let major = if be { major.swap_bytes() } else { major };
+            if major != 1 {
+                let minor = if be {
+                    u16::from_be_bytes([block[14], block[15]])
+                } else {
+                    u16::from_le_bytes([block[14], block[15]])
+                };
+                let p = Problem::at(
+                    at,
+                    offset,
+                    format!("unsupported pcapng version {major}.{minor}"),
+                );
+                return self.fail(if self.parser.is_none() {
+                    p.unusable()
+                } else {
+                    p.stop()
+                });
+            }
+            return match PcapNgParser::new(block) {
+                Ok((_, parser)) => {
+                    self.parser = Some(parser);
+                    self.base = interfaces.len() as u32;
+                    self.local = 0;
+                    Step::Skip(extent, note)
+                }
+                Err(e) => {
+                    let p = Problem::at(at, offset, format!("bad section header block: {e}"));
+                    self.fail(if self.parser.is_none() {
+                        p.unusable()
+                    } else {
+                        p.stop()
+                    })
+                }
+            };
+        }
+        if btype == EPB || btype == PB {
+            // Name the undeclared interface ourselves: pcap-file's error would not say how many there are.
+            let id = if btype == EPB {
+                read_u32(&block[8..12], be)
+            } else {
+                u32::from(read_u16(&block[8..10], be))
+            };
+            if id >= self.local {
+                let n = self.local;
+                return Step::Skip(
+                    extent,
+                    Some(Problem::at(at, offset, format!("packet names interface {id}, but this section declared only {n}: packet skipped"))),
+                );
+            }
+        }
+        if !matches!(btype, IDB | PB | SPB | EPB) {
+            let problem = if KNOWN_OTHER.contains(&btype) {
+                note
+            } else {
+                Some(Problem::at(
+                    at,
+                    offset,
+                    format!("unknown block type 0x{btype:08x} skipped"),
+                ))
+            };
+            return Step::Skip(extent, problem);
+        }
+        let parser = self.parser.as_mut().expect("a section header came first");
+        let parsed = match parser.next_block(block) {
+            Ok((_, b)) => b,
+            Err(e) => {
+                return Step::Skip(
+                    extent,
+                    Some(Problem::at(
+                        at,
+                        offset,
+                        format!("malformed {} block skipped: {e}", block_name(btype)),
+                    )),
+                );
+            }
+        };
+        let (interface, ts, orig_len, data_at, caplen) = match parsed {
+            Block::InterfaceDescription(idb) => {
+                let name = idb.options.iter().find_map(|o| match o {
+                    InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                    _ => None,
+                });
+                interfaces.push(Interface {
+                    link_type: u32::from(idb.linktype),
+                    name,
+                    snaplen: idb.snaplen,
+                });
+                self.local += 1;
+                return Step::Skip(extent, note);
+            }
+            Block::EnhancedPacket(p) => (
+                p.interface_id,
+                p.timestamp,
+                p.original_len,
+                28,
+                p.data.len(),
+            ),
+            Block::Packet(p) => (
+                u32::from(p.interface_id),
+                p.timestamp,
+                p.original_len,
+                28,
+                p.data.len(),
+            ),
+            Block::SimplePacket(p) => {
+                if self.local == 0 {
+                    return Step::Skip(
+                        extent,
+                        Some(Problem::at(
+                            at,
+                            offset,
+                            "simple packet block before any interface: skipped",
+                        )),
+                    );
+                }
+                let caplen = p
+                    .data
+                    .len()
+                    .min(interfaces[self.base as usize].snaplen.max(1) as usize);
+                // Simple packets carry no timestamp: they get the previous packet's.
+                (
+                    0,
+                    std::time::Duration::from_nanos(self.last_ts.max(0) as u64),
+                    p.original_len,
+                    12,
+                    caplen,
+                )
+            }
+            _ => return Step::Skip(extent, note),
+        };
+        let ts_ns = i64::try_from(ts.as_nanos()).unwrap_or(i64::MAX);
+        if note.is_none() && ts_ns < self.last_ts {
+            note = Some(Problem::at(
+                at,
+                offset,
+                format!("timestamp goes backwards by {} ns", self.last_ts - ts_ns),
+            ));
+        }
+        self.last_ts = self.last_ts.max(ts_ns);
+        let rec = Record {
+            record: self.block,
+            offset,
+            ts_ns,
+            interface: self.base + interface,
+            orig_len,
+            data_at,
+            caplen,
+            consume: extent,
+        };
+        Step::Record(rec, note)
+    }
+
+    fn fail(&mut self, p: Problem) -> Step {
+        self.done = true;
+        Step::Problem(p)
+    }
+}
+
+fn block_name(t: u32) -> &'static str {
+    match t {
+        IDB => "interface description",
+        PB => "packet",
+        SPB => "simple packet",
+        EPB => "enhanced packet",
+        _ => "unknown",
+    }
+}

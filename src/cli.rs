@@ -1,0 +1,80 @@
+//! The command line: every flag defined and documented once, here.
+
+use crate::scan::Input;
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "natcorr",
+    version,
+    about = "Follow ICMP echoes across packet captures taken at several points of a path, through NAT",
+    long_about = "natcorr reads tcpdump captures (pcap or pcapng) taken at several points of one path, \
+finds the same echo request and reply at every point even where NAT rewrote addresses or the ICMP \
+identifier, and reports the path order, where each translation (SNAT, DNAT, identifier rewrite) \
+happened, whether replies were translated back, per-hop latency and loss.",
+    after_help = "Examples:\n  \
+natcorr captures/seed/*.pcap                      the seed's four router interfaces and the destination\n  \
+natcorr --format json captures/plain/*.pcap | jq .nat\n  \
+natcorr --point vm=/tmp/a.pcap --point router=/tmp/b.pcap\n\n\
+Exit codes: 0 analysis done (warnings allowed), 2 an input could not be used or the command line was wrong."
+)]
+pub struct Cli {
+    /// Capture files (pcap or pcapng, any extension). Each file is a capture point named after the
+    /// pcapng interface name, else the file name without extension; a `tcpdump -i any` file yields
+    /// one point per interface (`NAME#ifN`).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<String>,
+
+    /// Read FILE as capture point NAME (repeatable). Overrides the name natcorr would pick.
+    #[arg(long = "point", value_name = "NAME=FILE", value_parser = parse_point)]
+    pub points: Vec<(String, String)>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// List every flow in detail (by default, many flows are grouped by path and translations).
+    #[arg(long)]
+    pub flows: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for a person.
+    Table,
+    /// One JSON document, documented in the README (schema_version 1).
+    Json,
+}
+
+fn parse_point(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+            Ok((name.to_string(), file.to_string()))
+        }
+        _ => Err(format!("expected NAME=FILE, got {s:?}")),
+    }
+}
+
+impl Cli {
+    /// The inputs in command-line order; a file named by `--point` is read once, under that name.
+    pub fn inputs(&self) -> Vec<Input> {
+        let mut inputs: Vec<Input> = self
+            .files
+            .iter()
+            .map(|f| Input {
+                path: f.clone(),
+                name: None,
+            })
+            .collect();
+        for (name, file) in &self.points {
+            match inputs.iter_mut().find(|i| &i.path == file) {
+                Some(i) => i.name = Some(name.clone()),
+                None => inputs.push(Input {
+                    path: file.clone(),
+                    name: Some(name.clone()),
+                }),
+            }
+        }
+        inputs
+    }
+}

@@ -1,0 +1,298 @@
+//! Observations → flows and journeys, across NAT.
+//!
+//! A *journey* is one packet seen at several capture points. NAT may rewrite addresses and the
+//! ICMP identifier, so packets are matched on what it cannot change: direction, sequence number,
+//! ICMP length and the payload (ping puts a timestamp in it). A *local flow* is what one point
+//! sees of an echo flow (its addresses and identifier there); local flows whose packets keep
+//! meeting in journeys are joined into one *flow*: a NAT mapping holds for a whole flow, which is
+//! what resolves packets the key alone leaves ambiguous. When no packet is seen at two points
+//! (captures taken one at a time), flows are matched by destination instead (`Matched::Flow`).
+
+mod unionfind;
+
+use crate::model::{Direction, Matched, Observation, PointId};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use unionfind::UnionFind;
+
+/// The same packet's observations, at most one per point (indexes into the observation list).
+pub type Journey = Vec<u32>;
+
+/// What one point sees of a flow: addresses and identifier on the initiator's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LocalFlow {
+    pub point: PointId,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub id: u16,
+}
+
+/// One echo flow across points, with its packets.
+#[derive(Clone, Debug)]
+pub struct FlowObs {
+    pub matched: Matched,
+    pub local_flows: Vec<LocalFlow>,
+    pub requests: Vec<Journey>,
+    pub replies: Vec<Journey>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Correlation {
+    pub flows: Vec<FlowObs>,
+    /// Things the data could not decide.
+    pub notes: Vec<String>,
+}
+
+/// Packets of one (direction, seq, length, payload start) further apart than this are different packets.
+const MAX_GAP_NS: i64 = 30_000_000_000;
+
+pub fn correlate(obs: &[Observation]) -> Correlation {
+    // Local flows.
+    let mut lf_index: HashMap<LocalFlow, u32> = HashMap::new();
+    let mut local: Vec<LocalFlow> = Vec::new();
+    let obs_lf: Vec<u32> = obs
+        .iter()
+        .map(|o| {
+            let (src, dst) = o.initiator_side();
+            let key = LocalFlow {
+                point: o.point,
+                src,
+                dst,
+                id: o.icmp_id,
+            };
+            *lf_index.entry(key).or_insert_with(|| {
+                local.push(key);
+                (local.len() - 1) as u32
+            })
+        })
+        .collect();
+
+    let groups = packet_groups(obs);
+
+    // Votes between local flows from groups that name one packet per point.
+    let mut votes: HashMap<(u32, u32), u32> = HashMap::new();
+    for g in &groups {
+        if !one_per_point(obs, g) {
+            continue;
+        }
+        for (i, &a) in g.iter().enumerate() {
+            for &b in &g[i + 1..] {
+                let (x, y) = (obs_lf[a as usize], obs_lf[b as usize]);
+                *votes.entry((x.min(y), x.max(y))).or_default() += 1;
+            }
+        }
+    }
+    // Each local flow's best partner at every other point; join mutual best partners.
+    let mut best: HashMap<(u32, PointId), (u32, u32)> = HashMap::new();
+    for (&(x, y), &n) in &votes {
+        for (from, to) in [(x, y), (y, x)] {
+            let slot = best
+                .entry((from, local[to as usize].point))
+                .or_insert((to, 0));
+            if n > slot.1 || (n == slot.1 && to < slot.0) {
+                *slot = (to, n);
+            }
+        }
+    }
+    let mut uf = UnionFind::new(local.len());
+    for (&(from, _), &(to, _)) in &best {
+        if best.get(&(to, local[from as usize].point)).map(|b| b.0) == Some(from) {
+            uf.union(from, to);
+        }
+    }
+
+    // Journeys: each group split by flow, then by point multiplicity.
+    let mut by_root: HashMap<u32, usize> = HashMap::new();
+    let mut flows: Vec<FlowObs> = Vec::new();
+    let mut flow_of = |root: u32, flows: &mut Vec<FlowObs>| -> usize {
+        *by_root.entry(root).or_insert_with(|| {
+            flows.push(FlowObs {
+                matched: Matched::Packet,
+                local_flows: Vec::new(),
+                requests: Vec::new(),
+                replies: Vec::new(),
+                notes: Vec::new(),
+            });
+            flows.len() - 1
+        })
+    };
+    for (i, lf) in local.iter().enumerate() {
+        let f = flow_of(uf.find(i as u32), &mut flows);
+        flows[f].local_flows.push(*lf);
+    }
+    let mut ambiguous = 0u64;
+    let mut part: HashMap<usize, Vec<u32>> = HashMap::new();
+    for g in &groups {
+        part.clear();
+        for &o in g {
+            let f = flow_of(uf.find(obs_lf[o as usize]), &mut flows);
+            part.entry(f).or_default().push(o);
+        }
+        for (&f, members) in part.iter_mut() {
+            let dir = obs[members[0] as usize].dir;
+            let journeys = split_by_point(obs, members, &mut ambiguous);
+            let list = match dir {
+                Direction::Request => &mut flows[f].requests,
+                Direction::Reply => &mut flows[f].replies,
+            };
+            list.extend(journeys);
+        }
+    }
+
+    let mut notes = Vec::new();
+    if ambiguous > 0 {
+        notes.push(format!(
+            "{ambiguous} packet(s) share sequence number and payload with another packet at the same point; they were paired by time order"
+        ));
+    }
+    let mut flows = flow_fallback(obs, flows);
+    flows.sort_by_key(|f| first_seen(obs, f));
+    Correlation { flows, notes }
+}
+
+/// Groups of observations that may be one packet: equal direction, seq, ICMP length and payload
+/// (as far as both captured it), close in time. Sorted by time inside.
+fn packet_groups(obs: &[Observation]) -> Vec<Vec<u32>> {
+    let mut keyed: Vec<(u64, u128, i64, u32)> = obs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let (meta, prefix) = packet_key(o);
+            (meta, prefix, o.ts_ns, i as u32)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut groups = Vec::new();
+    let mut run: Vec<u32> = Vec::new();
+    let mut i = 0;
+    while i < keyed.len() {
+        let (meta, prefix) = (keyed[i].0, keyed[i].1);
+        run.clear();
+        while i < keyed.len() && keyed[i].0 == meta && keyed[i].1 == prefix {
+            run.push(keyed[i].3);
+            i += 1;
+        }
+        split_run(obs, &run, &mut groups);
+    }
+    groups
+}
+
+/// Splits observations with one key (in time order) into groups of compatible payloads and no
+/// gap longer than [`MAX_GAP_NS`].
+fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Vec<u32>>) {
+    if run.len() == 1 {
+        groups.push(run.to_vec());
+        return;
+    }
+    let first = groups.len();
+    for &o in run {
+        let ob = &obs[o as usize];
+        let fit = groups[first..].iter().position(|g| {
+            let last = &obs[*g.last().expect("groups are never empty") as usize];
+            ob.ts_ns - last.ts_ns <= MAX_GAP_NS && obs[g[0] as usize].payload_compatible(ob)
+        });
+        match fit {
+            Some(k) => groups[first + k].push(o),
+            None => groups.push(vec![o]),
+        }
+    }
+}
+
+/// What NAT cannot change about a packet, in two sortable words: (direction, family, seq, ICMP
+/// length) and the first 16 payload bytes.
+fn packet_key(o: &Observation) -> (u64, u128) {
+    let dir = match o.dir {
+        Direction::Request => 0u64,
+        Direction::Reply => 1,
+    };
+    let v6 = u64::from(o.src.is_ipv6());
+    let meta = (dir << 63) | (v6 << 62) | (u64::from(o.seq) << 32) | u64::from(o.icmp_len);
+    (meta, u128::from_be_bytes(o.prefix))
+}
+
+fn one_per_point(obs: &[Observation], g: &[u32]) -> bool {
+    if g.len() < 2 {
+        return false;
+    }
+    let mut points: Vec<PointId> = g.iter().map(|&o| obs[o as usize].point).collect();
+    points.sort_unstable();
+    points.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Splits one flow's share of a group into journeys with at most one observation per point:
+/// the k-th packet at every point (in time order) is taken to be the same packet.
+fn split_by_point(obs: &[Observation], members: &[u32], ambiguous: &mut u64) -> Vec<Journey> {
+    if one_per_point(obs, members) || members.len() == 1 {
+        return vec![members.to_vec()];
+    }
+    let mut per_point: HashMap<PointId, Vec<u32>> = HashMap::new();
+    for &o in members {
+        per_point.entry(obs[o as usize].point).or_default().push(o);
+    }
+    let depth = per_point.values().map(Vec::len).max().unwrap_or(0);
+    if depth > 1 {
+        *ambiguous += (members.len() - per_point.len()) as u64;
+    }
+    (0..depth)
+        .map(|k| {
+            per_point
+                .values()
+                .filter_map(|v| v.get(k).copied())
+                .collect()
+        })
+        .collect()
+}
+
+/// When no packet was seen at two points, ties the one-point flows together by destination.
+fn flow_fallback(obs: &[Observation], flows: Vec<FlowObs>) -> Vec<FlowObs> {
+    let single = |f: &FlowObs| {
+        let p = f.local_flows[0].point;
+        f.local_flows.iter().all(|l| l.point == p)
+    };
+    let (singles, mut out): (Vec<FlowObs>, Vec<FlowObs>) =
+        flows.into_iter().partition(|f| single(f));
+    let mut by_dst: Vec<(IpAddr, Vec<FlowObs>)> = Vec::new();
+    for f in singles {
+        let dst = f.local_flows[0].dst;
+        match by_dst.iter_mut().find(|(d, _)| *d == dst) {
+            Some((_, v)) => v.push(f),
+            None => by_dst.push((dst, vec![f])),
+        }
+    }
+    for (_, group) in by_dst {
+        let points: std::collections::HashSet<PointId> =
+            group.iter().map(|f| f.local_flows[0].point).collect();
+        if points.len() < 2 {
+            out.extend(group);
+            continue;
+        }
+        let mut merged = FlowObs {
+            matched: Matched::Flow,
+            local_flows: Vec::new(),
+            requests: Vec::new(),
+            replies: Vec::new(),
+            notes: vec!["no packet was seen at two points (captures taken at different times): points matched by destination, ordered by TTL".to_string()],
+        };
+        for f in group {
+            merged.local_flows.extend(f.local_flows);
+            merged.requests.extend(f.requests);
+            merged.replies.extend(f.replies);
+        }
+        out.push(merged);
+    }
+    let _ = obs;
+    out
+}
+
+fn first_seen(obs: &[Observation], f: &FlowObs) -> i64 {
+    f.requests
+        .iter()
+        .chain(&f.replies)
+        .flat_map(|j| j.iter().map(|&o| obs[o as usize].ts_ns))
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

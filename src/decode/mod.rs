@@ -1,0 +1,167 @@
+//! Frames → echo observations. The link layer is peeled off here (Ethernet with 802.1Q/QinQ,
+//! Linux SLL and SLL2, raw IP, BSD NULL/LOOP, and a few WAN link types), IPv4/IPv6 is sliced by
+//! etherparse (lax: snaplen-truncated packets still decode), the ICMP echo header is read here.
+//! Everything that is not an ICMP/ICMPv6 echo request or reply is counted and skipped.
+
+mod link;
+
+pub use link::LinkLayer;
+
+use crate::model::{Direction, PREFIX_LEN};
+use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket};
+use std::net::IpAddr;
+
+/// The echo fields of one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Echo {
+    pub dir: Direction,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+    pub ip_id: u32,
+    pub icmp_id: u16,
+    pub seq: u16,
+    pub icmp_len: u32,
+    pub prefix: [u8; PREFIX_LEN],
+    pub prefix_len: u8,
+    pub digest: u64,
+    pub digest_len: u32,
+}
+
+/// What a frame turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Echo(Echo),
+    /// Anything else: ARP, TCP, other ICMP, non-first fragments.
+    Other,
+    /// An echo that cannot be used, or a frame the link layer could not parse: why.
+    Unusable(&'static str),
+}
+
+/// Decodes one frame of the given LINKTYPE_. Returns the Linux SLL2 interface index when the
+/// link layer carries one, and the outcome.
+pub fn decode(link: LinkLayer, data: &[u8]) -> (Option<u32>, Outcome) {
+    match link::strip(link, data) {
+        link::Stripped::Ether(ifindex, ether_type, payload) => {
+            let sliced =
+                LaxSlicedPacket::from_ether_type(etherparse::EtherType(ether_type), payload);
+            (ifindex, from_sliced(&sliced, 0))
+        }
+        link::Stripped::Ethernet(frame) => match LaxSlicedPacket::from_ethernet(frame) {
+            Ok(sliced) => (None, from_sliced(&sliced, 0)),
+            Err(_) => (None, Outcome::Unusable("Ethernet header cut short")),
+        },
+        link::Stripped::Ip(payload) => match LaxSlicedPacket::from_ip(payload) {
+            Ok(sliced) => (None, from_sliced(&sliced, 0)),
+            Err(_) => (None, Outcome::Other),
+        },
+        link::Stripped::NotIp => (None, Outcome::Other),
+        link::Stripped::Short(why) => (None, Outcome::Unusable(why)),
+        link::Stripped::Unsupported => (None, Outcome::Unusable("unsupported link type")),
+    }
+}
+
+/// Tunnels (IP-in-IP, 6in4) nest; this bounds how deep natcorr follows them.
+const MAX_NESTING: u8 = 4;
+
+fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
+    let (src, dst, ttl, ip_id, icmp_len, payload) = match &p.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            let pl = ip.payload();
+            if pl.fragmented && h.fragments_offset().value() != 0 {
+                return Outcome::Other;
+            }
+            let icmp_len = u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4);
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                h.ttl(),
+                u32::from(h.identification()),
+                icmp_len,
+                pl,
+            )
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            let pl = ip.payload();
+            let mut frag_id = 0;
+            if pl.fragmented {
+                for ext in ip.extensions().clone() {
+                    if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                        if f.fragment_offset().value() != 0 {
+                            return Outcome::Other;
+                        }
+                        frag_id = f.identification();
+                    }
+                }
+            }
+            let ext_len = ip.extensions().slice().len() as u32;
+            let icmp_len = u32::from(h.payload_length()).saturating_sub(ext_len);
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                h.hop_limit(),
+                frag_id,
+                icmp_len,
+                pl,
+            )
+        }
+        _ => return Outcome::Other,
+    };
+    let v6 = src.is_ipv6();
+    match payload.ip_number {
+        IpNumber::IPV4 | IpNumber::IPV6 if !payload.fragmented && depth < MAX_NESTING => {
+            return match LaxSlicedPacket::from_ip(payload.payload) {
+                Ok(inner) => from_sliced(&inner, depth + 1),
+                Err(_) => Outcome::Other,
+            };
+        }
+        IpNumber::ICMP if !v6 => {}
+        IpNumber::IPV6_ICMP if v6 => {}
+        _ => return Outcome::Other,
+    }
+    let icmp = payload.payload;
+    let Some(&kind) = icmp.first() else {
+        return Outcome::Unusable("ICMP header cut by the snaplen");
+    };
+    let dir = match (v6, kind) {
+        (false, 8) | (true, 128) => Direction::Request,
+        (false, 0) | (true, 129) => Direction::Reply,
+        _ => return Outcome::Other,
+    };
+    if icmp.len() < 8 {
+        return Outcome::Unusable("ICMP echo header cut by the snaplen");
+    }
+    let data = &icmp[8..];
+    let mut prefix = [0u8; PREFIX_LEN];
+    let prefix_len = data.len().min(PREFIX_LEN);
+    prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
+    Outcome::Echo(Echo {
+        dir,
+        src,
+        dst,
+        ttl,
+        ip_id,
+        icmp_id: u16::from_be_bytes([icmp[4], icmp[5]]),
+        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
+        icmp_len,
+        prefix,
+        prefix_len: prefix_len as u8,
+        digest: fnv1a(data),
+        digest_len: data.len() as u32,
+    })
+}
+
+/// FNV-1a: fast, stable across runs and platforms, good enough to tell payloads apart.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests;

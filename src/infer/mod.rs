@@ -1,0 +1,493 @@
+//! Flows and journeys → what a person wants to know: the path order, the translations on each
+//! hop and whether replies were translated back, per-hop latency, round-trip times and loss.
+
+mod stats;
+
+pub use stats::summarize;
+
+use crate::correlate::{Correlation, FlowObs, Journey};
+use crate::model::{
+    Direction, Flow, Hop, Latency, Lost, Matched, NatFinding, Observation, Origin, PathPoint,
+    Point, PointId, Translation, TranslationKind,
+};
+use stats::median_u8;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+/// A packet seen this long before a capture started (or after it ended) is not counted lost there.
+const WINDOW_MARGIN_NS: i64 = 1_000_000_000;
+
+pub fn infer(
+    points: &[Point],
+    obs: &[Observation],
+    corr: &Correlation,
+) -> (Vec<Flow>, Vec<NatFinding>) {
+    let flows: Vec<Flow> = corr
+        .flows
+        .iter()
+        .map(|f| infer_flow(points, obs, f))
+        .collect();
+    let nat = summarize_nat(&flows);
+    (flows, nat)
+}
+
+/// What one point saw of one flow.
+struct Seen {
+    point: PointId,
+    src: IpAddr,
+    dst: IpAddr,
+    ids: Vec<u16>,
+    ttl: Option<u8>,
+    requests: Vec<u32>,
+    replies: Vec<u32>,
+    first_ns: i64,
+}
+
+fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
+    let mut seen = seen_per_point(obs, f);
+    let mut notes = f.notes.clone();
+    let order = match f.matched {
+        Matched::Packet => order_by_packets(points, obs, f, &seen, &mut notes),
+        Matched::Flow => order_by_ttl(points, &seen, &mut notes),
+    };
+    seen.sort_by_key(|s| order.iter().position(|&p| p == s.point));
+    let pos: HashMap<PointId, usize> = order.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+    let name = |p: PointId| points[p as usize].name.clone();
+
+    let rtts = rtt_per_point(obs, f);
+    let hops: Vec<Hop> = seen
+        .windows(2)
+        .map(|w| match f.matched {
+            Matched::Packet => packet_hop(points, obs, f, &pos, &w[0], &w[1]),
+            Matched::Flow => flow_hop(points, obs, &w[0], &w[1]),
+        })
+        .collect();
+    let path_points = seen
+        .iter()
+        .map(|s| PathPoint {
+            point: name(s.point),
+            src: s.src.to_string(),
+            dst: s.dst.to_string(),
+            ids: s.ids.clone(),
+            ttl: s.ttl,
+            requests: s.requests.len() as u64,
+            replies: s.replies.len() as u64,
+            rtt_ns: rtts.get(&s.point).and_then(|v| summarize(&mut v.clone())),
+            first_ns: Some(s.first_ns),
+        })
+        .collect();
+    let (requests, replies) = match f.matched {
+        Matched::Packet => (f.requests.len() as u64, f.replies.len() as u64),
+        // One ping run per point: the runs are not the same packets, so count the largest.
+        Matched::Flow => (
+            seen.iter().map(|s| s.requests.len()).max().unwrap_or(0) as u64,
+            seen.iter().map(|s| s.replies.len()).max().unwrap_or(0) as u64,
+        ),
+    };
+    let first = &seen[0];
+    Flow {
+        origin: Origin {
+            point: name(first.point),
+            src: first.src.to_string(),
+            dst: first.dst.to_string(),
+            id: first.ids.first().copied().unwrap_or(0),
+        },
+        path: seen.iter().map(|s| name(s.point)).collect(),
+        points: path_points,
+        requests,
+        replies,
+        matched: f.matched,
+        hops,
+        notes,
+    }
+}
+
+fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
+    let mut by_point: BTreeMap<PointId, Seen> = BTreeMap::new();
+    for lf in &f.local_flows {
+        by_point.entry(lf.point).or_insert(Seen {
+            point: lf.point,
+            src: lf.src,
+            dst: lf.dst,
+            ids: Vec::new(),
+            ttl: None,
+            requests: Vec::new(),
+            replies: Vec::new(),
+            first_ns: i64::MAX,
+        });
+    }
+    for (dir, journeys) in [
+        (Direction::Request, &f.requests),
+        (Direction::Reply, &f.replies),
+    ] {
+        for j in journeys {
+            for &o in j {
+                let ob = &obs[o as usize];
+                if let Some(s) = by_point.get_mut(&ob.point) {
+                    match dir {
+                        Direction::Request => s.requests.push(o),
+                        Direction::Reply => s.replies.push(o),
+                    }
+                    s.first_ns = s.first_ns.min(ob.ts_ns);
+                }
+            }
+        }
+    }
+    for s in by_point.values_mut() {
+        // The addresses and ids most packets carry here.
+        let mut count: HashMap<(IpAddr, IpAddr), usize> = HashMap::new();
+        let mut ids: Vec<u16> = Vec::new();
+        for &o in s.requests.iter().chain(&s.replies) {
+            let ob = &obs[o as usize];
+            *count.entry(ob.initiator_side()).or_default() += 1;
+            ids.push(ob.icmp_id);
+        }
+        if let Some((&(src, dst), _)) = count
+            .iter()
+            .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+        {
+            s.src = src;
+            s.dst = dst;
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        s.ids = ids;
+        let mut ttls: Vec<u8> = s.requests.iter().map(|&o| obs[o as usize].ttl).collect();
+        s.ttl = median_u8(&mut ttls);
+    }
+    by_point.into_values().collect()
+}
+
+/// Observation of `journey` at `point`, if it was seen there.
+fn at(obs: &[Observation], journey: &Journey, point: PointId) -> Option<u32> {
+    journey
+        .iter()
+        .copied()
+        .find(|&o| obs[o as usize].point == point)
+}
+
+/// Path order from packets: TTL first (routers decrement it, and it is immune to clock offsets),
+/// then, on one link, which point saw the packets first.
+fn order_by_packets(
+    points: &[Point],
+    obs: &[Observation],
+    f: &FlowObs,
+    seen: &[Seen],
+    notes: &mut Vec<String>,
+) -> Vec<PointId> {
+    let use_replies = f.requests.iter().all(|j| j.len() < 2);
+    let journeys = if use_replies { &f.replies } else { &f.requests };
+    let sign = if use_replies { -1 } else { 1 };
+    // Median time from a to b over packets seen at both.
+    let mut delta: HashMap<(PointId, PointId), i64> = HashMap::new();
+    for (i, a) in seen.iter().enumerate() {
+        for b in &seen[i + 1..] {
+            let mut d: Vec<i64> = journeys
+                .iter()
+                .filter_map(|j| {
+                    Some(
+                        obs[at(obs, j, b.point)? as usize].ts_ns
+                            - obs[at(obs, j, a.point)? as usize].ts_ns,
+                    )
+                })
+                .collect();
+            if let Some(s) = summarize(&mut d) {
+                delta.insert((a.point, b.point), sign * s.median);
+                delta.insert((b.point, a.point), -sign * s.median);
+            }
+        }
+    }
+    let wins = |p: PointId| {
+        seen.iter()
+            .filter(|q| delta.get(&(p, q.point)).is_some_and(|&d| d > 0))
+            .count()
+    };
+    let all_ttl = seen.iter().all(|s| s.ttl.is_some());
+    let mut order: Vec<&Seen> = seen.iter().collect();
+    order.sort_by_key(|s| {
+        let ttl = if all_ttl {
+            255 - i32::from(s.ttl.unwrap_or(0))
+        } else {
+            0
+        };
+        (ttl, std::cmp::Reverse(wins(s.point)), s.first_ns)
+    });
+    for w in order.windows(2) {
+        if let Some(&d) = delta.get(&(w[0].point, w[1].point)) {
+            if d < 0 {
+                notes.push(format!(
+                    "{} comes after {} by TTL, but sees the packets {} earlier: their clocks differ",
+                    points[w[1].point as usize].name,
+                    points[w[0].point as usize].name,
+                    crate::report::fmt_ns(-d)
+                ));
+            }
+        }
+    }
+    order.iter().map(|s| s.point).collect()
+}
+
+/// Path order when no packet was seen twice: TTL, then the order the captures were taken in.
+fn order_by_ttl(points: &[Point], seen: &[Seen], notes: &mut Vec<String>) -> Vec<PointId> {
+    let mut order: Vec<&Seen> = seen.iter().collect();
+    order.sort_by_key(|s| (255 - i32::from(s.ttl.unwrap_or(0)), s.first_ns));
+    for w in order.windows(2) {
+        if w[0].ttl == w[1].ttl {
+            notes.push(format!(
+                "{} and {} see the same TTL (one link): their order follows when each capture was taken",
+                points[w[0].point as usize].name,
+                points[w[1].point as usize].name
+            ));
+        }
+    }
+    order.iter().map(|s| s.point).collect()
+}
+
+#[derive(Default)]
+struct TranslationCount {
+    packets: u64,
+    replies: u64,
+    replies_reversed: u64,
+}
+
+fn packet_hop(
+    points: &[Point],
+    obs: &[Observation],
+    f: &FlowObs,
+    pos: &HashMap<PointId, usize>,
+    a: &Seen,
+    b: &Seen,
+) -> Hop {
+    let mut found: BTreeMap<(TranslationKind, String, String), TranslationCount> = BTreeMap::new();
+    let mut req_lat = Vec::new();
+    let mut of = 0u64;
+    let (pa, pb) = (pos[&a.point], pos[&b.point]);
+    let mut lost = Lost::default();
+    let within = |p: PointId, t: i64| {
+        let pt = &points[p as usize];
+        match (pt.first_ns, pt.last_ns) {
+            (Some(s), Some(e)) => t >= s - WINDOW_MARGIN_NS && t <= e + WINDOW_MARGIN_NS,
+            _ => false,
+        }
+    };
+    for j in &f.requests {
+        let last = j
+            .iter()
+            .map(|&o| pos.get(&obs[o as usize].point).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        match (at(obs, j, a.point), at(obs, j, b.point)) {
+            (Some(x), Some(y)) => {
+                let (x, y) = (&obs[x as usize], &obs[y as usize]);
+                of += 1;
+                req_lat.push(y.ts_ns - x.ts_ns);
+                for (kind, before, after) in changes(x, y) {
+                    found.entry((kind, before, after)).or_default().packets += 1;
+                }
+            }
+            (Some(x), None) if last == pa && within(b.point, obs[x as usize].ts_ns) => {
+                lost.request += 1
+            }
+            _ => {}
+        }
+    }
+    let mut rep_lat = Vec::new();
+    let mut reply_pairs = Vec::new();
+    for j in &f.replies {
+        let first = j
+            .iter()
+            .map(|&o| pos.get(&obs[o as usize].point).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(0);
+        match (at(obs, j, a.point), at(obs, j, b.point)) {
+            (Some(x), Some(y)) => {
+                rep_lat.push(obs[x as usize].ts_ns - obs[y as usize].ts_ns);
+                reply_pairs.push((x, y));
+            }
+            (None, Some(y)) if first == pb && within(a.point, obs[y as usize].ts_ns) => {
+                lost.reply += 1
+            }
+            _ => {}
+        }
+    }
+    let translations = found
+        .into_iter()
+        .map(|((kind, before, after), mut c)| {
+            for &(x, y) in &reply_pairs {
+                c.replies += 1;
+                if reversed(kind, &before, &after, &obs[x as usize], &obs[y as usize]) {
+                    c.replies_reversed += 1;
+                }
+            }
+            Translation {
+                kind,
+                before,
+                after,
+                packets: c.packets,
+                of,
+                replies: c.replies,
+                replies_reversed: c.replies_reversed,
+            }
+        })
+        .collect();
+    Hop {
+        from: points[a.point as usize].name.clone(),
+        to: points[b.point as usize].name.clone(),
+        translations,
+        ttl_delta: ttl_delta(a, b),
+        latency_ns: Latency {
+            request: summarize(&mut req_lat),
+            reply: summarize(&mut rep_lat),
+        },
+        lost,
+    }
+}
+
+/// What changed from request `x` (earlier point) to request `y` (later point).
+fn changes(x: &Observation, y: &Observation) -> Vec<(TranslationKind, String, String)> {
+    let mut v = Vec::new();
+    if x.src != y.src {
+        v.push((TranslationKind::Snat, x.src.to_string(), y.src.to_string()));
+    }
+    if x.dst != y.dst {
+        v.push((TranslationKind::Dnat, x.dst.to_string(), y.dst.to_string()));
+    }
+    if x.icmp_id != y.icmp_id {
+        v.push((
+            TranslationKind::Id,
+            x.icmp_id.to_string(),
+            y.icmp_id.to_string(),
+        ));
+    }
+    v
+}
+
+/// Whether a reply seen at the hop's far end (`y`) and near end (`x`) undoes the translation.
+fn reversed(
+    kind: TranslationKind,
+    before: &str,
+    after: &str,
+    x: &Observation,
+    y: &Observation,
+) -> bool {
+    let (near, far) = match kind {
+        TranslationKind::Snat => (x.dst.to_string(), y.dst.to_string()),
+        TranslationKind::Dnat => (x.src.to_string(), y.src.to_string()),
+        TranslationKind::Id => (x.icmp_id.to_string(), y.icmp_id.to_string()),
+    };
+    near == before && far == after
+}
+
+fn ttl_delta(a: &Seen, b: &Seen) -> Option<i32> {
+    Some(i32::from(a.ttl?) - i32::from(b.ttl?))
+}
+
+/// A hop between points that never saw the same packet: compare what each saw of the flow.
+fn flow_hop(points: &[Point], obs: &[Observation], a: &Seen, b: &Seen) -> Hop {
+    let mut translations = Vec::new();
+    let of = b.requests.len() as u64;
+    let mut add = |kind: TranslationKind, before: IpAddr, after: IpAddr| {
+        let matches = |list: &[u32], want: IpAddr| {
+            list.iter()
+                .filter(|&&o| {
+                    let ob = &obs[o as usize];
+                    match kind {
+                        TranslationKind::Snat => ob.dst == want,
+                        _ => ob.src == want,
+                    }
+                })
+                .count() as u64
+        };
+        let replies = a.replies.len().min(b.replies.len()) as u64;
+        let reversed = matches(&a.replies, before).min(matches(&b.replies, after));
+        translations.push(Translation {
+            kind,
+            before: before.to_string(),
+            after: after.to_string(),
+            packets: of,
+            of,
+            replies,
+            replies_reversed: reversed.min(replies),
+        });
+    };
+    if a.src != b.src {
+        add(TranslationKind::Snat, a.src, b.src);
+    }
+    if a.dst != b.dst {
+        add(TranslationKind::Dnat, a.dst, b.dst);
+    }
+    Hop {
+        from: points[a.point as usize].name.clone(),
+        to: points[b.point as usize].name.clone(),
+        translations,
+        ttl_delta: ttl_delta(a, b),
+        latency_ns: Latency::default(),
+        lost: Lost::default(),
+    }
+}
+
+/// Round-trip times per point: each request to the reply that echoes its payload.
+fn rtt_per_point(obs: &[Observation], f: &FlowObs) -> HashMap<PointId, Vec<i64>> {
+    let mut out: HashMap<PointId, Vec<i64>> = HashMap::new();
+    if f.matched == Matched::Flow {
+        return out;
+    }
+    let key = |o: &Observation| (o.point, o.seq, o.icmp_len, o.prefix, o.digest);
+    let mut replies: HashMap<_, Vec<i64>> = HashMap::new();
+    for j in &f.replies {
+        for &o in j {
+            let ob = &obs[o as usize];
+            replies.entry(key(ob)).or_default().push(ob.ts_ns);
+        }
+    }
+    for j in &f.requests {
+        for &o in j {
+            let ob = &obs[o as usize];
+            if let Some(ts) = replies.get(&key(ob)) {
+                if let Some(&t) = ts.iter().filter(|&&t| t >= ob.ts_ns).min() {
+                    out.entry(ob.point).or_default().push(t - ob.ts_ns);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn summarize_nat(flows: &[Flow]) -> Vec<NatFinding> {
+    let mut out: Vec<NatFinding> = Vec::new();
+    for f in flows {
+        for h in &f.hops {
+            for t in &h.translations {
+                match out.iter_mut().find(|n| {
+                    n.kind == t.kind
+                        && n.from == h.from
+                        && n.to == h.to
+                        && n.before == t.before
+                        && n.after == t.after
+                }) {
+                    Some(n) => {
+                        n.flows += 1;
+                        n.packets += t.packets;
+                        n.of += t.of;
+                        n.replies += t.replies;
+                        n.reply_reversed &= t.replies > 0 && t.replies_reversed == t.replies;
+                    }
+                    None => out.push(NatFinding {
+                        kind: t.kind,
+                        from: h.from.clone(),
+                        to: h.to.clone(),
+                        before: t.before.clone(),
+                        after: t.after.clone(),
+                        flows: 1,
+                        packets: t.packets,
+                        of: t.of,
+                        replies: t.replies,
+                        reply_reversed: t.replies > 0 && t.replies_reversed == t.replies,
+                        matched: f.matched,
+                    }),
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,40 @@
+//! Thin: command line → analysis → report → exit code.
+
+use clap::Parser;
+use natcorr::cli::Cli;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let inputs = cli.inputs();
+    if inputs.is_empty() {
+        eprintln!("natcorr: no capture files given (see natcorr --help)");
+        return ExitCode::from(2);
+    }
+    let analysis = natcorr::analyze(&inputs);
+    let out = natcorr::report::render(&analysis, cli.format, cli.flows);
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("natcorr: cannot write the report: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    // Problems go to stderr too, so they are seen when stdout is piped to a program.
+    if cli.format != natcorr::cli::Format::Table {
+        for w in &analysis.warnings {
+            eprintln!("natcorr: {w}");
+        }
+    }
+    ExitCode::from(if analysis.has_errors() { 2 } else { 0 })
+}

@@ -1,0 +1,281 @@
+//! The types that flow through the pipeline: capture points and observations in,
+//! flows, hops, translations and findings out. Times are `i64` nanoseconds since the epoch.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Index of a capture point in [`Analysis::points`] (and in the pipeline's point list).
+pub type PointId = u32;
+
+/// Which half of an echo exchange a packet is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Request,
+    Reply,
+}
+
+/// Where a capture was taken: one file, or one interface inside a file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    pub name: String,
+    pub file: String,
+    pub link_type: String,
+    /// Interface index inside the file (pcapng interface or Linux SLL2 ifindex), when it names the point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<u32>,
+    /// Records read for this point (every frame, echo or not).
+    pub packets: u64,
+    /// ICMP/ICMPv6 echo requests and replies decoded at this point.
+    pub echo_packets: u64,
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+}
+
+/// One echo request or reply seen at one capture point: everything later stages need, nothing more.
+#[derive(Clone, Copy, Debug)]
+pub struct Observation {
+    pub point: PointId,
+    pub ts_ns: i64,
+    pub dir: Direction,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// IPv4 identification (IPv6: fragment identification or 0).
+    pub ip_id: u32,
+    pub icmp_id: u16,
+    pub seq: u16,
+    /// ICMP message length as the IP header states it (not what the snaplen kept).
+    pub icmp_len: u32,
+    /// The first payload bytes captured (after the 8-byte echo header) and how many there were.
+    pub prefix: [u8; PREFIX_LEN],
+    pub prefix_len: u8,
+    /// FNV-1a digest of all captured payload bytes, with their count.
+    pub digest: u64,
+    pub digest_len: u32,
+    /// 1-based record number in its file, to point a person at the packet.
+    pub record: u64,
+}
+
+/// Payload bytes kept verbatim per observation: enough for ping's timestamp.
+pub const PREFIX_LEN: usize = 16;
+
+impl Observation {
+    /// The flow this packet belongs to as seen at its point, oriented from the echo's initiator.
+    pub fn initiator_side(&self) -> (IpAddr, IpAddr) {
+        match self.dir {
+            Direction::Request => (self.src, self.dst),
+            Direction::Reply => (self.dst, self.src),
+        }
+    }
+
+    /// True when the two payloads can be the same packet's: the captured bytes agree where both have them.
+    pub fn payload_compatible(&self, other: &Observation) -> bool {
+        let n = self.prefix_len.min(other.prefix_len) as usize;
+        if self.prefix[..n] != other.prefix[..n] {
+            return false;
+        }
+        if self.digest_len == other.digest_len {
+            return self.digest == other.digest;
+        }
+        true
+    }
+}
+
+/// What a translation rewrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranslationKind {
+    /// Source address changed (SNAT, MASQUERADE).
+    Snat,
+    /// Destination address changed (DNAT, floating IP).
+    Dnat,
+    /// ICMP identifier changed (conntrack's id remap, the ICMP "port").
+    Id,
+}
+
+impl fmt::Display for TranslationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TranslationKind::Snat => "SNAT",
+            TranslationKind::Dnat => "DNAT",
+            TranslationKind::Id => "ID",
+        })
+    }
+}
+
+/// One value a hop rewrote, in the request direction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Translation {
+    pub kind: TranslationKind,
+    pub before: String,
+    pub after: String,
+    /// Requests seen at both ends of the hop that carry this change.
+    pub packets: u64,
+    /// Requests seen at both ends of the hop.
+    pub of: u64,
+    /// Replies seen at both ends of the hop, and how many of them were translated back.
+    pub replies: u64,
+    pub replies_reversed: u64,
+}
+
+/// count/min/median/p95/max of a set of nanosecond durations.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    pub count: u64,
+    pub min: i64,
+    pub median: i64,
+    pub p95: i64,
+    pub max: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    pub request: Option<Stats>,
+    pub reply: Option<Stats>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Lost {
+    pub request: u64,
+    pub reply: u64,
+}
+
+/// Two consecutive points of a flow's path (request direction) and what happened between them.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hop {
+    pub from: String,
+    pub to: String,
+    pub translations: Vec<Translation>,
+    /// Median request TTL at `from` minus at `to`: 0 on one link, 1 per routed hop.
+    pub ttl_delta: Option<i32>,
+    pub latency_ns: Latency,
+    pub lost: Lost,
+}
+
+/// How a flow's points were tied together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Matched {
+    /// The same packets were found at several points.
+    Packet,
+    /// No packet was seen at two points (captures taken one at a time): matched by destination.
+    Flow,
+}
+
+/// The echo flow's identity where the path starts.
+#[derive(Clone, Debug, Serialize)]
+pub struct Origin {
+    pub point: String,
+    pub src: String,
+    pub dst: String,
+    pub id: u16,
+}
+
+/// What one point saw of a flow.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathPoint {
+    pub point: String,
+    pub src: String,
+    pub dst: String,
+    pub ids: Vec<u16>,
+    pub ttl: Option<u8>,
+    pub requests: u64,
+    pub replies: u64,
+    /// Round-trip time seen at this point (request to its reply).
+    pub rtt_ns: Option<Stats>,
+    pub first_ns: Option<i64>,
+}
+
+/// One echo flow (one pinging host, one destination, one identifier at its origin) across the points.
+#[derive(Clone, Debug, Serialize)]
+pub struct Flow {
+    pub origin: Origin,
+    /// Point names in the request direction.
+    pub path: Vec<String>,
+    pub points: Vec<PathPoint>,
+    /// Distinct request packets (journeys) and reply packets seen anywhere.
+    pub requests: u64,
+    pub replies: u64,
+    pub matched: Matched,
+    pub hops: Vec<Hop>,
+    /// Things about this flow a person should know (ambiguous order, clock doubts).
+    pub notes: Vec<String>,
+}
+
+/// A translation summed over flows: "SNAT a → b between X and Y".
+#[derive(Clone, Debug, Serialize)]
+pub struct NatFinding {
+    pub kind: TranslationKind,
+    pub from: String,
+    pub to: String,
+    pub before: String,
+    pub after: String,
+    pub flows: u64,
+    pub packets: u64,
+    pub of: u64,
+    pub replies: u64,
+    pub reply_reversed: bool,
+    pub matched: Matched,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A problem with an input: which file, where in it, why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        write!(f, "{sev}: {}", self.file)?;
+        if let Some(r) = self.record {
+            write!(f, ": record {r}")?;
+        }
+        if let Some(o) = self.offset {
+            write!(f, " (byte {o})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Everything natcorr concluded: what every report renders.
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    /// Version of this JSON shape; see the README's changelog.
+    pub schema_version: u32,
+    pub points: Vec<Point>,
+    pub flows: Vec<Flow>,
+    pub nat: Vec<NatFinding>,
+    pub warnings: Vec<Diagnostic>,
+    /// Things the data left undecided, not tied to one file.
+    pub notes: Vec<String>,
+}
+
+/// The JSON output's `schema_version`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+impl Analysis {
+    /// True when some input could not be used at all.
+    pub fn has_errors(&self) -> bool {
+        self.warnings.iter().any(|d| d.severity == Severity::Error)
+    }
+}

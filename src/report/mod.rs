@@ -1,0 +1,88 @@
+//! Reports: renderings of one [`Analysis`]. One format, one file; adding a format touches one
+//! new file and one arm of [`render`].
+
+mod json;
+mod table;
+
+use crate::cli::Format;
+use crate::model::{Analysis, NatFinding};
+use chrono::DateTime;
+
+/// A report format.
+pub trait Render {
+    fn render(&self, analysis: &Analysis) -> String;
+}
+
+pub fn render(analysis: &Analysis, format: Format, all_flows: bool) -> String {
+    match format {
+        Format::Table => table::Table { all_flows }.render(analysis),
+        Format::Json => json::Json.render(analysis),
+    }
+}
+
+/// A duration for people: `812µs`, `1.25ms`, `3.2s`.
+pub fn fmt_ns(ns: i64) -> String {
+    let a = ns.unsigned_abs() as f64;
+    let sign = if ns < 0 { "-" } else { "" };
+    if a < 1_000.0 {
+        format!("{sign}{a}ns")
+    } else if a < 1_000_000.0 {
+        format!("{sign}{:.0}µs", a / 1e3)
+    } else if a < 1_000_000_000.0 {
+        format!("{sign}{:.2}ms", a / 1e6)
+    } else {
+        format!("{sign}{:.2}s", a / 1e9)
+    }
+}
+
+/// A timestamp for people, UTC, to the microsecond.
+pub fn fmt_time(ns: i64) -> String {
+    DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%d %H:%M:%S%.6f")
+        .to_string()
+}
+
+/// The sentence that names one translation.
+pub fn nat_sentence(n: &NatFinding) -> String {
+    let what = match n.matched {
+        crate::model::Matched::Packet => format!("{}/{} requests", n.packets, n.of),
+        crate::model::Matched::Flow => format!("{} requests, matched by destination", n.packets),
+    };
+    let flows = if n.flows > 1 {
+        format!("{} flows, ", n.flows)
+    } else {
+        String::new()
+    };
+    let back = if n.replies == 0 {
+        "no replies seen at both points".to_string()
+    } else if n.reply_reversed {
+        "replies translated back".to_string()
+    } else {
+        "replies NOT translated back".to_string()
+    };
+    format!(
+        "{} {} → {} between {} and {} ({flows}{what}; {back})",
+        n.kind, n.before, n.after, n.from, n.to
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(fmt_ns(999), "999ns");
+        assert_eq!(fmt_ns(35_400), "35µs");
+        assert_eq!(fmt_ns(1_250_000), "1.25ms");
+        assert_eq!(fmt_ns(-3_200_000_000), "-3.20s");
+    }
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(
+            fmt_time(1_552_602_847_158_564_000),
+            "2019-03-14 22:34:07.158564"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! One capture file → its capture points, their echo observations and the file's problems.
+//! This is the loop over every record; it is kept free of allocation per packet.
+
+use crate::capture::{self, link_type_name, Capture, Event, Problem};
+use crate::decode::{self, LinkLayer, Outcome};
+use crate::model::{Diagnostic, Observation, Point, Severity};
+use std::collections::HashMap;
+use std::fs::File;
+
+/// A capture file to read, and the point name the user gave it (`--point NAME=FILE`).
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub path: String,
+    pub name: Option<String>,
+}
+
+/// What one file yielded. Observations refer to `points` by index.
+#[derive(Debug, Default)]
+pub struct FileScan {
+    pub points: Vec<Point>,
+    pub observations: Vec<Observation>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Problems listed one by one per file; past this they are counted.
+const MAX_LISTED: usize = 20;
+
+struct Diagnostics {
+    file: String,
+    list: Vec<Diagnostic>,
+    unlisted: u64,
+}
+
+impl Diagnostics {
+    fn push(&mut self, p: Problem) {
+        if self.list.len() >= MAX_LISTED && !p.unusable {
+            self.unlisted += 1;
+            return;
+        }
+        self.list.push(Diagnostic {
+            file: self.file.clone(),
+            severity: if p.unusable {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            record: p.record,
+            offset: Some(p.offset),
+            message: p.message,
+        });
+    }
+
+    fn plain(&mut self, severity: Severity, message: String) {
+        self.list.push(Diagnostic {
+            file: self.file.clone(),
+            severity,
+            record: None,
+            offset: None,
+            message,
+        });
+    }
+}
+
+/// Where a frame was seen inside its file: pcapng interface, and the SLL2 interface index.
+type PointKey = (u32, Option<u32>);
+
+pub fn scan(input: &Input) -> FileScan {
+    let file = capture::sanitize(&input.path);
+    let mut diags = Diagnostics {
+        file: file.clone(),
+        list: Vec::new(),
+        unlisted: 0,
+    };
+    let mut scan = FileScan::default();
+    let reader: Box<dyn std::io::Read> = if input.path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match File::open(&input.path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                diags.plain(Severity::Error, format!("cannot open: {e}"));
+                scan.diagnostics = diags.list;
+                return scan;
+            }
+        }
+    };
+    let mut cap = match Capture::open(reader) {
+        Ok(c) => c,
+        Err(p) => {
+            diags.push(p);
+            scan.diagnostics = diags.list;
+            return scan;
+        }
+    };
+
+    let mut keys: HashMap<PointKey, usize> = HashMap::new();
+    // Frames and echoes per point, and the reasons echoes could not be used (first record, count).
+    let mut unusable: HashMap<&'static str, (u64, u64)> = HashMap::new();
+    let mut unsupported: HashMap<u32, u64> = HashMap::new();
+    let mut last_key: Option<(PointKey, usize)> = None;
+    loop {
+        match cap.next_event() {
+            Event::End => break,
+            Event::Problem(p) => diags.push(p),
+            Event::Frame(f) => {
+                let link = LinkLayer::from_linktype(f.link_type);
+                let (ifindex, outcome) = decode::decode(link, f.data);
+                let key = (f.interface, ifindex);
+                let idx = match last_key {
+                    Some((k, i)) if k == key => i,
+                    _ => {
+                        let n = scan.points.len();
+                        let i = *keys.entry(key).or_insert(n);
+                        if i == n {
+                            scan.points.push(Point {
+                                name: String::new(),
+                                file: file.clone(),
+                                link_type: link_type_name(f.link_type),
+                                interface: None,
+                                packets: 0,
+                                echo_packets: 0,
+                                first_ns: None,
+                                last_ns: None,
+                            });
+                        }
+                        last_key = Some((key, i));
+                        i
+                    }
+                };
+                let point = &mut scan.points[idx];
+                point.packets += 1;
+                point.first_ns = Some(point.first_ns.map_or(f.ts_ns, |t| t.min(f.ts_ns)));
+                point.last_ns = Some(point.last_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
+                match outcome {
+                    Outcome::Echo(e) => {
+                        point.echo_packets += 1;
+                        scan.observations.push(Observation {
+                            point: idx as u32,
+                            ts_ns: f.ts_ns,
+                            dir: e.dir,
+                            src: e.src,
+                            dst: e.dst,
+                            ttl: e.ttl,
+                            ip_id: e.ip_id,
+                            icmp_id: e.icmp_id,
+                            seq: e.seq,
+                            icmp_len: e.icmp_len,
+                            prefix: e.prefix,
+                            prefix_len: e.prefix_len,
+                            digest: e.digest,
+                            digest_len: e.digest_len,
+                            record: f.record,
+                        });
+                    }
+                    Outcome::Other => {}
+                    Outcome::Unusable("unsupported link type") => {
+                        *unsupported.entry(f.link_type).or_default() += 1;
+                    }
+                    Outcome::Unusable(why) => {
+                        unusable.entry(why).or_insert((f.record, 0)).1 += 1;
+                    }
+                }
+            }
+        }
+    }
+    if diags.unlisted > 0 {
+        let n = diags.unlisted;
+        diags.plain(
+            Severity::Warning,
+            format!("… and {n} more problems like the ones above"),
+        );
+    }
+    let mut reasons: Vec<_> = unusable.into_iter().collect();
+    reasons.sort_by_key(|(_, (first, _))| *first);
+    for (why, (first, count)) in reasons {
+        diags.plain(
+            Severity::Warning,
+            format!("{count} packet(s) not used: {why} (first at record {first})"),
+        );
+    }
+    let total: u64 = scan.points.iter().map(|p| p.packets).sum();
+    let mut lts: Vec<_> = unsupported.into_iter().collect();
+    lts.sort();
+    for (lt, count) in lts {
+        let sev = if count == total {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        diags.plain(
+            sev,
+            format!(
+                "link type {} is not supported: {count} packet(s) not decoded",
+                link_type_name(lt)
+            ),
+        );
+    }
+    name_points(input, &cap, &keys, &mut scan.points);
+    if scan.points.is_empty() {
+        // A capture with no packets is still a point: the report must show it saw nothing.
+        let lt = cap.interfaces().first().map_or(0, |i| i.link_type);
+        scan.points.push(Point {
+            name: input.name.clone().unwrap_or_else(|| {
+                capture::point_name(
+                    &input.path,
+                    cap.interfaces().first().and_then(|i| i.name.as_deref()),
+                    false,
+                    0,
+                )
+            }),
+            file,
+            link_type: link_type_name(lt),
+            interface: None,
+            packets: 0,
+            echo_packets: 0,
+            first_ns: None,
+            last_ns: None,
+        });
+    }
+    scan.diagnostics = diags.list;
+    scan
+}
+
+fn name_points<R: std::io::Read>(
+    input: &Input,
+    cap: &Capture<R>,
+    keys: &HashMap<PointKey, usize>,
+    points: &mut [Point],
+) {
+    let multi = keys.len() > 1;
+    for (&(iface, ifindex), &idx) in keys {
+        let if_name = cap
+            .interfaces()
+            .get(iface as usize)
+            .and_then(|i| i.name.as_deref());
+        let index = ifindex.unwrap_or(iface);
+        let name = match (&input.name, multi) {
+            (Some(n), false) => n.clone(),
+            (Some(n), true) => match if_name {
+                Some(i) if ifindex.is_none() => format!("{n}:{}", capture::sanitize(i)),
+                _ => format!("{n}#if{index}"),
+            },
+            (None, _) => {
+                // An SLL2 interface index is more specific than the pcapng interface ("any").
+                let if_name = if ifindex.is_some() { None } else { if_name };
+                capture::point_name(&input.path, if_name, multi, index)
+            }
+        };
+        points[idx].name = name;
+        points[idx].interface = if multi { Some(index) } else { None };
+    }
+}
