@@ -1,1 +1,107 @@
+//! Correlation on hand-made observations.
 
+use super::*;
+use crate::model::PREFIX_LEN;
+
+fn ob(point: PointId, ts_ms: i64, dir: Direction, src: &str, dst: &str, id: u16, seq: u16, tag: u8) -> Observation {
+    let mut prefix = [tag; PREFIX_LEN];
+    prefix[0] = seq as u8;
+    Observation {
+        point,
+        ts_ns: ts_ms * 1_000_000,
+        dir,
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        ttl: 64,
+        ip_id: 0,
+        icmp_id: id,
+        seq,
+        icmp_len: 64,
+        prefix,
+        prefix_len: PREFIX_LEN as u8,
+        digest: u64::from(tag) << 16 | u64::from(seq),
+        digest_len: 48,
+        record: 1,
+    }
+}
+
+/// Two hosts, the same id, one SNAT address behind which conntrack renumbers one of them.
+fn same_id() -> Vec<Observation> {
+    let mut v = Vec::new();
+    for seq in 1..=4u16 {
+        let t = i64::from(seq) * 1000;
+        // point 0: inside, point 1: outside.
+        v.push(ob(0, t, Direction::Request, "10.0.0.1", "203.0.113.9", 4242, seq, 0xa1));
+        v.push(ob(0, t + 1, Direction::Request, "10.0.0.2", "203.0.113.9", 4242, seq, 0xb2));
+        v.push(ob(1, t + 2, Direction::Request, "198.51.100.1", "203.0.113.9", 4242, seq, 0xa1));
+        v.push(ob(1, t + 3, Direction::Request, "198.51.100.1", "203.0.113.9", 33756, seq, 0xb2));
+        v.push(ob(1, t + 10, Direction::Reply, "203.0.113.9", "198.51.100.1", 4242, seq, 0xa1));
+        v.push(ob(0, t + 11, Direction::Reply, "203.0.113.9", "10.0.0.1", 4242, seq, 0xa1));
+    }
+    v
+}
+
+#[test]
+fn same_id_hosts_stay_apart() {
+    let obs = same_id();
+    let c = correlate(&obs);
+    assert_eq!(c.flows.len(), 2);
+    for f in &c.flows {
+        assert_eq!(f.matched, Matched::Packet);
+        assert_eq!(f.requests.len(), 4);
+        for j in &f.requests {
+            assert_eq!(j.len(), 2);
+            // Every journey is one host's packet: payload tags agree.
+            assert_eq!(obs[j[0] as usize].prefix[1], obs[j[1] as usize].prefix[1]);
+        }
+    }
+    let with_replies: Vec<_> = c.flows.iter().map(|f| f.replies.len()).collect();
+    assert!(with_replies.contains(&4) && with_replies.contains(&0));
+}
+
+#[test]
+fn captures_taken_one_at_a_time_fall_back_to_flows() {
+    let mut v = Vec::new();
+    for seq in 1..=4u16 {
+        v.push(ob(0, i64::from(seq) * 1000, Direction::Request, "10.0.0.1", "203.0.113.9", 100, seq, 1));
+        v.push(ob(1, 600_000 + i64::from(seq) * 1000, Direction::Request, "198.51.100.1", "203.0.113.9", 200, seq, 2));
+    }
+    let c = correlate(&v);
+    assert_eq!(c.flows.len(), 1);
+    assert_eq!(c.flows[0].matched, Matched::Flow);
+    assert_eq!(c.flows[0].local_flows.len(), 2);
+}
+
+#[test]
+fn identical_packets_at_one_point_pair_in_time_order() {
+    let mut v = Vec::new();
+    // The same seq and payload twice at both points (a duplicate), plus a distinct packet that ties the flow.
+    v.push(ob(0, 0, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7));
+    v.push(ob(0, 5, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7));
+    v.push(ob(1, 1, Direction::Request, "198.51.100.1", "203.0.113.9", 1, 1, 7));
+    v.push(ob(1, 6, Direction::Request, "198.51.100.1", "203.0.113.9", 1, 1, 7));
+    v.push(ob(0, 10, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 2, 7));
+    v.push(ob(1, 11, Direction::Request, "198.51.100.1", "203.0.113.9", 1, 2, 7));
+    let c = correlate(&v);
+    assert_eq!(c.flows.len(), 1);
+    let f = &c.flows[0];
+    assert_eq!(f.requests.len(), 3);
+    for j in &f.requests {
+        assert_eq!(j.len(), 2);
+        let (a, b) = (&v[j[0] as usize], &v[j[1] as usize]);
+        assert!((a.ts_ns - b.ts_ns).abs() <= 1_000_000, "paired in time order");
+    }
+    assert_eq!(c.notes.len(), 1);
+}
+
+#[test]
+fn far_apart_repeats_are_different_packets() {
+    let v = vec![
+        ob(0, 0, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7),
+        ob(1, 1, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7),
+        ob(1, 120_000, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7),
+    ];
+    let c = correlate(&v);
+    let total: usize = c.flows.iter().map(|f| f.requests.len()).sum();
+    assert_eq!(total, 2);
+}

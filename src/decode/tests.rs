@@ -1,1 +1,187 @@
+//! Each decoder on crafted bytes.
 
+use super::*;
+use etherparse::PacketBuilder;
+
+const PAYLOAD: &[u8] = b"0123456789abcdefPAYLOAD-PAYLOAD-PAYLOAD-PAYLOAD-";
+
+fn v4_request(id: u16, seq: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv4([192, 168, 65, 125], [203, 0, 113, 234], 64)
+        .icmpv4_echo_request(id, seq)
+        .write(&mut out, PAYLOAD)
+        .unwrap();
+    out
+}
+
+fn v6_reply(id: u16, seq: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    let a = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let b = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    PacketBuilder::ipv6(a, b, 61)
+        .icmpv6_echo_reply(id, seq)
+        .write(&mut out, PAYLOAD)
+        .unwrap();
+    out
+}
+
+fn ether(ethertype: u16, tags: &[(u16, u16)], ip: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x52, 0x54, 0, 0, 0, 1, 0x52, 0x54, 0, 0, 0, 2];
+    for &(tpid, vid) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(ip);
+    f
+}
+
+fn echo(link: u32, frame: &[u8]) -> (Option<u32>, Echo) {
+    match decode(LinkLayer::from_linktype(link), frame) {
+        (ifx, Outcome::Echo(e)) => (ifx, e),
+        other => panic!("expected an echo, got {other:?}"),
+    }
+}
+
+fn check_v4(e: &Echo) {
+    assert_eq!(e.dir, Direction::Request);
+    assert_eq!(e.src.to_string(), "192.168.65.125");
+    assert_eq!(e.dst.to_string(), "203.0.113.234");
+    assert_eq!((e.icmp_id, e.seq, e.ttl), (4242, 7, 64));
+    assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u32);
+    assert_eq!(&e.prefix[..], &PAYLOAD[..16]);
+    assert_eq!(e.digest, fnv1a(PAYLOAD));
+}
+
+#[test]
+fn ethernet_ipv4_request() {
+    let (ifx, e) = echo(1, &ether(0x0800, &[], &v4_request(4242, 7)));
+    assert_eq!(ifx, None);
+    check_v4(&e);
+}
+
+#[test]
+fn vlan_and_qinq_tags() {
+    let (_, e) = echo(1, &ether(0x0800, &[(0x8100, 106)], &v4_request(4242, 7)));
+    check_v4(&e);
+    let (_, e) = echo(1, &ether(0x0800, &[(0x88a8, 10), (0x8100, 106)], &v4_request(4242, 7)));
+    check_v4(&e);
+}
+
+#[test]
+fn linux_sll_and_sll2() {
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
+    sll.extend(v4_request(4242, 7));
+    let (ifx, e) = echo(113, &sll);
+    assert_eq!(ifx, None);
+    check_v4(&e);
+
+    // protocol, reserved, ifindex 2182122, ARPHRD_ETHER, packet type, addr len, address.
+    let mut sll2 = vec![0x08, 0x00, 0, 0];
+    sll2.extend(2_182_122u32.to_be_bytes());
+    sll2.extend([0, 1, 4, 6, 1, 2, 3, 4, 5, 6, 0, 0]);
+    sll2.extend(v4_request(4242, 7));
+    let (ifx, e) = echo(276, &sll2);
+    assert_eq!(ifx, Some(2_182_122));
+    check_v4(&e);
+}
+
+#[test]
+fn raw_ip_both_versions() {
+    let (_, e) = echo(101, &v4_request(4242, 7));
+    check_v4(&e);
+    let (_, e) = echo(229, &v6_reply(9, 300));
+    assert_eq!(e.dir, Direction::Reply);
+    assert_eq!((e.icmp_id, e.seq, e.ttl), (9, 300, 61));
+    assert_eq!(e.src.to_string(), "2001:db8::1");
+}
+
+#[test]
+fn bsd_loopback_both_byte_orders() {
+    let mut null = 2u32.to_le_bytes().to_vec();
+    null.extend(v4_request(4242, 7));
+    check_v4(&echo(0, &null).1);
+    let mut lo = 30u32.to_be_bytes().to_vec();
+    lo.extend(v6_reply(1, 1));
+    assert_eq!(echo(108, &lo).1.dir, Direction::Reply);
+}
+
+#[test]
+fn wan_link_types() {
+    let ip = v4_request(4242, 7);
+    let with = |head: &[u8]| [head, &ip[..]].concat();
+    check_v4(&echo(9, &with(&[0xff, 0x03, 0x00, 0x21])).1);
+    check_v4(&echo(104, &with(&[0x0f, 0x00, 0x08, 0x00])).1);
+    check_v4(&echo(107, &with(&[0x18, 0x61, 0x03, 0xcc])).1);
+    check_v4(&echo(107, &with(&[0x18, 0x61, 0x08, 0x00])).1);
+    let mut ipnet = vec![0u8; 24];
+    ipnet[1] = 2;
+    check_v4(&echo(226, &with(&ipnet)).1);
+    let mut ipoib = vec![0u8; 44];
+    ipoib[40..42].copy_from_slice(&[0x08, 0x00]);
+    check_v4(&echo(242, &with(&ipoib)).1);
+}
+
+#[test]
+fn ip_in_ip_is_followed() {
+    let inner = v4_request(4242, 7);
+    let mut outer = Vec::new();
+    PacketBuilder::ipv4([198, 51, 100, 1], [198, 51, 100, 2], 30)
+        .write(&mut outer, IpNumber::IPV4, &inner)
+        .unwrap();
+    check_v4(&echo(101, &outer).1);
+}
+
+#[test]
+fn snaplen_cut_payload_still_counts() {
+    let frame = ether(0x0800, &[], &v4_request(4242, 7));
+    let cut = &frame[..14 + 20 + 8 + 4];
+    let (_, e) = echo(1, cut);
+    assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u32, "length comes from the IP header");
+    assert_eq!(e.prefix_len, 4);
+    assert_eq!(e.digest_len, 4);
+}
+
+#[test]
+fn snaplen_cut_header_is_unusable() {
+    let frame = ether(0x0800, &[], &v4_request(4242, 7));
+    let (_, out) = decode(LinkLayer::Ethernet, &frame[..14 + 20 + 6]);
+    assert_eq!(out, Outcome::Unusable("ICMP echo header cut by the snaplen"));
+}
+
+#[test]
+fn fragments() {
+    let mut ip = v4_request(4242, 7);
+    // More-fragments on the first fragment: still an echo.
+    ip[6] = 0x20;
+    assert!(matches!(decode(LinkLayer::RawIp, &ip).1, Outcome::Echo(_)));
+    // A later fragment carries no ICMP header.
+    ip[6] = 0x00;
+    ip[7] = 0x10;
+    assert_eq!(decode(LinkLayer::RawIp, &ip).1, Outcome::Other);
+}
+
+#[test]
+fn other_traffic_is_skipped() {
+    let mut ns = Vec::new();
+    PacketBuilder::ipv6([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 1], 255)
+        .icmpv6(etherparse::Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
+        .write(&mut ns, &[0; 16])
+        .unwrap();
+    assert_eq!(decode(LinkLayer::RawIp, &ns).1, Outcome::Other);
+    let arp = ether(0x0806, &[], &[0; 28]);
+    assert_eq!(decode(LinkLayer::Ethernet, &arp).1, Outcome::Other);
+    let mut unreachable = Vec::new();
+    PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9)
+        .icmpv4(etherparse::Icmpv4Type::Unknown { type_u8: 3, code_u8: 1, bytes5to8: [0; 4] })
+        .write(&mut unreachable, &[0; 28])
+        .unwrap();
+    assert_eq!(decode(LinkLayer::RawIp, &unreachable).1, Outcome::Other);
+}
+
+#[test]
+fn unknown_link_type_and_short_headers() {
+    assert_eq!(decode(LinkLayer::from_linktype(147), &[1, 2, 3]).1, Outcome::Unusable("unsupported link type"));
+    assert_eq!(decode(LinkLayer::LinuxSll2, &[0; 10]).1, Outcome::Unusable("Linux SLL2 header cut short"));
+    assert!(matches!(decode(LinkLayer::Ethernet, &[0; 5]).1, Outcome::Unusable(_)));
+}
