@@ -153,6 +153,13 @@ pub fn scan(input: &Input) -> FileScan {
                         });
                     }
                     Outcome::Other => {}
+                    Outcome::TruncatedEcho => {
+                        point.echo_packets += 1;
+                        unusable
+                            .entry("ICMP echo header cut by the snaplen")
+                            .or_insert((f.record, 0))
+                            .1 += 1;
+                    }
                     Outcome::Unusable("unsupported link type") => {
                         *unsupported.entry(f.link_type).or_default() += 1;
                     }

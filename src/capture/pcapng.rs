@@ -109,7 +109,7 @@ impl PcapNgFramer {
         let be = self.big_endian;
         let btype = read_u32(&head[0..4], be);
         let len = read_u32(&head[4..8], be) as usize;
-        if len < 12 || len > MAX_BLOCK {
+        if !(12..=MAX_BLOCK).contains(&len) {
             let p = Problem::at(
                 at,
                 offset,

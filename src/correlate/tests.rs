@@ -1,9 +1,19 @@
 //! Correlation on hand-made observations.
+#![allow(clippy::too_many_arguments, clippy::vec_init_then_push)]
 
 use super::*;
 use crate::model::PREFIX_LEN;
 
-fn ob(point: PointId, ts_ms: i64, dir: Direction, src: &str, dst: &str, id: u16, seq: u16, tag: u8) -> Observation {
+fn ob(
+    point: PointId,
+    ts_ms: i64,
+    dir: Direction,
+    src: &str,
+    dst: &str,
+    id: u16,
+    seq: u16,
+    tag: u8,
+) -> Observation {
     let mut prefix = [tag; PREFIX_LEN];
     prefix[0] = seq as u8;
     Observation {
@@ -31,12 +41,66 @@ fn same_id() -> Vec<Observation> {
     for seq in 1..=4u16 {
         let t = i64::from(seq) * 1000;
         // point 0: inside, point 1: outside.
-        v.push(ob(0, t, Direction::Request, "10.0.0.1", "203.0.113.9", 4242, seq, 0xa1));
-        v.push(ob(0, t + 1, Direction::Request, "10.0.0.2", "203.0.113.9", 4242, seq, 0xb2));
-        v.push(ob(1, t + 2, Direction::Request, "198.51.100.1", "203.0.113.9", 4242, seq, 0xa1));
-        v.push(ob(1, t + 3, Direction::Request, "198.51.100.1", "203.0.113.9", 33756, seq, 0xb2));
-        v.push(ob(1, t + 10, Direction::Reply, "203.0.113.9", "198.51.100.1", 4242, seq, 0xa1));
-        v.push(ob(0, t + 11, Direction::Reply, "203.0.113.9", "10.0.0.1", 4242, seq, 0xa1));
+        v.push(ob(
+            0,
+            t,
+            Direction::Request,
+            "10.0.0.1",
+            "203.0.113.9",
+            4242,
+            seq,
+            0xa1,
+        ));
+        v.push(ob(
+            0,
+            t + 1,
+            Direction::Request,
+            "10.0.0.2",
+            "203.0.113.9",
+            4242,
+            seq,
+            0xb2,
+        ));
+        v.push(ob(
+            1,
+            t + 2,
+            Direction::Request,
+            "198.51.100.1",
+            "203.0.113.9",
+            4242,
+            seq,
+            0xa1,
+        ));
+        v.push(ob(
+            1,
+            t + 3,
+            Direction::Request,
+            "198.51.100.1",
+            "203.0.113.9",
+            33756,
+            seq,
+            0xb2,
+        ));
+        v.push(ob(
+            1,
+            t + 10,
+            Direction::Reply,
+            "203.0.113.9",
+            "198.51.100.1",
+            4242,
+            seq,
+            0xa1,
+        ));
+        v.push(ob(
+            0,
+            t + 11,
+            Direction::Reply,
+            "203.0.113.9",
+            "10.0.0.1",
+            4242,
+            seq,
+            0xa1,
+        ));
     }
     v
 }
@@ -63,8 +127,26 @@ fn same_id_hosts_stay_apart() {
 fn captures_taken_one_at_a_time_fall_back_to_flows() {
     let mut v = Vec::new();
     for seq in 1..=4u16 {
-        v.push(ob(0, i64::from(seq) * 1000, Direction::Request, "10.0.0.1", "203.0.113.9", 100, seq, 1));
-        v.push(ob(1, 600_000 + i64::from(seq) * 1000, Direction::Request, "198.51.100.1", "203.0.113.9", 200, seq, 2));
+        v.push(ob(
+            0,
+            i64::from(seq) * 1000,
+            Direction::Request,
+            "10.0.0.1",
+            "203.0.113.9",
+            100,
+            seq,
+            1,
+        ));
+        v.push(ob(
+            1,
+            600_000 + i64::from(seq) * 1000,
+            Direction::Request,
+            "198.51.100.1",
+            "203.0.113.9",
+            200,
+            seq,
+            2,
+        ));
     }
     let c = correlate(&v);
     assert_eq!(c.flows.len(), 1);
@@ -76,12 +158,66 @@ fn captures_taken_one_at_a_time_fall_back_to_flows() {
 fn identical_packets_at_one_point_pair_in_time_order() {
     let mut v = Vec::new();
     // The same seq and payload twice at both points (a duplicate), plus a distinct packet that ties the flow.
-    v.push(ob(0, 0, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7));
-    v.push(ob(0, 5, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7));
-    v.push(ob(1, 1, Direction::Request, "198.51.100.1", "203.0.113.9", 1, 1, 7));
-    v.push(ob(1, 6, Direction::Request, "198.51.100.1", "203.0.113.9", 1, 1, 7));
-    v.push(ob(0, 10, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 2, 7));
-    v.push(ob(1, 11, Direction::Request, "198.51.100.1", "203.0.113.9", 1, 2, 7));
+    v.push(ob(
+        0,
+        0,
+        Direction::Request,
+        "10.0.0.1",
+        "203.0.113.9",
+        1,
+        1,
+        7,
+    ));
+    v.push(ob(
+        0,
+        5,
+        Direction::Request,
+        "10.0.0.1",
+        "203.0.113.9",
+        1,
+        1,
+        7,
+    ));
+    v.push(ob(
+        1,
+        1,
+        Direction::Request,
+        "198.51.100.1",
+        "203.0.113.9",
+        1,
+        1,
+        7,
+    ));
+    v.push(ob(
+        1,
+        6,
+        Direction::Request,
+        "198.51.100.1",
+        "203.0.113.9",
+        1,
+        1,
+        7,
+    ));
+    v.push(ob(
+        0,
+        10,
+        Direction::Request,
+        "10.0.0.1",
+        "203.0.113.9",
+        1,
+        2,
+        7,
+    ));
+    v.push(ob(
+        1,
+        11,
+        Direction::Request,
+        "198.51.100.1",
+        "203.0.113.9",
+        1,
+        2,
+        7,
+    ));
     let c = correlate(&v);
     assert_eq!(c.flows.len(), 1);
     let f = &c.flows[0];
@@ -89,7 +225,10 @@ fn identical_packets_at_one_point_pair_in_time_order() {
     for j in &f.requests {
         assert_eq!(j.len(), 2);
         let (a, b) = (&v[j[0] as usize], &v[j[1] as usize]);
-        assert!((a.ts_ns - b.ts_ns).abs() <= 1_000_000, "paired in time order");
+        assert!(
+            (a.ts_ns - b.ts_ns).abs() <= 1_000_000,
+            "paired in time order"
+        );
     }
     assert_eq!(c.notes.len(), 1);
 }
@@ -99,7 +238,16 @@ fn far_apart_repeats_are_different_packets() {
     let v = vec![
         ob(0, 0, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7),
         ob(1, 1, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7),
-        ob(1, 120_000, Direction::Request, "10.0.0.1", "203.0.113.9", 1, 1, 7),
+        ob(
+            1,
+            120_000,
+            Direction::Request,
+            "10.0.0.1",
+            "203.0.113.9",
+            1,
+            1,
+            7,
+        ),
     ];
     let c = correlate(&v);
     let total: usize = c.flows.iter().map(|f| f.requests.len()).sum();

@@ -4,6 +4,7 @@
 //! Everything that is not an ICMP/ICMPv6 echo request or reply is counted and skipped.
 
 mod link;
+mod tunnel;
 
 pub use link::LinkLayer;
 
@@ -34,7 +35,9 @@ pub enum Outcome {
     Echo(Echo),
     /// Anything else: ARP, TCP, other ICMP, non-first fragments.
     Other,
-    /// An echo that cannot be used, or a frame the link layer could not parse: why.
+    /// An echo whose header the snaplen cut: counted, but it cannot be matched.
+    TruncatedEcho,
+    /// A frame the link layer could not parse: why.
     Unusable(&'static str),
 }
 
@@ -110,13 +113,26 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         _ => return Outcome::Other,
     };
     let v6 = src.is_ipv6();
-    match payload.ip_number {
-        IpNumber::IPV4 | IpNumber::IPV6 if !payload.fragmented && depth < MAX_NESTING => {
-            return match LaxSlicedPacket::from_ip(payload.payload) {
-                Ok(inner) => from_sliced(&inner, depth + 1),
-                Err(_) => Outcome::Other,
-            };
+    if !payload.fragmented && depth < MAX_NESTING {
+        let inner = match payload.ip_number {
+            IpNumber::IPV4 | IpNumber::IPV6 => tunnel::Inner::Ip(payload.payload),
+            IpNumber::GRE => tunnel::gre(payload.payload),
+            IpNumber::UDP => tunnel::udp(payload.payload),
+            _ => tunnel::Inner::None,
+        };
+        match inner {
+            tunnel::Inner::Ip(ip) => {
+                return LaxSlicedPacket::from_ip(ip)
+                    .map_or(Outcome::Other, |p| from_sliced(&p, depth + 1))
+            }
+            tunnel::Inner::Ethernet(frame) => {
+                return LaxSlicedPacket::from_ethernet(frame)
+                    .map_or(Outcome::Other, |p| from_sliced(&p, depth + 1))
+            }
+            tunnel::Inner::None => {}
         }
+    }
+    match payload.ip_number {
         IpNumber::ICMP if !v6 => {}
         IpNumber::IPV6_ICMP if v6 => {}
         _ => return Outcome::Other,
@@ -131,7 +147,7 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         _ => return Outcome::Other,
     };
     if icmp.len() < 8 {
-        return Outcome::Unusable("ICMP echo header cut by the snaplen");
+        return Outcome::TruncatedEcho;
     }
     let data = &icmp[8..];
     let mut prefix = [0u8; PREFIX_LEN];

@@ -64,7 +64,10 @@ fn ethernet_ipv4_request() {
 fn vlan_and_qinq_tags() {
     let (_, e) = echo(1, &ether(0x0800, &[(0x8100, 106)], &v4_request(4242, 7)));
     check_v4(&e);
-    let (_, e) = echo(1, &ether(0x0800, &[(0x88a8, 10), (0x8100, 106)], &v4_request(4242, 7)));
+    let (_, e) = echo(
+        1,
+        &ether(0x0800, &[(0x88a8, 10), (0x8100, 106)], &v4_request(4242, 7)),
+    );
     check_v4(&e);
 }
 
@@ -137,7 +140,11 @@ fn snaplen_cut_payload_still_counts() {
     let frame = ether(0x0800, &[], &v4_request(4242, 7));
     let cut = &frame[..14 + 20 + 8 + 4];
     let (_, e) = echo(1, cut);
-    assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u32, "length comes from the IP header");
+    assert_eq!(
+        e.icmp_len,
+        8 + PAYLOAD.len() as u32,
+        "length comes from the IP header"
+    );
     assert_eq!(e.prefix_len, 4);
     assert_eq!(e.digest_len, 4);
 }
@@ -146,7 +153,7 @@ fn snaplen_cut_payload_still_counts() {
 fn snaplen_cut_header_is_unusable() {
     let frame = ether(0x0800, &[], &v4_request(4242, 7));
     let (_, out) = decode(LinkLayer::Ethernet, &frame[..14 + 20 + 6]);
-    assert_eq!(out, Outcome::Unusable("ICMP echo header cut by the snaplen"));
+    assert_eq!(out, Outcome::TruncatedEcho);
 }
 
 #[test]
@@ -164,16 +171,28 @@ fn fragments() {
 #[test]
 fn other_traffic_is_skipped() {
     let mut ns = Vec::new();
-    PacketBuilder::ipv6([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 1], 255)
-        .icmpv6(etherparse::Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
-        .write(&mut ns, &[0; 16])
-        .unwrap();
+    PacketBuilder::ipv6(
+        [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 1],
+        255,
+    )
+    .icmpv6(etherparse::Icmpv6Type::Unknown {
+        type_u8: 135,
+        code_u8: 0,
+        bytes5to8: [0; 4],
+    })
+    .write(&mut ns, &[0; 16])
+    .unwrap();
     assert_eq!(decode(LinkLayer::RawIp, &ns).1, Outcome::Other);
     let arp = ether(0x0806, &[], &[0; 28]);
     assert_eq!(decode(LinkLayer::Ethernet, &arp).1, Outcome::Other);
     let mut unreachable = Vec::new();
     PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9)
-        .icmpv4(etherparse::Icmpv4Type::Unknown { type_u8: 3, code_u8: 1, bytes5to8: [0; 4] })
+        .icmpv4(etherparse::Icmpv4Type::Unknown {
+            type_u8: 3,
+            code_u8: 1,
+            bytes5to8: [0; 4],
+        })
         .write(&mut unreachable, &[0; 28])
         .unwrap();
     assert_eq!(decode(LinkLayer::RawIp, &unreachable).1, Outcome::Other);
@@ -181,7 +200,54 @@ fn other_traffic_is_skipped() {
 
 #[test]
 fn unknown_link_type_and_short_headers() {
-    assert_eq!(decode(LinkLayer::from_linktype(147), &[1, 2, 3]).1, Outcome::Unusable("unsupported link type"));
-    assert_eq!(decode(LinkLayer::LinuxSll2, &[0; 10]).1, Outcome::Unusable("Linux SLL2 header cut short"));
-    assert!(matches!(decode(LinkLayer::Ethernet, &[0; 5]).1, Outcome::Unusable(_)));
+    assert_eq!(
+        decode(LinkLayer::from_linktype(147), &[1, 2, 3]).1,
+        Outcome::Unusable("unsupported link type")
+    );
+    assert_eq!(
+        decode(LinkLayer::LinuxSll2, &[0; 10]).1,
+        Outcome::Unusable("Linux SLL2 header cut short")
+    );
+    assert!(matches!(
+        decode(LinkLayer::Ethernet, &[0; 5]).1,
+        Outcome::Unusable(_)
+    ));
+}
+
+#[test]
+fn gre_vxlan_geneve_are_opened() {
+    let frame = ether(0x0800, &[(0x8100, 5)], &v4_request(4242, 7));
+    let outer = |proto: IpNumber, body: &[u8]| {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([198, 51, 100, 1], [198, 51, 100, 2], 30)
+            .write(&mut out, proto, body)
+            .unwrap();
+        out
+    };
+    // GRE with key and sequence number, carrying an Ethernet frame (gretap).
+    let mut gre = vec![0x30, 0x00, 0x65, 0x58, 0, 0, 0, 1, 0, 0, 0, 2];
+    gre.extend(&frame);
+    check_v4(&echo(101, &outer(IpNumber::GRE, &gre)).1);
+    // Plain GRE carrying IPv4.
+    let mut gre = vec![0x00, 0x00, 0x08, 0x00];
+    gre.extend(v4_request(4242, 7));
+    check_v4(&echo(101, &outer(IpNumber::GRE, &gre)).1);
+    // VXLAN: UDP to 4789, 8-byte header with the I flag and VNI 106.
+    let mut udp = vec![
+        0xc0, 0x00, 0x12, 0xb5, 0, 0, 0, 0, 0x08, 0, 0, 0, 0, 0, 106, 0,
+    ];
+    udp.extend(&frame);
+    check_v4(&echo(101, &outer(IpNumber::UDP, &udp)).1);
+    // Geneve: UDP to 6081, one 4-byte option, Ethernet payload.
+    let mut udp = vec![
+        0xc0, 0x00, 0x17, 0xc1, 0, 0, 0, 0, 0x01, 0, 0x65, 0x58, 0, 0, 106, 0, 1, 2, 3, 4,
+    ];
+    udp.extend(&frame);
+    check_v4(&echo(101, &outer(IpNumber::UDP, &udp)).1);
+    // Other UDP is not a tunnel.
+    let udp = vec![0xc0, 0x00, 0x00, 0x35, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    assert_eq!(
+        decode(LinkLayer::RawIp, &outer(IpNumber::UDP, &udp)).1,
+        Outcome::Other
+    );
 }

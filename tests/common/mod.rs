@@ -1,0 +1,295 @@
+//! Shared by the integration tests: run the real `natcorr` binary and check what a scenario
+//! must show. The same checks run on the committed captures and on captures recorded fresh.
+
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every capture file in a folder, sorted.
+pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no captures in {}", dir.display());
+    v
+}
+
+/// Runs natcorr with `--format json` and returns (exit code, parsed output, stderr).
+pub fn run_json(args: &[&str], files: &[PathBuf]) -> (i32, Value, String) {
+    let out = Command::cargo_bin("natcorr")
+        .unwrap()
+        .arg("--format")
+        .arg("json")
+        .args(args)
+        .args(files)
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn analyze(dir: &Path) -> Value {
+    let (code, json, stderr) = run_json(&[], &captures_in(dir));
+    assert_eq!(code, 0, "natcorr failed on {}: {stderr}", dir.display());
+    json
+}
+
+pub fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The NAT findings as (kind, from, to, before, after).
+pub fn nat(json: &Value) -> Vec<(String, String, String, String, String)> {
+    json["nat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let s = |k: &str| {
+                n[k].as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| n[k].to_string())
+            };
+            (s("kind"), s("from"), s("to"), s("before"), s("after"))
+        })
+        .collect()
+}
+
+pub fn find_nat<'a>(json: &'a Value, kind: &str, from: &str, to: &str) -> Option<&'a Value> {
+    json["nat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == kind && n["from"] == from && n["to"] == to)
+}
+
+/// The lab's outbound path, in request order.
+pub const LAB_PATH: [&str; 6] = [
+    "vm1-eth0",
+    "ha-2b8cf5e0-b1",
+    "qg-0aeca8b7-8a",
+    "ex-l3dngw",
+    "eth2.106",
+    "dest-eth1",
+];
+
+/// What the lab's NAT does to every outbound flow: checks the two SNAT hops and nothing else.
+pub fn check_lab_nat(json: &Value, vm_src: &str, flows: u64) {
+    let first = find_nat(json, "snat", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a")
+        .expect("SNAT between ha- and qg-");
+    assert_eq!(first["after"], "169.254.43.17");
+    let second = find_nat(json, "snat", "ex-l3dngw", "eth2.106")
+        .expect("MASQUERADE between ex-l3dngw and eth2.106");
+    assert_eq!(second["before"], "169.254.43.17");
+    assert_eq!(second["after"], "198.51.100.34");
+    assert!(json["nat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["matched"] == "packet"));
+    let snats: Vec<_> = nat(json).into_iter().filter(|n| n.0 == "snat").collect();
+    assert!(
+        snats.iter().any(|n| n.3 == vm_src),
+        "SNAT of {vm_src}: {snats:?}"
+    );
+    assert_eq!(
+        json["nat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "snat")
+            .map(|n| n["flows"].as_u64().unwrap())
+            .sum::<u64>(),
+        2 * flows
+    );
+}
+
+/// The plain scenario: one VM pings through both NATs, five requests, all answered.
+pub fn check_plain(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{json:#}");
+    let f = &flows[0];
+    assert_eq!(strs(&f["path"]), LAB_PATH);
+    assert_eq!(f["matched"], "packet");
+    assert_eq!(f["requests"], 5);
+    assert_eq!(f["replies"], 5);
+    assert_eq!(f["origin"]["src"], "192.168.65.125");
+    assert_eq!(f["origin"]["dst"], "203.0.113.234");
+    check_lab_nat(&json, "192.168.65.125", 1);
+    assert_eq!(
+        json["nat"].as_array().unwrap().len(),
+        2,
+        "only the two SNAT hops: {:#}",
+        json["nat"]
+    );
+    for n in json["nat"].as_array().unwrap() {
+        assert_eq!(n["reply_reversed"], true, "{n}");
+        assert_eq!(n["packets"], 5);
+    }
+    for h in f["hops"].as_array().unwrap() {
+        let req = &h["latency_ns"]["request"];
+        let rep = &h["latency_ns"]["reply"];
+        assert_eq!(req["count"], 5, "{h}");
+        assert_eq!(rep["count"], 5, "{h}");
+        assert!(
+            req["min"].as_i64().unwrap() >= 0 && req["max"].as_i64().unwrap() < 1_000_000_000,
+            "{h}"
+        );
+        assert_eq!(h["lost"]["request"], 0);
+        assert_eq!(h["lost"]["reply"], 0);
+    }
+    // Routed hops decrement the TTL; links do not.
+    let ttl: Vec<i64> = f["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["ttl_delta"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ttl, [0, 1, 0, 1, 0]);
+    for p in f["points"].as_array().unwrap() {
+        assert_eq!(p["requests"], 5, "{p}");
+        assert_eq!(p["replies"], 5, "{p}");
+        assert!(p["rtt_ns"]["median"].as_i64().unwrap() > 0);
+    }
+}
+
+/// Two VMs ping with one ICMP id: two flows, one of them renumbered at the SNAT hop.
+pub fn check_same_id(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2, "{json:#}");
+    let mut srcs: Vec<String> = flows
+        .iter()
+        .map(|f| f["origin"]["src"].as_str().unwrap().to_string())
+        .collect();
+    srcs.sort();
+    assert_eq!(srcs, ["192.168.65.125", "192.168.65.126"]);
+    for f in flows {
+        assert_eq!(f["matched"], "packet");
+        assert_eq!(f["requests"], 5, "{f:#}");
+        assert_eq!(f["replies"], 5, "{f:#}");
+        let path = strs(&f["path"]);
+        let vm = if f["origin"]["src"] == "192.168.65.125" {
+            "vm1-eth0"
+        } else {
+            "vm2-eth0"
+        };
+        assert_eq!(path[0], vm, "a flow starts at its own VM only");
+        assert_eq!(&path[1..], &LAB_PATH[1..]);
+        // Every point saw exactly this flow's five packets: nothing cross-matched.
+        for p in f["points"].as_array().unwrap() {
+            assert_eq!(p["requests"], 5, "{p}");
+            assert_eq!(p["ids"].as_array().unwrap().len(), 1, "{p}");
+        }
+    }
+    let ids: Vec<_> = nat(&json).into_iter().filter(|n| n.0 == "id").collect();
+    assert_eq!(ids.len(), 1, "exactly one id translation: {ids:?}");
+    assert_eq!(ids[0].1, "ha-2b8cf5e0-b1");
+    assert_eq!(ids[0].2, "qg-0aeca8b7-8a");
+    assert_eq!(ids[0].3, "4242");
+    assert_ne!(ids[0].4, "4242");
+    let id = find_nat(&json, "id", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a").unwrap();
+    assert_eq!(id["reply_reversed"], true);
+    check_lab_nat(&json, "192.168.65.126", 2);
+}
+
+/// Every second request dropped inside the l3agent: loss on ex-l3dngw → eth2.106.
+pub fn check_drop(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{json:#}");
+    let f = &flows[0];
+    assert_eq!(strs(&f["path"]), LAB_PATH);
+    assert_eq!(f["requests"], 6);
+    assert_eq!(f["replies"], 3);
+    for h in f["hops"].as_array().unwrap() {
+        let expect = if h["from"] == "ex-l3dngw" && h["to"] == "eth2.106" {
+            3
+        } else {
+            0
+        };
+        assert_eq!(h["lost"]["request"], expect, "{h}");
+        assert_eq!(h["lost"]["reply"], 0, "{h}");
+    }
+    check_lab_nat(&json, "192.168.65.125", 1);
+}
+
+/// A copy of `file` cut in the middle of its last record.
+pub fn cut_mid_record(file: &Path, into: &Path) -> PathBuf {
+    let bytes = std::fs::read(file).unwrap();
+    let cut = into.join(file.file_name().unwrap());
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    cut
+}
+
+/// A capture cut mid-record: a warning naming the file and record, exit 0, the rest used.
+pub fn check_cut(dir: &Path) {
+    let files = captures_in(dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = files
+        .iter()
+        .find(|f| f.file_name().unwrap() == "eth2.106.pcap")
+        .unwrap();
+    let cut = cut_mid_record(victim, tmp.path());
+    let full = analyze(dir);
+    let mut set: Vec<PathBuf> = files.iter().filter(|f| *f != victim).cloned().collect();
+    set.push(cut.clone());
+    let (code, json, stderr) = run_json(&[], &set);
+    assert_eq!(code, 0, "a cut last record is a warning: {stderr}");
+    let w = json["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0]["file"], cut.to_str().unwrap());
+    assert_eq!(w[0]["severity"], "warning");
+    assert!(
+        w[0]["message"].as_str().unwrap().contains("cut short"),
+        "{}",
+        w[0]
+    );
+    assert!(w[0]["record"].as_u64().unwrap() > 1);
+    assert!(
+        stderr.contains("cut short"),
+        "the warning also reaches stderr: {stderr}"
+    );
+    let count = |j: &Value| {
+        j["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "eth2.106")
+            .unwrap()["packets"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        count(&json),
+        count(&full) - 1,
+        "every complete record is still used"
+    );
+    assert_eq!(
+        json["flows"].as_array().unwrap().len(),
+        full["flows"].as_array().unwrap().len()
+    );
+}

@@ -1,0 +1,112 @@
+//! natcorr on every committed scenario in `captures/`.
+
+mod common;
+
+use common::*;
+
+fn dir(name: &str) -> std::path::PathBuf {
+    root().join("captures").join(name)
+}
+
+#[test]
+fn seed_names_the_two_snat_hops_the_engineer_found() {
+    let json = analyze(&dir("seed"));
+    let f = &json["flows"].as_array().unwrap()[0];
+    assert_eq!(json["flows"].as_array().unwrap().len(), 1);
+    assert_eq!(f["matched"], "flow");
+    assert_eq!(
+        strs(&f["path"]),
+        [
+            "ha-2b8cf5e0-b1",
+            "qg-0aeca8b7-8a",
+            "ex-l3dngw",
+            "eth2.106",
+            "eth1"
+        ]
+    );
+    let found = nat(&json);
+    let expected = vec![
+        (
+            "snat",
+            "ha-2b8cf5e0-b1",
+            "qg-0aeca8b7-8a",
+            "192.168.65.125",
+            "169.254.43.17",
+        ),
+        (
+            "snat",
+            "ex-l3dngw",
+            "eth2.106",
+            "169.254.43.17",
+            "236.115.121.34",
+        ),
+    ];
+    let expected: Vec<_> = expected
+        .into_iter()
+        .map(|(a, b, c, d, e)| {
+            (
+                a.to_string(),
+                b.to_string(),
+                c.to_string(),
+                d.to_string(),
+                e.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found, expected,
+        "and nothing between qg- and ex-l3dngw or eth2.106 and eth1"
+    );
+    for n in json["nat"].as_array().unwrap() {
+        assert_eq!(n["matched"], "flow");
+        assert_eq!(n["packets"], 4);
+    }
+    let hops = f["hops"].as_array().unwrap();
+    assert!(
+        hops[1]["translations"].as_array().unwrap().is_empty(),
+        "qg- → ex-l3dngw"
+    );
+    assert_eq!(f["requests"], 4);
+    assert_eq!(f["replies"], 0);
+}
+
+#[test]
+fn seed_table_says_it_in_words() {
+    let out = assert_cmd::Command::cargo_bin("natcorr")
+        .unwrap()
+        .args(captures_in(&dir("seed")))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "SNAT 192.168.65.125 → 169.254.43.17 between ha-2b8cf5e0-b1 and qg-0aeca8b7-8a"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("SNAT 169.254.43.17 → 236.115.121.34 between ex-l3dngw and eth2.106"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plain() {
+    check_plain(&dir("plain"));
+}
+
+#[test]
+fn same_id() {
+    check_same_id(&dir("same-id"));
+}
+
+#[test]
+fn drop_every_second_request() {
+    check_drop(&dir("drop"));
+}
+
+#[test]
+fn capture_cut_mid_record() {
+    check_cut(&dir("plain"));
+}
