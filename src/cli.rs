@@ -15,8 +15,12 @@ happened, whether replies were translated back, per-hop latency and loss.",
     after_help = "Examples:\n  \
 natcorr captures/seed/*.pcap                      the seed's four router interfaces and the destination\n  \
 natcorr --format json captures/plain/*.pcap | jq .nat\n  \
-natcorr --point vm=/tmp/a.pcap --point router=/tmp/b.pcap\n\n\
-Exit codes: 0 analysis done (warnings allowed), 2 an input could not be used or the command line was wrong."
+natcorr --point vm=/tmp/a.pcap --point router=/tmp/b.pcap\n  \
+tcpdump -i eth0 -w - icmp | natcorr -              one capture from standard input\n\n\
+Inputs may be gzip- or zstd-compressed (recognized by content). Problems with an input are\n\
+reported by file, record and byte offset; the rest of the file and the other files are still used.\n\n\
+Exit codes: 0 analysis done (warnings allowed), 2 an input could not be used at all, the command\n\
+line was wrong, or (with --strict) an input had problems."
 )]
 pub struct Cli {
     /// Capture files (pcap or pcapng, any extension). Each file is a capture point named after the
@@ -36,6 +40,15 @@ pub struct Cli {
     /// List every flow in detail (by default, many flows are grouped by path and translations).
     #[arg(long)]
     pub flows: bool,
+
+    /// Write the report to FILE instead of standard output. The file is replaced whole
+    /// (written aside, then renamed), so an interrupted run never leaves half a report.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+
+    /// Treat warnings about the inputs (a cut record, a skipped block, …) as errors: exit code 2.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

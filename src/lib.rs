@@ -12,6 +12,7 @@ pub mod correlate;
 pub mod decode;
 pub mod infer;
 pub mod model;
+pub mod output;
 pub mod report;
 pub mod scan;
 

@@ -1,7 +1,7 @@
 //! Thin: command line → analysis → report → exit code.
 
 use clap::Parser;
-use natcorr::cli::Cli;
+use natcorr::cli::{Cli, Format};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -20,21 +20,29 @@ fn main() -> ExitCode {
     }
     let analysis = natcorr::analyze(&inputs);
     let out = natcorr::report::render(&analysis, cli.format, cli.flows);
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("natcorr: cannot write the report: {e}");
+    if let Some(path) = &cli.output {
+        if let Err(e) = natcorr::output::write_atomic(path, out.as_bytes()) {
+            eprintln!("natcorr: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout
+            .write_all(out.as_bytes())
+            .and_then(|_| stdout.flush())
+        {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("natcorr: cannot write the report: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
-    // Problems go to stderr too, so they are seen when stdout is piped to a program.
-    if cli.format != natcorr::cli::Format::Table {
+    // Problems go to stderr too, unless the table on the terminal already lists them.
+    if cli.format != Format::Table || cli.output.is_some() {
         for w in &analysis.warnings {
             eprintln!("natcorr: {w}");
         }
     }
-    ExitCode::from(if analysis.has_errors() { 2 } else { 0 })
+    let failed = analysis.has_errors() || (cli.strict && !analysis.warnings.is_empty());
+    ExitCode::from(if failed { 2 } else { 0 })
 }

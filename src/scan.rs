@@ -5,7 +5,6 @@ use crate::capture::{self, link_type_name, Capture, Event, Problem};
 use crate::decode::{self, LinkLayer, Outcome};
 use crate::model::{Diagnostic, Observation, Point, Severity};
 use std::collections::HashMap;
-use std::fs::File;
 
 /// A capture file to read, and the point name the user gave it (`--point NAME=FILE`).
 #[derive(Clone, Debug)]
@@ -45,7 +44,7 @@ impl Diagnostics {
                 Severity::Warning
             },
             record: p.record,
-            offset: Some(p.offset),
+            offset: p.offset,
             message: p.message,
         });
     }
@@ -72,16 +71,12 @@ pub fn scan(input: &Input) -> FileScan {
         unlisted: 0,
     };
     let mut scan = FileScan::default();
-    let reader: Box<dyn std::io::Read> = if input.path == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        match File::open(&input.path) {
-            Ok(f) => Box::new(f),
-            Err(e) => {
-                diags.plain(Severity::Error, format!("cannot open: {e}"));
-                scan.diagnostics = diags.list;
-                return scan;
-            }
+    let reader = match capture::open_source(&input.path) {
+        Ok((r, _)) => r,
+        Err(p) => {
+            diags.push(p);
+            scan.diagnostics = diags.list;
+            return scan;
         }
     };
     let mut cap = match Capture::open(reader) {
@@ -101,7 +96,11 @@ pub fn scan(input: &Input) -> FileScan {
     loop {
         match cap.next_event() {
             Event::End => break,
-            Event::Problem(p) => diags.push(p),
+            Event::Problem(mut p) => {
+                // Damage before the first packet leaves nothing of the file to use.
+                p.unusable |= p.stops && scan.points.is_empty();
+                diags.push(p)
+            }
             Event::Frame(f) => {
                 let link = LinkLayer::from_linktype(f.link_type);
                 let (ifindex, outcome) = decode::decode(link, f.data);

@@ -5,9 +5,11 @@
 mod naming;
 mod pcap;
 mod pcapng;
+mod source;
 mod window;
 
 pub use naming::{file_stem, point_name, sanitize};
+pub use source::{open as open_source, Compression};
 
 use std::io::Read;
 use window::Window;
@@ -42,7 +44,8 @@ pub struct Frame<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     pub record: Option<u64>,
-    pub offset: u64,
+    /// Byte offset in the (decompressed) stream; `None` for problems with the file as a whole.
+    pub offset: Option<u64>,
     pub message: String,
     /// Reading stopped here: what follows in the file is not used.
     pub stops: bool,
@@ -51,20 +54,28 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn at(record: Option<u64>, offset: u64, message: impl Into<String>) -> Self {
+    pub(crate) fn at(record: Option<u64>, offset: u64, message: impl Into<String>) -> Self {
         Problem {
             record,
-            offset,
+            offset: Some(offset),
             message: message.into(),
             stops: false,
             unusable: false,
         }
     }
-    fn stop(mut self) -> Self {
+    /// A problem with the file as a whole (cannot open, not a capture).
+    pub(crate) fn file(message: impl Into<String>) -> Self {
+        Problem {
+            offset: None,
+            ..Problem::at(None, 0, message).unusable()
+        }
+    }
+
+    pub(crate) fn stop(mut self) -> Self {
         self.stops = true;
         self
     }
-    fn unusable(mut self) -> Self {
+    pub(crate) fn unusable(mut self) -> Self {
         self.stops = true;
         self.unusable = true;
         self
@@ -130,7 +141,7 @@ impl<R: Read> Capture<R> {
         let mut window = Window::new(reader);
         let head = window
             .fill(4)
-            .map_err(|e| Problem::at(None, 0, format!("cannot read: {e}")).unusable())?;
+            .map_err(|e| Problem::file(format!("cannot read: {e}")))?;
         if head.len() < 4 {
             let what = if head.is_empty() {
                 "empty file".to_string()
@@ -140,7 +151,7 @@ impl<R: Read> Capture<R> {
                     head.len()
                 )
             };
-            return Err(Problem::at(None, 0, what).unusable());
+            return Err(Problem::file(what));
         }
         let magic = [head[0], head[1], head[2], head[3]];
         let mut interfaces = Vec::new();
@@ -151,7 +162,7 @@ impl<R: Read> Capture<R> {
             interfaces.push(framer.interface());
             (Inner::Pcap(framer), Format::Pcap)
         } else {
-            return Err(Problem::at(None, 0, not_a_capture(magic)).unusable());
+            return Err(Problem::file(not_a_capture(magic)));
         };
         Ok(Capture {
             window,
@@ -226,9 +237,10 @@ impl<R: Read> Capture<R> {
 
 fn not_a_capture(magic: [u8; 4]) -> String {
     let hint = match magic {
-        [0x1f, 0x8b, ..] => " (gzip-compressed: decompress it first)",
-        [0x28, 0xb5, 0x2f, 0xfd] => " (zstd-compressed: decompress it first)",
-        [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => "",
+        [b'#' | b'/' | b'<' | b'{', ..] => " (looks like text)",
+        [0x50, 0x4b, 0x03, 0x04] => " (a zip archive: extract it first)",
+        [b'B', b'Z', b'h', _] => " (bzip2-compressed: decompress it first)",
+        [0xfd, b'7', b'z', b'X'] => " (xz-compressed: decompress it first)",
         _ => "",
     };
     format!(
