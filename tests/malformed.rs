@@ -168,6 +168,7 @@ struct Case {
     echoes: u64,
 }
 
+#[allow(clippy::vec_init_then_push)]
 fn cases() -> Vec<Case> {
     let good = good_pcap();
     let rec_len = good_record(0, 0).len() as u64;
