@@ -22,7 +22,11 @@ use scan::{FileScan, Input};
 
 /// Reads every input (in parallel) and analyzes them together.
 pub fn analyze(inputs: &[Input]) -> Analysis {
-    let scans: Vec<FileScan> = inputs.par_iter().map(scan::scan).collect();
+    analyze_scans(inputs.par_iter().map(scan::scan).collect())
+}
+
+/// Analyzes captures already read, in the given order.
+pub fn analyze_scans(scans: Vec<FileScan>) -> Analysis {
     let mut points: Vec<Point> = Vec::new();
     let mut observations: Vec<Observation> = Vec::new();
     let mut warnings = Vec::new();

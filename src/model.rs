@@ -31,6 +31,8 @@ pub struct Point {
     pub echo_packets: u64,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
+    /// One timestamp tick of this capture, in nanoseconds (1000 for microsecond captures).
+    pub ts_resolution_ns: u64,
 }
 
 /// One echo request or reply seen at one capture point: everything later stages need, nothing more.

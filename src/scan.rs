@@ -31,6 +31,14 @@ struct Diagnostics {
 }
 
 impl Diagnostics {
+    fn new(path: &str) -> Self {
+        Diagnostics {
+            file: capture::sanitize(path),
+            list: Vec::new(),
+            unlisted: 0,
+        }
+    }
+
     fn push(&mut self, p: Problem) {
         if self.list.len() >= MAX_LISTED && !p.unusable {
             self.unlisted += 1;
@@ -63,22 +71,26 @@ impl Diagnostics {
 /// Where a frame was seen inside its file: pcapng interface, and the SLL2 interface index.
 type PointKey = (u32, Option<u32>);
 
+/// Reads one capture file (or `-`, standard input), decompressing it when needed.
 pub fn scan(input: &Input) -> FileScan {
-    let file = capture::sanitize(&input.path);
-    let mut diags = Diagnostics {
-        file: file.clone(),
-        list: Vec::new(),
-        unlisted: 0,
-    };
-    let mut scan = FileScan::default();
-    let reader = match capture::open_source(&input.path) {
-        Ok((r, _)) => r,
+    match capture::open_source(&input.path) {
+        Ok((reader, _)) => scan_reader(input, reader),
         Err(p) => {
+            let mut diags = Diagnostics::new(&input.path);
             diags.push(p);
-            scan.diagnostics = diags.list;
-            return scan;
+            FileScan {
+                diagnostics: diags.list,
+                ..FileScan::default()
+            }
         }
-    };
+    }
+}
+
+/// Reads one capture from `reader`; `input` names it.
+pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
+    let file = capture::sanitize(&input.path);
+    let mut diags = Diagnostics::new(&input.path);
+    let mut scan = FileScan::default();
     let mut cap = match Capture::open(reader) {
         Ok(c) => c,
         Err(p) => {
@@ -120,6 +132,7 @@ pub fn scan(input: &Input) -> FileScan {
                                 echo_packets: 0,
                                 first_ns: None,
                                 last_ns: None,
+                                ts_resolution_ns: 1,
                             });
                         }
                         last_key = Some((key, i));
@@ -221,6 +234,7 @@ pub fn scan(input: &Input) -> FileScan {
             echo_packets: 0,
             first_ns: None,
             last_ns: None,
+            ts_resolution_ns: cap.interfaces().first().map_or(1, |i| i.resolution_ns),
         });
     }
     scan.diagnostics = diags.list;
@@ -253,6 +267,10 @@ fn name_points<R: std::io::Read>(
             }
         };
         points[idx].name = name;
+        points[idx].ts_resolution_ns = cap
+            .interfaces()
+            .get(iface as usize)
+            .map_or(1, |i| i.resolution_ns);
         points[idx].interface = if multi { Some(index) } else { None };
     }
 }

@@ -23,6 +23,8 @@ pub struct Interface {
     pub link_type: u32,
     pub name: Option<String>,
     pub snaplen: u32,
+    /// One timestamp tick in nanoseconds (1000 for µs captures).
+    pub resolution_ns: u64,
 }
 
 /// One captured frame, borrowed from the reader until the next call.

@@ -94,6 +94,7 @@ impl PcapFramer {
             link_type: self.link_type,
             name: None,
             snaplen: self.snaplen,
+            resolution_ns: if self.nanos { 1 } else { 1000 },
         }
     }
 

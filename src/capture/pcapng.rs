@@ -265,6 +265,8 @@ impl PcapNgFramer {
                     link_type: u32::from(idb.linktype),
                     name,
                     snaplen: idb.snaplen,
+                    resolution_ns: (idb.ts_resolution().decode_timestamp(1).as_nanos() as u64)
+                        .max(1),
                 });
                 self.local += 1;
                 return Step::Skip(extent, note);

@@ -192,8 +192,17 @@ fn order_by_packets(
                 })
                 .collect();
             if let Some(s) = summarize(&mut d) {
-                delta.insert((a.point, b.point), sign * s.median);
-                delta.insert((b.point, a.point), -sign * s.median);
+                // Within one timestamp tick the order is unknown: call it a tie.
+                let tick = points[a.point as usize]
+                    .ts_resolution_ns
+                    .max(points[b.point as usize].ts_resolution_ns);
+                let d = if s.median.unsigned_abs() < tick {
+                    0
+                } else {
+                    sign * s.median
+                };
+                delta.insert((a.point, b.point), d);
+                delta.insert((b.point, a.point), -d);
             }
         }
     }
@@ -260,6 +269,18 @@ fn packet_hop(
 ) -> Hop {
     let mut found: BTreeMap<(TranslationKind, String, String), TranslationCount> = BTreeMap::new();
     let mut req_lat = Vec::new();
+    // A µs capture truncates its timestamps: a delta that is negative by less than one tick is 0.
+    let tick = points[a.point as usize]
+        .ts_resolution_ns
+        .max(points[b.point as usize].ts_resolution_ns) as i64;
+    let delta = |from: i64, to: i64| {
+        let d = to - from;
+        if d < 0 && d > -tick {
+            0
+        } else {
+            d
+        }
+    };
     let mut of = 0u64;
     let (pa, pb) = (pos[&a.point], pos[&b.point]);
     let mut lost = Lost::default();
@@ -280,7 +301,7 @@ fn packet_hop(
             (Some(x), Some(y)) => {
                 let (x, y) = (&obs[x as usize], &obs[y as usize]);
                 of += 1;
-                req_lat.push(y.ts_ns - x.ts_ns);
+                req_lat.push(delta(x.ts_ns, y.ts_ns));
                 for (kind, before, after) in changes(x, y) {
                     found.entry((kind, before, after)).or_default().packets += 1;
                 }
@@ -301,7 +322,7 @@ fn packet_hop(
             .unwrap_or(0);
         match (at(obs, j, a.point), at(obs, j, b.point)) {
             (Some(x), Some(y)) => {
-                rep_lat.push(obs[x as usize].ts_ns - obs[y as usize].ts_ns);
+                rep_lat.push(delta(obs[y as usize].ts_ns, obs[x as usize].ts_ns));
                 reply_pairs.push((x, y));
             }
             (None, Some(y)) if first == pb && within(a.point, obs[y as usize].ts_ns) => {
