@@ -1,0 +1,554 @@
+#!/usr/bin/env bash
+# record.sh OUTDIR [SCENARIO...|all]
+#
+# Rebuilds the OpenStack Neutron path from the engineer's notes
+# (VM -> qrouter SNAT -> l3agent MASQUERADE -> destination) in throw-away
+# network namespaces, pings through it and captures every interface at once
+# with one tcpdump per interface. Writes OUTDIR/<scenario>/<point>.pcap and
+# checks the packet counts per point. See captures/lab/README.md.
+#
+# Exit: 0 ok, 1 failure, 2 usage, 77 SKIP (no root / netns / iptables / tools).
+set -euo pipefail
+
+BASE_SCENARIOS=(plain same-id drop)
+EXTRA_SCENARIOS=(dnat ipv6 traceroute constant-payload bigping vxlan)
+
+usage() {
+  cat >&2 <<EOF
+usage: $0 OUTDIR [SCENARIO...]
+  scenarios: ${BASE_SCENARIOS[*]} ${EXTRA_SCENARIOS[*]}
+  default:   ${BASE_SCENARIOS[*]}   ('all' = every scenario)
+  writes OUTDIR/<scenario>/<point>.pcap (old *.pcap there are replaced)
+EOF
+  exit 2
+}
+
+log()  { echo "record.sh: $*" >&2; }
+die()  { echo "record.sh: ERROR: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+
+# ---------------------------------------------------------------- arguments
+[[ $# -ge 1 && $1 != -* ]] || usage
+OUTDIR=$1; shift
+SCENARIOS=("$@")
+[[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=("${BASE_SCENARIOS[@]}")
+if [[ ${SCENARIOS[*]} == all ]]; then SCENARIOS=("${BASE_SCENARIOS[@]}" "${EXTRA_SCENARIOS[@]}"); fi
+for s in "${SCENARIOS[@]}"; do
+  [[ " ${BASE_SCENARIOS[*]} ${EXTRA_SCENARIOS[*]} " == *" $s "* ]] || { echo "unknown scenario: $s" >&2; usage; }
+done
+
+# ---------------------------------------------------------------- preflight
+[[ $EUID -eq 0 ]] || skip "must run as root (network namespaces, iptables, tcpdump)"
+for tool in ip tcpdump ping iptables ip6tables sysctl awk; do
+  command -v "$tool" >/dev/null || skip "missing tool: $tool"
+done
+# -e IDENT is needed for same-id and for fixed ids elsewhere (iputils >= 20210202).
+ping -V 2>&1 | grep -q iputils || skip "ping is not iputils ping (need -e IDENT)"
+
+# ---------------------------------------------------------------- constants
+# Interface names are the capture-point names natcorr derives from file names.
+HA="ha-2b8cf5e0-b1"     # qrouter, VM-facing port
+QG="qg-0aeca8b7-8a"     # qrouter, gateway port (SNAT out of here)
+EX="ex-l3dngw"          # l3agent, towards the qrouters
+UP="eth2.106"           # l3agent, uplink (MASQUERADE out of here)
+VM1_IP=192.168.65.125 VM2_IP=192.168.65.126 HA_IP=192.168.65.124
+QG_IP=169.254.43.17 EX_IP=169.254.0.1
+UP_IP=198.51.100.34 DLINK_IP=198.51.100.1 DST_IP=203.0.113.234
+FIP=198.51.100.50 FIP_MID=169.254.43.50     # dnat: floating IP outside / on the qg- link
+V6_VM=fd00:65::125 V6_HA=fd00:65::124 V6_QG=fd00:a9fe::17 V6_EX=fd00:a9fe::1
+V6_UP=2001:db8:106::34 V6_DLINK=2001:db8:106::1 V6_DST=2001:db8:feed::234
+UL_L3=192.0.2.1 UL_DST=192.0.2.2            # vxlan underlay
+FAR_GW=203.0.113.1                          # traceroute: dest becomes a router
+
+P="nc-$$-"               # namespace prefix: unique per run, so parallel runs never collide
+NAMESPACES=()            # namespaces of the current scenario (deleted by teardown)
+PIDS=()                  # our background processes still running (killed by teardown)
+CAP_PIDS=() POINTS=() PING_PIDS=() FAILS=() PING_SEQ=0
+TMP=$(mktemp -d /tmp/natcorr-lab.XXXXXX)
+
+nsx() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
+
+forget() { local i; for i in "${!PIDS[@]}"; do [[ ${PIDS[i]} != "$1" ]] || unset 'PIDS[i]'; done; }
+
+teardown() {
+  local pid ns
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  NAMESPACES=()
+}
+
+on_exit() {
+  local rc=$?
+  teardown
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# Probe once in a scratch namespace so a missing kernel feature is a SKIP, not a failure.
+probe() {
+  local ns=${P}probe
+  ip netns add "$ns" 2>/dev/null || skip "cannot create network namespaces (ip netns add)"
+  NAMESPACES+=("$ns")
+  ip -n "$ns" link add name p0 type veth peer name p1 2>/dev/null || skip "no veth support"
+  ip -n "$ns" link add name b0 type bridge 2>/dev/null || skip "no bridge support"
+  ip netns exec "$ns" iptables -t nat -A POSTROUTING -o p0 -j MASQUERADE 2>/dev/null \
+    || skip "iptables nat (MASQUERADE) not usable in a namespace"
+  ip -n "$ns" link set lo up
+  ip netns exec "$ns" ping -n -q -c 1 -W 1 -e 4242 127.0.0.1 >/dev/null 2>&1 \
+    || skip "ping -e IDENT does not work inside a namespace"
+  teardown
+}
+
+# ---------------------------------------------------------------- topology
+# mkns NAME [v4]: fresh namespace; IPv6 off (no ND/MLD noise) unless the scenario is ipv6.
+mkns() {
+  local ns=$P$1
+  ip netns add "$ns"
+  NAMESPACES+=("$ns")
+  ip -n "$ns" link set lo up
+  if (( ! IPV6 )) || [[ ${2:-} == v4 ]]; then
+    nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  else
+    # No DAD: a router whose link-local is still tentative holds forwarded packets in its ND
+    # queue (seen: all 5 requests stuck ~2 s in qrouter until DAD finished).
+    nsx "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+  fi
+}
+
+# veth NS_A IF_A MAC_A NS_B IF_B MAC_B: veth pair with fixed MACs (reproducible frames), both up.
+veth() {
+  ip -n "$P$1" link add name "$2" address "$3" type veth peer name "$5" address "$6" netns "$P$4"
+  ip -n "$P$1" link set "$2" up
+  ip -n "$P$4" link set "$5" up
+}
+
+router() { nsx "$1" sysctl -qw net.ipv4.ip_forward=1; if (( IPV6 )); then nsx "$1" sysctl -qw net.ipv6.conf.all.forwarding=1; fi; }
+
+# point NS IF FILE: capture IF inside NS into FILE.pcap
+point() { POINTS+=("$1:$2:$3"); }
+
+# build: the path from the notes. Flags: VM2 (second VM), IPV6, VXLAN (eth2.106<->eth1 as
+# VXLAN over an underlay veth), FAR (203.0.113.234 moves one router further, behind dest).
+build() {
+  POINTS=()
+  mkns vm1; if (( VM2 )); then mkns vm2; fi
+  mkns br v4; mkns qr; mkns l3; mkns dst; if (( FAR )); then mkns far; fi
+
+  # L2 segment of the tenant network: a bridge in its own namespace, like the OVS integration bridge.
+  ip -n "$P"br link add name br0 type bridge mcast_snooping 0   # no IGMP snooper reports from br0
+  ip -n "$P"br link set br0 up
+  veth vm1 eth0 fa:16:3e:00:00:7d br vm1 02:00:00:00:01:01
+  if (( VM2 )); then veth vm2 eth0 fa:16:3e:00:00:7e br vm2 02:00:00:00:01:02; fi
+  veth qr "$HA" fa:16:3e:8e:51:d7 br ha 02:00:00:00:01:03
+  ip -n "$P"br link set vm1 master br0
+  ip -n "$P"br link set ha master br0
+  if (( VM2 )); then ip -n "$P"br link set vm2 master br0; fi
+
+  veth qr "$QG" 00:16:3e:fe:2b:11 l3 "$EX" 00:16:3e:fe:00:01
+  if (( VXLAN )); then
+    veth l3 underlay 02:00:00:00:02:01 dst underlay 02:00:00:00:02:02
+    ip -n "$P"l3 addr add "$UL_L3/24" dev underlay
+    ip -n "$P"dst addr add "$UL_DST/24" dev underlay
+    # noudpcsum: outer UDP checksum 0 (RFC 7348 style). With udpcsum the sender-side capture
+    # holds only the offload pseudo-header sum, which every checker flags as bad.
+    ip -n "$P"l3 link add name "$UP" address ec:f4:bb:c8:e1:0c type vxlan id 106 dstport 4789 \
+      local "$UL_L3" remote "$UL_DST" dev underlay noudpcsum
+    ip -n "$P"dst link add name eth1 address 00:00:5e:00:01:01 type vxlan id 106 dstport 4789 \
+      local "$UL_DST" remote "$UL_L3" dev underlay noudpcsum
+    ip -n "$P"l3 link set "$UP" up
+    ip -n "$P"dst link set eth1 up
+  else
+    veth l3 "$UP" ec:f4:bb:c8:e1:0c dst eth1 00:00:5e:00:01:01
+  fi
+
+  # VMs
+  ip -n "$P"vm1 addr add "$VM1_IP/23" dev eth0
+  ip -n "$P"vm1 route add default via "$HA_IP"
+  if (( VM2 )); then
+    ip -n "$P"vm2 addr add "$VM2_IP/23" dev eth0
+    ip -n "$P"vm2 route add default via "$HA_IP"
+  fi
+
+  # qrouter: tenant SNAT to its gateway-port address
+  router qr
+  ip -n "$P"qr addr add "$HA_IP/23" dev "$HA"
+  ip -n "$P"qr addr add "$QG_IP/18" dev "$QG"
+  ip -n "$P"qr route add default via "$EX_IP"
+  nsx qr iptables -t nat -A POSTROUTING -s 192.168.64.0/23 -o "$QG" -j SNAT --to-source "$QG_IP"
+
+  # l3agent: masquerade everything from the 169.254 transfer net that leaves towards the uplink
+  router l3
+  ip -n "$P"l3 addr add "$EX_IP/18" dev "$EX"
+  ip -n "$P"l3 addr add "$UP_IP/25" dev "$UP"
+  ip -n "$P"l3 route add 203.0.113.0/24 via "$DLINK_IP"
+  nsx l3 iptables -t nat -A POSTROUTING -s 169.254.0.0/18 ! -o "$EX" -j MASQUERADE
+
+  # destination
+  ip -n "$P"dst addr add "$DLINK_IP/25" dev eth1
+  if (( FAR )); then
+    router dst
+    veth dst eth2 00:00:5e:00:01:03 far eth0 52:54:00:12:34:56
+    ip -n "$P"dst addr add "$FAR_GW/24" dev eth2
+    ip -n "$P"far addr add "$DST_IP/24" dev eth0
+    ip -n "$P"far route add default via "$FAR_GW"
+  else
+    ip -n "$P"dst addr add "$DST_IP/32" dev eth1
+  fi
+
+  if (( IPV6 )); then
+    # nodad: addresses usable at once; NAT66 only on the l3agent hop (Neutron does not NAT v6).
+    ip -n "$P"vm1 -6 addr add "$V6_VM/64" dev eth0 nodad
+    ip -n "$P"vm1 -6 route add default via "$V6_HA"
+    ip -n "$P"qr -6 addr add "$V6_HA/64" dev "$HA" nodad
+    ip -n "$P"qr -6 addr add "$V6_QG/64" dev "$QG" nodad
+    ip -n "$P"qr -6 route add default via "$V6_EX"
+    ip -n "$P"l3 -6 addr add "$V6_EX/64" dev "$EX" nodad
+    ip -n "$P"l3 -6 addr add "$V6_UP/64" dev "$UP" nodad
+    ip -n "$P"l3 -6 route add 2001:db8:feed::/48 via "$V6_DLINK"
+    ip -n "$P"l3 -6 route add fd00:65::/64 via "$V6_QG"
+    nsx l3 ip6tables -t nat -A POSTROUTING -s fd00::/8 ! -o "$EX" -j MASQUERADE
+    ip -n "$P"dst -6 addr add "$V6_DLINK/64" dev eth1 nodad
+    ip -n "$P"dst -6 addr add "$V6_DST/128" dev eth1 nodad
+  fi
+
+  point vm1 eth0 vm1-eth0
+  if (( VM2 )); then point vm2 eth0 vm2-eth0; fi
+  point qr "$HA" "$HA"; point qr "$QG" "$QG"
+  point l3 "$EX" "$EX"; point l3 "$UP" "$UP"
+  if (( VXLAN )); then point l3 underlay underlay; fi
+  point dst eth1 dest-eth1
+  if (( FAR )); then point dst eth2 dest-eth2; point far eth0 far-eth0; fi
+}
+
+# ---------------------------------------------------------------- capture
+start_captures() {
+  local spec ns ifc file pid deadline extra
+  mkdir -p "$DIR"
+  rm -f "$DIR"/*.pcap
+  CAP_PIDS=()
+  for spec in "${POINTS[@]}"; do
+    IFS=: read -r ns ifc file <<<"$spec"
+    extra=()
+    # One point records nanosecond pcap so the set mixes µs and ns files.
+    if [[ $ifc == "$UP" ]]; then extra=(--time-stamp-precision nano); fi
+    # -Z root: Debian's tcpdump would otherwise drop to user tcpdump and chown the files to it.
+    # --immediate-mode: with TPACKET_V3 frames wait up to 1 s in a ring block, and a SIGINT
+    # then loses them (seen: the last request/reply of a run missing).
+    ip netns exec "$P$ns" tcpdump -i "$ifc" -n -U --immediate-mode -Z root "${extra[@]}" \
+      -w "$DIR/$file.pcap" 2>"$TMP/$file.err" &
+    pid=$!; PIDS+=("$pid"); CAP_PIDS+=("$pid:$file")
+  done
+  deadline=$((SECONDS + 10))
+  for spec in "${CAP_PIDS[@]}"; do
+    pid=${spec%%:*} file=${spec#*:}
+    until grep -q 'listening on' "$TMP/$file.err"; do
+      kill -0 "$pid" 2>/dev/null || die "tcpdump for $file exited: $(cat "$TMP/$file.err")"
+      (( SECONDS < deadline )) || die "tcpdump for $file did not start listening"
+      sleep 0.05
+    done
+  done
+}
+
+stop_captures() {
+  local spec pid
+  sleep 0.5   # let the last replies cross every point
+  for spec in "${CAP_PIDS[@]}"; do kill -INT "${spec%%:*}"; done
+  for spec in "${CAP_PIDS[@]}"; do
+    pid=${spec%%:*}
+    wait "$pid" || die "tcpdump for ${spec#*:} exited with $?: $(cat "$TMP/${spec#*:}.err")"
+    forget "$pid"
+  done
+  CAP_PIDS=()
+}
+
+# ping_bg NS ARGS...: ping from NS in the background (output kept for error messages)
+ping_bg() {
+  local n=$1; shift
+  local out=$TMP/ping.$n.$((++PING_SEQ))
+  # ip netns exec directly (not nsx): $! must be ping itself, so teardown can kill it.
+  ip netns exec "$P$n" ping -n "$@" >"$out" 2>&1 &
+  PIDS+=("$!"); PING_PIDS+=("$!:$out")
+}
+
+# wait_pings: rc 1 (some/all replies missing) is expected in drop/traceroute; 2 is a real error.
+wait_pings() {
+  local spec pid out rc
+  for spec in "${PING_PIDS[@]}"; do
+    pid=${spec%%:*} out=${spec#*:}
+    rc=0; wait "$pid" || rc=$?
+    forget "$pid"
+    (( rc <= 1 )) || die "ping failed (rc $rc): $(cat "$out")"
+    log "  ping ${out##*/ping.}: $(grep -m 1 'transmitted' "$out" || echo '(no summary)')"
+  done
+  PING_PIDS=()
+}
+
+# ---------------------------------------------------------------- checks
+# count POINT FILTER: frames in POINT's pcap matching the BPF FILTER
+# (counts only lines starting with a -tt timestamp: ICMP errors and VXLAN print 2+ lines per frame)
+count() {
+  local out
+  out=$(tcpdump -n -tt -r "$DIR/$1.pcap" "$2" 2>"$TMP/count.err") \
+    || die "tcpdump -r $DIR/$1.pcap '$2' failed: $(cat "$TMP/count.err")"
+  grep -cE '^[0-9]+\.[0-9]+ ' <<<"$out" || true
+}
+
+# expect POINT N FILTER: exactly N frames must match (failures are collected, reported at the end)
+expect() {
+  local got; got=$(count "$1" "$3")
+  if (( got != $2 )); then FAILS+=("$1: expected $2 x [$3], got $got"); fi
+}
+
+# echoes POINT NREQ NREP SRC DST [ID]: IPv4 echo requests SRC->DST and replies DST->SRC
+echoes() {
+  local idf=${6:+ and icmp[4:2] = $6}
+  expect "$1" "$2" "icmp[icmptype] = icmp-echo and src $4 and dst $5$idf"
+  expect "$1" "$3" "icmp[icmptype] = icmp-echoreply and src $5 and dst $4$idf"
+}
+
+# first_id POINT FILTER: ICMP echo id of the first frame matching FILTER
+first_id() { tcpdump -n -r "$DIR/$1.pcap" -c 1 "$2" 2>/dev/null | sed -n 's/.*, id \([0-9]*\), seq.*/\1/p'; }
+
+# every capture must exist, be readable and hold frames; no ICMPv6 unless the scenario enables IPv6
+check_files() {
+  local spec file
+  for spec in "${POINTS[@]}"; do
+    file=${spec##*:}
+    [[ -s $DIR/$file.pcap ]] || die "$DIR/$file.pcap is missing or empty"
+    [[ $(count "$file" "") -gt 0 ]] || die "$DIR/$file.pcap holds no frames"
+    if (( ! IPV6 )); then expect "$file" 0 ip6; fi
+  done
+}
+
+finish() {
+  local spec file
+  check_files
+  log "$SCN: frames per point (all / icmp+icmp6):"
+  for spec in "${POINTS[@]}"; do
+    file=${spec##*:}
+    log "$(printf '  %-16s %4d / %4d' "$file" "$(count "$file" "")" "$(count "$file" 'icmp or icmp6')")"
+  done
+  if (( ${#FAILS[@]} )); then
+    printf 'record.sh: FAIL %s\n' "${FAILS[@]}" >&2
+    die "$SCN: ${#FAILS[@]} check(s) failed; captures left in $DIR for inspection"
+  fi
+  log "$SCN: all checks passed -> $DIR"
+}
+
+# hexpkts POINT FILTER: one line per matching frame, the IP packet as hex
+hexpkts() {
+  tcpdump -n -r "$DIR/$1.pcap" -x "$2" 2>/dev/null |
+    awk '/^[0-9]/ { if (h != "") print h; h = ""; next } { for (i = 2; i <= NF; i++) h = h $i } END { if (h != "") print h }'
+}
+
+# ---------------------------------------------------------------- scenarios
+# Each scenario: fresh namespaces (so fresh conntrack), captures, traffic, checks, teardown.
+
+scn_plain() {
+  build; start_captures
+  ping_bg vm1 -c 5 -i 0.2 -W 1 "$DST_IP"
+  wait_pings; stop_captures
+  local id; id=$(first_id vm1-eth0 'icmp[icmptype] = icmp-echo')
+  [[ -n $id ]] || die "plain: no echo request at vm1-eth0"
+  echoes vm1-eth0 5 5 "$VM1_IP" "$DST_IP" "$id"; echoes "$HA" 5 5 "$VM1_IP" "$DST_IP" "$id"
+  echoes "$QG" 5 5 "$QG_IP" "$DST_IP" "$id";    echoes "$EX" 5 5 "$QG_IP" "$DST_IP" "$id"
+  echoes "$UP" 5 5 "$UP_IP" "$DST_IP" "$id";    echoes dest-eth1 5 5 "$UP_IP" "$DST_IP" "$id"
+  local p; for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 10 icmp; done
+  log "plain: echo id $id (unchanged along the path)"
+}
+
+scn_same_id() {
+  build; start_captures
+  # vm2 starts 0.1 s later: two *simultaneous* first packets race in conntrack, both get NATed
+  # to id 4242 while unconfirmed and the loser is dropped (seen here: vm2's seq 1 lost).
+  ping_bg vm1 -c 5 -i 0.2 -W 1 -e 4242 "$DST_IP"
+  sleep 0.1
+  ping_bg vm2 -c 5 -i 0.2 -W 1 -e 4242 "$DST_IP"
+  wait_pings; stop_captures
+  echoes vm1-eth0 5 5 "$VM1_IP" "$DST_IP" 4242; echoes vm2-eth0 5 5 "$VM2_IP" "$DST_IP" 4242
+  echoes "$HA" 5 5 "$VM1_IP" "$DST_IP" 4242;    echoes "$HA" 5 5 "$VM2_IP" "$DST_IP" 4242
+  # Both flows leave as 169.254.43.17 -> 203.0.113.234 id 4242: conntrack must move one to another id.
+  local other p
+  other=$(first_id "$QG" 'icmp[icmptype] = icmp-echo and icmp[4:2] != 4242')
+  [[ -n $other ]] || { FAILS+=("$QG: no echo request with an id other than 4242"); finish; }
+  for p in "$QG" "$EX"; do
+    echoes "$p" 5 5 "$QG_IP" "$DST_IP" 4242; echoes "$p" 5 5 "$QG_IP" "$DST_IP" "$other"
+  done
+  for p in "$UP" dest-eth1; do
+    echoes "$p" 5 5 "$UP_IP" "$DST_IP" 4242; echoes "$p" 5 5 "$UP_IP" "$DST_IP" "$other"
+  done
+  for p in vm1-eth0 vm2-eth0; do expect "$p" 10 icmp; done
+  for p in "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 20 icmp; done
+  # Which VM was rewritten: follow vm1's first request by its payload (ping's timeval) to qg-.
+  local v1 id1
+  v1=$(hexpkts vm1-eth0 'icmp[icmptype] = icmp-echo' | head -n 1 | cut -c57-88)
+  id1=$(hexpkts "$QG" 'icmp[icmptype] = icmp-echo' | grep -m 1 "^.\{56\}$v1" | cut -c49-52 || true)
+  [[ -n $id1 ]] || FAILS+=("$QG: vm1's first request (payload $v1) not found")
+  if [[ -n $id1 ]] && (( 16#$id1 == 4242 )); then
+    log "same-id: vm1 ($VM1_IP) keeps id 4242; vm2 ($VM2_IP) id 4242 -> $other on $HA -> $QG"
+  else
+    log "same-id: vm2 ($VM2_IP) keeps id 4242; vm1 ($VM1_IP) id 4242 -> $other on $HA -> $QG"
+  fi
+}
+
+scn_drop() {
+  build
+  # Half the requests entering from the qrouters die in l3agent's FORWARD chain; with
+  # --packet 0 the nth counter matches the 1st, 3rd, 5th request (seq 1, 3, 5 dropped).
+  nsx l3 iptables -I FORWARD -i "$EX" -p icmp --icmp-type echo-request \
+    -m statistic --mode nth --every 2 --packet 0 -j DROP
+  start_captures
+  ping_bg vm1 -c 6 -i 0.2 -W 1 "$DST_IP"
+  wait_pings; stop_captures
+  local id; id=$(first_id vm1-eth0 'icmp[icmptype] = icmp-echo')
+  [[ -n $id ]] || die "drop: no echo request at vm1-eth0"
+  echoes vm1-eth0 6 3 "$VM1_IP" "$DST_IP" "$id"; echoes "$HA" 6 3 "$VM1_IP" "$DST_IP" "$id"
+  echoes "$QG" 6 3 "$QG_IP" "$DST_IP" "$id";    echoes "$EX" 6 3 "$QG_IP" "$DST_IP" "$id"
+  echoes "$UP" 3 3 "$UP_IP" "$DST_IP" "$id";    echoes dest-eth1 3 3 "$UP_IP" "$DST_IP" "$id"
+  local seqs; seqs=$(tcpdump -n -r "$DIR/$UP.pcap" 'icmp[icmptype] = icmp-echo' 2>/dev/null |
+    sed -n 's/.*seq \([0-9]*\),.*/\1/p' | tr '\n' ' ')
+  log "drop: echo id $id; requests passing $EX -> $UP: seq ${seqs% }"
+}
+
+scn_dnat() {
+  build
+  # Floating IP, Neutron style: the address sits on the outer port, DNAT in, SNAT out (1:1).
+  ip -n "$P"l3 addr add "$FIP/32" dev "$UP"
+  nsx l3 iptables -t nat -A PREROUTING -d "$FIP" -j DNAT --to-destination "$FIP_MID"
+  nsx l3 iptables -t nat -I POSTROUTING -s "$FIP_MID" ! -o "$EX" -j SNAT --to-source "$FIP"
+  ip -n "$P"qr addr add "$FIP_MID/32" dev "$QG"
+  nsx qr iptables -t nat -A PREROUTING -d "$FIP_MID" -j DNAT --to-destination "$VM1_IP"
+  nsx qr iptables -t nat -I POSTROUTING -s "$VM1_IP" -o "$QG" -j SNAT --to-source "$FIP_MID"
+  start_captures
+  # Inbound (outside host -> floating IP) and outbound (VM -> outside) at the same time.
+  ping_bg dst -c 5 -i 0.2 -W 1 -e 2050 -I "$DST_IP" "$FIP"
+  ping_bg vm1 -c 5 -i 0.2 -W 1 -e 2125 "$DST_IP"
+  wait_pings; stop_captures
+  local p
+  for p in dest-eth1 "$UP"; do
+    echoes "$p" 5 5 "$DST_IP" "$FIP" 2050; echoes "$p" 5 5 "$FIP" "$DST_IP" 2125; done
+  for p in "$EX" "$QG"; do
+    echoes "$p" 5 5 "$DST_IP" "$FIP_MID" 2050; echoes "$p" 5 5 "$FIP_MID" "$DST_IP" 2125; done
+  for p in "$HA" vm1-eth0; do
+    echoes "$p" 5 5 "$DST_IP" "$VM1_IP" 2050; echoes "$p" 5 5 "$VM1_IP" "$DST_IP" 2125; done
+  for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 20 icmp; done
+}
+
+scn_ipv6() {
+  build; start_captures
+  ping_bg vm1 -6 -c 5 -i 0.2 -W 1 -e 6125 "$V6_DST"
+  wait_pings; stop_captures
+  local p req='icmp6 and ip6[40] = 128 and ip6[44:2] = 6125' rep='icmp6 and ip6[40] = 129 and ip6[44:2] = 6125'
+  for p in vm1-eth0 "$HA" "$QG" "$EX"; do
+    expect "$p" 5 "$req and src $V6_VM and dst $V6_DST"; expect "$p" 5 "$rep and src $V6_DST and dst $V6_VM"; done
+  for p in "$UP" dest-eth1; do
+    expect "$p" 5 "$req and src $V6_UP and dst $V6_DST"; expect "$p" 5 "$rep and src $V6_DST and dst $V6_UP"; done
+  for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 0 icmp; done
+}
+
+scn_traceroute() {
+  build
+  # ping -t TTL -c 1 per hop (ids 7001..7004 = TTL + 7000); each router answers time-exceeded.
+  start_captures
+  local ttl
+  for ttl in 1 2 3 4; do
+    ping_bg vm1 -c 1 -W 1 -t "$ttl" -e $((7000 + ttl)) "$DST_IP"
+    wait_pings
+  done
+  stop_captures
+  local te='icmp[icmptype] = icmp-timxceed' req='icmp[icmptype] = icmp-echo' rep='icmp[icmptype] = icmp-echoreply'
+  local vm=0xc0a8417d qg=0xa9fe2b11 up=0xc6336422   # inner (quoted) source: 192.168.65.125 / 169.254.43.17 / 198.51.100.34
+  local p
+  for p in vm1-eth0 "$HA"; do
+    expect "$p" 4 "$req and src $VM1_IP"; expect "$p" 1 "$rep and dst $VM1_IP and icmp[4:2] = 7004"
+    expect "$p" 1 "$te and src $HA_IP and dst $VM1_IP and icmp[20:4] = $vm and icmp[32:2] = 7001"
+    expect "$p" 1 "$te and src $EX_IP and dst $VM1_IP and icmp[20:4] = $vm and icmp[32:2] = 7002"
+    expect "$p" 1 "$te and src $DLINK_IP and dst $VM1_IP and icmp[20:4] = $vm and icmp[32:2] = 7003"
+    expect "$p" 8 icmp
+  done
+  for p in "$QG" "$EX"; do
+    expect "$p" 3 "$req and src $QG_IP"; expect "$p" 1 "$rep and dst $QG_IP and icmp[4:2] = 7004"
+    expect "$p" 1 "$te and src $EX_IP and dst $QG_IP and icmp[20:4] = $qg and icmp[32:2] = 7002"
+    expect "$p" 1 "$te and src $DLINK_IP and dst $QG_IP and icmp[20:4] = $qg and icmp[32:2] = 7003"
+    expect "$p" 6 icmp
+  done
+  for p in "$UP" dest-eth1; do
+    expect "$p" 2 "$req and src $UP_IP"; expect "$p" 1 "$rep and dst $UP_IP and icmp[4:2] = 7004"
+    expect "$p" 1 "$te and src $DLINK_IP and dst $UP_IP and icmp[20:4] = $up and icmp[32:2] = 7003"
+    expect "$p" 4 icmp
+  done
+  for p in dest-eth2 far-eth0; do
+    echoes "$p" 1 1 "$UP_IP" "$DST_IP" 7004; expect "$p" 2 icmp
+  done
+}
+
+scn_constant_payload() {
+  build; start_captures
+  # 8 data bytes, all 0xaa: no timestamp in the payload, both flows carry identical data.
+  # The pattern is spelled out 8 times: iputils only writes whole patterns that fit, so with
+  # "-s 8 -p aa" the payload would be aa 00 00 00 00 00 00 00.
+  ping_bg vm1 -c 5 -i 0.2 -W 1 -s 8 -p aaaaaaaaaaaaaaaa -e 6001 "$DST_IP"
+  ping_bg vm2 -c 5 -i 0.2 -W 1 -s 8 -p aaaaaaaaaaaaaaaa -e 6002 "$DST_IP"
+  wait_pings; stop_captures
+  local p aa='icmp[8:4] = 0xaaaaaaaa and icmp[12:4] = 0xaaaaaaaa and ip[2:2] = 36'
+  echoes vm1-eth0 5 5 "$VM1_IP" "$DST_IP" 6001; echoes vm2-eth0 5 5 "$VM2_IP" "$DST_IP" 6002
+  echoes "$HA" 5 5 "$VM1_IP" "$DST_IP" 6001;    echoes "$HA" 5 5 "$VM2_IP" "$DST_IP" 6002
+  for p in "$QG" "$EX"; do echoes "$p" 5 5 "$QG_IP" "$DST_IP" 6001; echoes "$p" 5 5 "$QG_IP" "$DST_IP" 6002; done
+  for p in "$UP" dest-eth1; do echoes "$p" 5 5 "$UP_IP" "$DST_IP" 6001; echoes "$p" 5 5 "$UP_IP" "$DST_IP" 6002; done
+  for p in vm1-eth0 vm2-eth0; do expect "$p" 10 "$aa"; done
+  for p in "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 20 "$aa"; done
+}
+
+scn_bigping() {
+  build; start_captures
+  # 3000 data bytes over MTU 1500: 3 IPv4 fragments (1480+1480+48) each way.
+  ping_bg vm1 -c 3 -i 0.2 -W 1 -s 3000 -e 3000 "$DST_IP"
+  wait_pings; stop_captures
+  local p s frag='(ip[6:2] & 0x3fff) != 0'
+  for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do
+    case $p in
+      vm1-eth0|"$HA") s=$VM1_IP ;; "$QG"|"$EX") s=$QG_IP ;; *) s=$UP_IP ;;
+    esac
+    echoes "$p" 3 3 "$s" "$DST_IP" 3000
+    expect "$p" 9 "$frag and src $s and dst $DST_IP"
+    expect "$p" 9 "$frag and src $DST_IP and dst $s"
+  done
+}
+
+scn_vxlan() {
+  build; start_captures
+  ping_bg vm1 -c 5 -i 0.2 -W 1 -e 1060 "$DST_IP"
+  wait_pings; stop_captures
+  echoes vm1-eth0 5 5 "$VM1_IP" "$DST_IP" 1060; echoes "$HA" 5 5 "$VM1_IP" "$DST_IP" 1060
+  echoes "$QG" 5 5 "$QG_IP" "$DST_IP" 1060;    echoes "$EX" 5 5 "$QG_IP" "$DST_IP" 1060
+  echoes "$UP" 5 5 "$UP_IP" "$DST_IP" 1060;    echoes dest-eth1 5 5 "$UP_IP" "$DST_IP" 1060
+  # Underlay: outer UDP/4789, inner ethertype IPv4 at udp[28], inner proto at udp[39], ICMP type at udp[50].
+  local vx='udp port 4789 and udp[8:4] = 0x08000000 and udp[12:4] = 0x00006a00 and udp[28:2] = 0x0800 and udp[39] = 1'
+  expect underlay 5 "$vx and src $UL_L3 and udp[50] = 8 and udp[54:2] = 1060"
+  expect underlay 5 "$vx and src $UL_DST and udp[50] = 0 and udp[54:2] = 1060"
+  expect underlay 0 icmp
+  expect underlay 0 'udp port 4789 and udp[6:2] != 0'
+}
+
+# ---------------------------------------------------------------- main
+probe
+mkdir -p "$OUTDIR"
+for SCN in "${SCENARIOS[@]}"; do
+  DIR=$OUTDIR/$SCN FAILS=() VM2=0 IPV6=0 VXLAN=0 FAR=0
+  case $SCN in
+    same-id|constant-payload) VM2=1 ;;
+    ipv6) IPV6=1 ;;
+    vxlan) VXLAN=1 ;;
+    traceroute) FAR=1 ;;
+  esac
+  log "$SCN: recording into $DIR"
+  "scn_${SCN//-/_}"
+  finish
+  teardown
+done
+log "done: ${SCENARIOS[*]}"
