@@ -139,10 +139,13 @@ pub struct Latency {
     pub reply: Option<Stats>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Lost {
     pub request: u64,
     pub reply: u64,
+    /// Sequence numbers of the lost packets, in the order sent (at most 100 each).
+    pub request_seqs: Vec<u16>,
+    pub reply_seqs: Vec<u16>,
 }
 
 /// Two consecutive points of a flow's path (request direction) and what happened between them.

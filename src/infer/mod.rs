@@ -16,6 +16,8 @@ use std::net::IpAddr;
 
 /// A packet seen this long before a capture started (or after it ended) is not counted lost there.
 const WINDOW_MARGIN_NS: i64 = 1_000_000_000;
+/// Sequence numbers of lost packets listed per hop and direction; the counts are always complete.
+const MAX_LOST_SEQS: usize = 100;
 
 pub fn infer(
     points: &[Point],
@@ -307,7 +309,10 @@ fn packet_hop(
                 }
             }
             (Some(x), None) if last == pa && within(b.point, obs[x as usize].ts_ns) => {
-                lost.request += 1
+                lost.request += 1;
+                if lost.request_seqs.len() < MAX_LOST_SEQS {
+                    lost.request_seqs.push(obs[x as usize].seq);
+                }
             }
             _ => {}
         }
@@ -326,7 +331,10 @@ fn packet_hop(
                 reply_pairs.push((x, y));
             }
             (None, Some(y)) if first == pb && within(a.point, obs[y as usize].ts_ns) => {
-                lost.reply += 1
+                lost.reply += 1;
+                if lost.reply_seqs.len() < MAX_LOST_SEQS {
+                    lost.reply_seqs.push(obs[y as usize].seq);
+                }
             }
             _ => {}
         }

@@ -23,6 +23,26 @@ fn table(rows: Vec<Vec<String>>) -> String {
     t.to_string()
 }
 
+/// Drops the columns whose every data cell is empty or "-": a table shows what was measured.
+fn without_empty_columns(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let width = rows.first().map_or(0, Vec::len);
+    let keep: Vec<bool> = (0..width)
+        .map(|c| {
+            rows.iter()
+                .skip(1)
+                .any(|r| !matches!(r[c].as_str(), "" | "-"))
+        })
+        .collect();
+    for r in &mut rows {
+        let mut i = 0;
+        r.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+    rows
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
@@ -108,6 +128,7 @@ fn points(o: &mut String, a: &Analysis) {
 
 fn flow(o: &mut String, n: usize, f: &Flow) {
     let how = match f.matched {
+        _ if f.path.len() == 1 => "seen at one point only",
         Matched::Packet => "matched packet by packet",
         Matched::Flow => "matched by destination only (no packet seen at two points)",
     };
@@ -176,7 +197,7 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
             .unwrap_or_default(),
         ]);
     }
-    let _ = writeln!(o, "{}", table(rows));
+    let _ = writeln!(o, "{}", table(without_empty_columns(rows)));
     for note in &f.notes {
         let _ = writeln!(o, "  note: {note}");
     }
@@ -256,22 +277,32 @@ fn loss(o: &mut String, a: &Analysis) {
     let mut lines = Vec::new();
     for (i, f) in a.flows.iter().enumerate() {
         for h in &f.hops {
+            let seqs = |v: &[u16], n: u64| {
+                let list = v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+                if n as usize > v.len() {
+                    format!("seq {list}, …")
+                } else {
+                    format!("seq {list}")
+                }
+            };
             if h.lost.request > 0 {
                 lines.push(format!(
-                    "flow {}: {} request(s) lost between {} and {}",
+                    "flow {}: {} request(s) lost between {} and {} ({})",
                     i + 1,
                     h.lost.request,
                     h.from,
-                    h.to
+                    h.to,
+                    seqs(&h.lost.request_seqs, h.lost.request)
                 ));
             }
             if h.lost.reply > 0 {
                 lines.push(format!(
-                    "flow {}: {} reply(ies) lost between {} and {}",
+                    "flow {}: {} reply(ies) lost between {} and {} ({})",
                     i + 1,
                     h.lost.reply,
                     h.to,
-                    h.from
+                    h.from,
+                    seqs(&h.lost.reply_seqs, h.lost.reply)
                 ));
             }
         }
@@ -298,5 +329,66 @@ fn warnings(o: &mut String, a: &Analysis) {
     let _ = writeln!(o, "WARNINGS ({} errors)", errors);
     for w in &a.warnings {
         let _ = writeln!(o, "  {w}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Hop, Latency, Lost, Origin, SCHEMA_VERSION};
+
+    fn flow(src: &str) -> Flow {
+        Flow {
+            origin: Origin {
+                point: "a".into(),
+                src: src.into(),
+                dst: "203.0.113.1".into(),
+                id: 1,
+            },
+            path: vec!["a".into(), "b".into()],
+            points: Vec::new(),
+            requests: 3,
+            replies: 3,
+            matched: Matched::Packet,
+            hops: vec![Hop {
+                from: "a".into(),
+                to: "b".into(),
+                translations: Vec::new(),
+                ttl_delta: Some(1),
+                latency_ns: Latency::default(),
+                lost: Lost {
+                    request: 1,
+                    ..Lost::default()
+                },
+            }],
+            notes: Vec::new(),
+        }
+    }
+
+    fn analysis(n: usize) -> Analysis {
+        Analysis {
+            schema_version: SCHEMA_VERSION,
+            points: Vec::new(),
+            flows: (0..n).map(|i| flow(&format!("10.0.0.{i}"))).collect(),
+            nat: Vec::new(),
+            warnings: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn many_flows_are_grouped_unless_asked() {
+        let grouped = Table { all_flows: false }.render(&analysis(7));
+        assert!(
+            grouped.contains("FLOWS (7 flows in 1 groups; --flows lists every flow)"),
+            "{grouped}"
+        );
+        assert!(grouped.contains("│ 7     │ a → b"), "{grouped}");
+        assert!(grouped.contains("│ 21       │ 21      │ 7/0"), "{grouped}");
+        assert!(!grouped.contains("FLOW 1 "));
+        let all = Table { all_flows: true }.render(&analysis(7));
+        assert!(all.contains("FLOW 7  10.0.0.6 → 203.0.113.1"), "{all}");
+        let few = Table { all_flows: false }.render(&analysis(2));
+        assert!(few.contains("FLOW 2 "));
     }
 }

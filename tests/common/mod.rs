@@ -232,6 +232,14 @@ pub fn check_drop(dir: &Path) {
             0
         };
         assert_eq!(h["lost"]["request"], expect, "{h}");
+        if expect > 0 {
+            // iptables' nth match with --packet 0 drops the 1st, 3rd and 5th.
+            assert_eq!(
+                h["lost"]["request_seqs"],
+                serde_json::json!([1, 3, 5]),
+                "{h}"
+            );
+        }
         assert_eq!(h["lost"]["reply"], 0, "{h}");
     }
     check_lab_nat(&json, "192.168.65.125", 1);
