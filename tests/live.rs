@@ -14,7 +14,7 @@ fn lab_scenarios_recorded_fresh() {
     let status = Command::new("bash")
         .arg(&script)
         .arg(out.path())
-        .args(["plain", "same-id", "drop"])
+        .args(["plain", "same-id", "drop", "any"])
         .status()
         .expect("run bash");
     match status.code() {
@@ -28,5 +28,6 @@ fn lab_scenarios_recorded_fresh() {
     check_plain(&out.path().join("plain"));
     check_same_id(&out.path().join("same-id"));
     check_drop(&out.path().join("drop"));
+    check_any(&out.path().join("any"));
     check_cut(&out.path().join("plain"));
 }

@@ -110,3 +110,30 @@ fn drop_every_second_request() {
 fn capture_cut_mid_record() {
     check_cut(&dir("plain"));
 }
+
+#[test]
+fn tcpdump_any_file_is_two_points() {
+    check_any(&dir("any"));
+}
+
+#[test]
+fn point_names_can_be_given() {
+    let files = captures_in(&dir("plain"));
+    let vm = files.iter().find(|f| f.ends_with("vm1-eth0.pcap")).unwrap();
+    let arg = format!("tenant-vm={}", vm.display());
+    let rest: Vec<_> = files.iter().filter(|f| *f != vm).cloned().collect();
+    let (code, json, _) = run_json(&["--point", &arg], &rest);
+    assert_eq!(code, 0);
+    assert_eq!(json["flows"][0]["path"][0], "tenant-vm");
+    let out = assert_cmd::Command::cargo_bin("natcorr")
+        .unwrap()
+        .args(["--point", "no-equals-sign"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a wrong command line is exit code 2"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected NAME=FILE"));
+}

@@ -10,7 +10,7 @@
 # Exit: 0 ok, 1 failure, 2 usage, 77 SKIP (no root / netns / iptables / tools).
 set -euo pipefail
 
-BASE_SCENARIOS=(plain same-id drop)
+BASE_SCENARIOS=(plain same-id drop any)
 EXTRA_SCENARIOS=(dnat ipv6 traceroute constant-payload bigping vxlan)
 
 usage() {
@@ -394,6 +394,25 @@ scn_same_id() {
   else
     log "same-id: vm2 ($VM2_IP) keeps id 4242; vm1 ($VM1_IP) id 4242 -> $other on $HA -> $QG"
   fi
+}
+
+# any: like plain, but the qrouter is captured with `tcpdump -i any` (Linux SLL2, one file
+# holding both of its ports): the same packet before and after SNAT is in one file.
+scn_any() {
+  build
+  local kept=() spec
+  for spec in "${POINTS[@]}"; do [[ $spec == qr:* ]] || kept+=("$spec"); done
+  POINTS=("${kept[@]}" "qr:any:qrouter-any")
+  start_captures
+  ping_bg vm1 -c 5 -i 0.2 -W 1 -e 4343 "$DST_IP"
+  wait_pings; stop_captures
+  echoes vm1-eth0 5 5 "$VM1_IP" "$DST_IP" 4343
+  echoes qrouter-any 5 5 "$VM1_IP" "$DST_IP" 4343; echoes qrouter-any 5 5 "$QG_IP" "$DST_IP" 4343
+  echoes "$EX" 5 5 "$QG_IP" "$DST_IP" 4343; echoes dest-eth1 5 5 "$UP_IP" "$DST_IP" 4343
+  expect qrouter-any 20 icmp
+  local lt; lt=$(tcpdump -r "$DIR/qrouter-any.pcap" -c 1 2>&1 >/dev/null | sed -n 's/.*link-type \([A-Z0-9_]*\).*/\1/p')
+  [[ $lt == LINUX_SLL2 ]] || FAILS+=("qrouter-any: link type $lt, expected LINUX_SLL2")
+  log "any: qrouter captured with -i any as $lt"
 }
 
 scn_drop() {

@@ -301,3 +301,32 @@ pub fn check_cut(dir: &Path) {
         full["flows"].as_array().unwrap().len()
     );
 }
+
+/// The qrouter captured with `tcpdump -i any`: one SLL2 file, two points, SNAT between them.
+pub fn check_any(dir: &Path) {
+    let json = analyze(dir);
+    let any: Vec<&Value> = json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["file"].as_str().unwrap().ends_with("qrouter-any.pcap"))
+        .collect();
+    assert_eq!(any.len(), 2, "one point per interface index: {any:?}");
+    for p in &any {
+        assert_eq!(p["link_type"], "LINUX_SLL2");
+        assert!(p["name"].as_str().unwrap().starts_with("qrouter-any#if"));
+        assert_eq!(p["echo_packets"], 10);
+    }
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{json:#}");
+    let path = strs(&flows[0]["path"]);
+    assert_eq!(path.len(), 6);
+    assert_eq!(path[0], "vm1-eth0");
+    assert!(path[1].starts_with("qrouter-any#if") && path[2].starts_with("qrouter-any#if"));
+    assert_eq!(&path[3..], ["ex-l3dngw", "eth2.106", "dest-eth1"]);
+    let snat = find_nat(&json, "snat", &path[1], &path[2]).expect("SNAT inside the -i any file");
+    assert_eq!(snat["before"], "192.168.65.125");
+    assert_eq!(snat["after"], "169.254.43.17");
+    assert_eq!(snat["reply_reversed"], true);
+    assert_eq!(json["nat"].as_array().unwrap().len(), 2);
+}
