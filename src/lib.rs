@@ -5,6 +5,25 @@
 //! The pipeline, one module per stage, data flowing one way:
 //! capture files ([`capture`]) → echo observations ([`decode`], [`scan`]) → journeys and flows
 //! ([`correlate`]) → path, translations, latency, loss ([`infer`]) → reports ([`report`]).
+//!
+//! ```
+//! use natcorr::model::TranslationKind;
+//! use natcorr::scan::Input;
+//!
+//! // The seed: one ping run per interface, captured one interface at a time.
+//! let inputs: Vec<Input> = ["ha-2b8cf5e0-b1", "qg-0aeca8b7-8a", "ex-l3dngw", "eth2.106", "eth1"]
+//!     .iter()
+//!     .map(|p| Input { path: format!("captures/seed/{p}.pcap"), name: None })
+//!     .collect();
+//! let analysis = natcorr::analyze(&inputs);
+//! let snat: Vec<(&str, &str)> = analysis
+//!     .nat
+//!     .iter()
+//!     .filter(|n| n.kind == TranslationKind::Snat)
+//!     .map(|n| (n.from.as_str(), n.to.as_str()))
+//!     .collect();
+//! assert_eq!(snat, [("ha-2b8cf5e0-b1", "qg-0aeca8b7-8a"), ("ex-l3dngw", "eth2.106")]);
+//! ```
 
 pub mod capture;
 pub mod cli;

@@ -47,15 +47,10 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
+/// "median / p95 (n)" of a latency, or "-".
 fn stats_cell(s: &Option<Stats>) -> String {
     match s {
-        Some(s) => format!(
-            "{} / {} / {}  (n={})",
-            fmt_ns(s.median),
-            fmt_ns(s.p95),
-            fmt_ns(s.max),
-            s.count
-        ),
+        Some(s) => format!("{} / {} ({})", fmt_ns(s.median), fmt_ns(s.p95), s.count),
         None => "-".to_string(),
     }
 }
@@ -147,7 +142,8 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
         "rep",
         "rtt median",
         "change from previous point",
-        "hop latency req (median / p95 / max)",
+        "hop latency req\nmedian / p95 (n)",
+        "hop latency reply\nmedian / p95 (n)",
         "lost",
     ]
     .iter()
@@ -186,6 +182,8 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
             opt(p.rtt_ns.map(|s| fmt_ns(s.median))),
             change,
             hop.map(|h| stats_cell(&h.latency_ns.request))
+                .unwrap_or_default(),
+            hop.map(|h| stats_cell(&h.latency_ns.reply))
                 .unwrap_or_default(),
             hop.map(|h| {
                 if h.lost.request + h.lost.reply == 0 {
