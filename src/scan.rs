@@ -182,6 +182,19 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
             }
         }
     }
+    if let Some(r) = cap.reordering() {
+        // One line per file: small reorderings are normal on veth and multi-queue NICs.
+        diags.list.push(Diagnostic {
+            file: file.clone(),
+            severity: Severity::Warning,
+            record: Some(r.first_record),
+            offset: Some(r.first_offset),
+            message: format!(
+                "timestamp goes backwards by {} ns; {} record(s) out of time order in this file, by at most {} ns",
+                r.first_by_ns, r.count, r.max_by_ns
+            ),
+        });
+    }
     if diags.unlisted > 0 {
         let n = diags.unlisted;
         diags.plain(

@@ -271,7 +271,7 @@ fn cases() -> Vec<Case> {
         bytes: back,
         code: 0,
         severity: "warning",
-        message: "timestamp goes backwards by 50000000000 ns",
+        message: "timestamp goes backwards by 50000000000 ns; 1 record(s) out of time order in this file, by at most 50000000000 ns",
         record: Some(2),
         offset: Some(24 + rec_len),
         echoes: 2,

@@ -134,6 +134,19 @@ pub struct Capture<R: Read> {
     ready: Option<Record>,
     /// Bytes of the last handed-out record, consumed on the next call.
     to_consume: usize,
+    /// Latest timestamp per interface, and what went backwards.
+    latest: Vec<i64>,
+    reordering: Option<Reordering>,
+}
+
+/// Records whose timestamp is earlier than an earlier record's on the same interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reordering {
+    pub first_record: u64,
+    pub first_offset: u64,
+    pub first_by_ns: i64,
+    pub count: u64,
+    pub max_by_ns: i64,
 }
 
 impl<R: Read> Capture<R> {
@@ -173,6 +186,8 @@ impl<R: Read> Capture<R> {
             format,
             ready: None,
             to_consume: 0,
+            latest: Vec::new(),
+            reordering: None,
         })
     }
 
@@ -183,6 +198,11 @@ impl<R: Read> Capture<R> {
     /// Interfaces declared so far (pcapng declares them as it goes).
     pub fn interfaces(&self) -> &[Interface] {
         &self.interfaces
+    }
+
+    /// Timestamps that went backwards so far (reported once per file, not per record).
+    pub fn reordering(&self) -> Option<&Reordering> {
+        self.reordering.as_ref()
     }
 
     /// The next frame, problem or the end. After a problem that stops, only `End` follows.
@@ -216,6 +236,7 @@ impl<R: Read> Capture<R> {
         if rec.caplen == 0 {
             return self.next_event();
         }
+        self.track_order(&rec);
         let link_type = self
             .interfaces
             .get(rec.interface as usize)
@@ -234,6 +255,30 @@ impl<R: Read> Capture<R> {
             orig_len: rec.orig_len,
             data,
         })
+    }
+}
+
+impl<R: Read> Capture<R> {
+    fn track_order(&mut self, rec: &Record) {
+        let i = rec.interface as usize;
+        if self.latest.len() <= i {
+            self.latest.resize(i + 1, i64::MIN);
+        }
+        let latest = self.latest[i];
+        if rec.ts_ns >= latest {
+            self.latest[i] = rec.ts_ns;
+            return;
+        }
+        let by = latest - rec.ts_ns;
+        let r = self.reordering.get_or_insert(Reordering {
+            first_record: rec.record,
+            first_offset: rec.offset,
+            first_by_ns: by,
+            count: 0,
+            max_by_ns: 0,
+        });
+        r.count += 1;
+        r.max_by_ns = r.max_by_ns.max(by);
     }
 }
 

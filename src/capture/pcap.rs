@@ -29,7 +29,6 @@ pub struct PcapFramer {
     snaplen: u32,
     link_type: u32,
     record: u64,
-    last_ts: i64,
     done: bool,
 }
 
@@ -84,7 +83,6 @@ impl PcapFramer {
             // The upper bits carry FCS information, not the link type.
             link_type: link_type & 0xffff,
             record: 0,
-            last_ts: i64::MIN,
             done: false,
         })
     }
@@ -187,15 +185,9 @@ impl PcapFramer {
                 "captured length {caplen} exceeds the file's snaplen {}",
                 self.snaplen
             ))
-        } else if ts_ns < self.last_ts {
-            Some(format!(
-                "timestamp goes backwards by {} ns",
-                self.last_ts - ts_ns
-            ))
         } else {
             None
         };
-        self.last_ts = self.last_ts.max(ts_ns);
         Step::Record(rec, warn.map(|m| Problem::at(record, offset, m)))
     }
 

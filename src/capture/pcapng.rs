@@ -27,6 +27,7 @@ pub struct PcapNgFramer {
     /// Interfaces declared in this section.
     local: u32,
     block: u64,
+    /// Timestamp of the previous packet, for simple packet blocks (which have none).
     last_ts: i64,
     done: bool,
     scratch: Vec<u8>,
@@ -312,14 +313,7 @@ impl PcapNgFramer {
             _ => return Step::Skip(extent, note),
         };
         let ts_ns = i64::try_from(ts.as_nanos()).unwrap_or(i64::MAX);
-        if note.is_none() && ts_ns < self.last_ts {
-            note = Some(Problem::at(
-                at,
-                offset,
-                format!("timestamp goes backwards by {} ns", self.last_ts - ts_ns),
-            ));
-        }
-        self.last_ts = self.last_ts.max(ts_ns);
+        self.last_ts = ts_ns;
         let rec = Record {
             record: self.block,
             offset,

@@ -68,7 +68,7 @@ pub fn correlate(obs: &[Observation]) -> Correlation {
         })
         .collect();
 
-    let groups = packet_groups(obs);
+    let groups = refine_by_ip_id(obs, packet_groups(obs));
 
     // Votes between local flows from groups that name one packet per point.
     let mut votes: HashMap<(u32, u32), u32> = HashMap::new();
@@ -146,7 +146,7 @@ pub fn correlate(obs: &[Observation]) -> Correlation {
             "{ambiguous} packet(s) share sequence number and payload with another packet at the same point; they were paired by time order"
         ));
     }
-    let mut flows = flow_fallback(obs, flows);
+    let mut flows = flow_fallback(obs, flows, &mut notes);
     flows.sort_by_key(|f| first_seen(obs, f));
     Correlation { flows, notes }
 }
@@ -176,6 +176,41 @@ fn packet_groups(obs: &[Observation]) -> Vec<Vec<u32>> {
         split_run(obs, &run, &mut groups);
     }
     groups
+}
+
+/// Packets with the same payload at one point (Windows ping, busybox, `ping -p`): NAT keeps the
+/// IPv4 identification, so where the unambiguous packets show it kept, it tells them apart.
+fn refine_by_ip_id(obs: &[Observation], groups: Vec<Vec<u32>>) -> Vec<Vec<u32>> {
+    let (mut kept, mut changed) = (0u64, 0u64);
+    for g in groups.iter().filter(|g| one_per_point(obs, g)) {
+        let id = obs[g[0] as usize].ip_id;
+        if g.iter().all(|&o| obs[o as usize].ip_id == id) {
+            kept += 1;
+        } else {
+            changed += 1;
+        }
+    }
+    // Some middleboxes rewrite the IP id: then it is no evidence.
+    if changed * 10 > kept {
+        return groups;
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        if g.len() < 2 || one_per_point(obs, &g) {
+            out.push(g);
+            continue;
+        }
+        let mut by_id: Vec<(u32, Vec<u32>)> = Vec::new();
+        for o in g {
+            let id = obs[o as usize].ip_id;
+            match by_id.iter_mut().find(|(i, _)| *i == id) {
+                Some((_, v)) => v.push(o),
+                None => by_id.push((id, vec![o])),
+            }
+        }
+        out.extend(by_id.into_iter().map(|(_, v)| v));
+    }
+    out
 }
 
 /// Splits observations with one key (in time order) into groups of compatible payloads and no
@@ -245,7 +280,14 @@ fn split_by_point(obs: &[Observation], members: &[u32], ambiguous: &mut u64) -> 
 }
 
 /// When no packet was seen at two points, ties the one-point flows together by destination.
-fn flow_fallback(obs: &[Observation], flows: Vec<FlowObs>) -> Vec<FlowObs> {
+/// When no packet was seen at two points (one ping run per capture, the seed's method), ties the
+/// one-point flows together by destination. Only when that is safe: one flow per point, and
+/// captures that do not overlap in time (if they did, their packets should have matched).
+fn flow_fallback(
+    obs: &[Observation],
+    flows: Vec<FlowObs>,
+    notes: &mut Vec<String>,
+) -> Vec<FlowObs> {
     let single = |f: &FlowObs| {
         let p = f.local_flows[0].point;
         f.local_flows.iter().all(|l| l.point == p)
@@ -260,10 +302,23 @@ fn flow_fallback(obs: &[Observation], flows: Vec<FlowObs>) -> Vec<FlowObs> {
             None => by_dst.push((dst, vec![f])),
         }
     }
-    for (_, group) in by_dst {
-        let points: std::collections::HashSet<PointId> =
-            group.iter().map(|f| f.local_flows[0].point).collect();
+    for (dst, mut group) in by_dst {
+        let mut points: Vec<PointId> = group.iter().map(|f| f.local_flows[0].point).collect();
+        points.sort_unstable();
+        points.dedup();
         if points.len() < 2 {
+            out.extend(group);
+            continue;
+        }
+        group.sort_by_key(|f| time_span(obs, f));
+        let spans: Vec<(i64, i64)> = group.iter().map(|f| time_span(obs, f)).collect();
+        let overlap = spans.windows(2).any(|w| w[1].0 <= w[0].1);
+        if points.len() != group.len() || overlap {
+            notes.push(format!(
+                "echoes to {dst} were seen at {} points at overlapping times, but no packet could be matched across them \
+                 (identical payloads and rewritten IP ids?): their flows are listed apart",
+                points.len()
+            ));
             out.extend(group);
             continue;
         }
@@ -272,7 +327,10 @@ fn flow_fallback(obs: &[Observation], flows: Vec<FlowObs>) -> Vec<FlowObs> {
             local_flows: Vec::new(),
             requests: Vec::new(),
             replies: Vec::new(),
-            notes: vec!["no packet was seen at two points (captures taken at different times): points matched by destination, ordered by TTL".to_string()],
+            notes: vec![
+                "no packet was seen at two points (captures taken at different times): points matched by destination, ordered by TTL"
+                    .to_string(),
+            ],
         };
         for f in group {
             merged.local_flows.extend(f.local_flows);
@@ -281,8 +339,17 @@ fn flow_fallback(obs: &[Observation], flows: Vec<FlowObs>) -> Vec<FlowObs> {
         }
         out.push(merged);
     }
-    let _ = obs;
     out
+}
+
+/// First and last time a flow's packets were seen.
+fn time_span(obs: &[Observation], f: &FlowObs) -> (i64, i64) {
+    let ts = f
+        .requests
+        .iter()
+        .chain(&f.replies)
+        .flat_map(|j| j.iter().map(|&o| obs[o as usize].ts_ns));
+    ts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)))
 }
 
 fn first_seen(obs: &[Observation], f: &FlowObs) -> i64 {

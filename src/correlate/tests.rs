@@ -253,3 +253,76 @@ fn far_apart_repeats_are_different_packets() {
     let total: usize = c.flows.iter().map(|f| f.requests.len()).sum();
     assert_eq!(total, 2);
 }
+
+/// Two hosts, identical payloads and seqs at the same moment (Windows/busybox ping): only the
+/// IP identification, which NAT keeps, tells the packets apart.
+fn constant_payload(rewrite_ip_id: bool) -> Vec<Observation> {
+    let mut v = Vec::new();
+    for seq in 1..=4u16 {
+        let t = i64::from(seq) * 1000;
+        for (k, (src, id, ipid)) in [("10.0.0.1", 6001u16, 100u32), ("10.0.0.2", 6002, 900)]
+            .into_iter()
+            .enumerate()
+        {
+            let k = k as i64;
+            let mut inside = ob(
+                0,
+                t + k,
+                Direction::Request,
+                src,
+                "203.0.113.9",
+                id,
+                seq,
+                0xaa,
+            );
+            inside.ip_id = ipid + u32::from(seq);
+            // Outside, the second host's packet arrives first.
+            let mut outside = ob(
+                1,
+                t + 3 - k,
+                Direction::Request,
+                "198.51.100.1",
+                "203.0.113.9",
+                id,
+                seq,
+                0xaa,
+            );
+            outside.ip_id = if rewrite_ip_id { 7 } else { inside.ip_id };
+            v.push(inside);
+            v.push(outside);
+        }
+    }
+    v
+}
+
+#[test]
+fn constant_payloads_are_told_apart_by_ip_id() {
+    let obs = constant_payload(false);
+    let c = correlate(&obs);
+    assert_eq!(c.flows.len(), 2);
+    for f in &c.flows {
+        assert_eq!(f.requests.len(), 4);
+        for j in &f.requests {
+            let ids: Vec<u16> = j.iter().map(|&o| obs[o as usize].icmp_id).collect();
+            assert_eq!(ids.len(), 2);
+            assert_eq!(ids[0], ids[1], "never paired across hosts by arrival order");
+        }
+    }
+}
+
+#[test]
+fn undecidable_packets_are_not_guessed() {
+    let obs = constant_payload(true);
+    let c = correlate(&obs);
+    assert!(
+        c.flows.iter().all(|f| f.matched != Matched::Flow),
+        "not joined by destination"
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("no packet could be matched")),
+        "{:?}",
+        c.notes
+    );
+}
