@@ -35,7 +35,7 @@ pub mod output;
 pub mod report;
 pub mod scan;
 
-use model::{Analysis, Observation, Point, SCHEMA_VERSION};
+use model::{Analysis, ErrorObservation, Observation, Point, SCHEMA_VERSION};
 use rayon::prelude::*;
 use scan::{FileScan, Input};
 
@@ -48,6 +48,7 @@ pub fn analyze(inputs: &[Input]) -> Analysis {
 pub fn analyze_scans(scans: Vec<FileScan>) -> Analysis {
     let mut points: Vec<Point> = Vec::new();
     let mut observations: Vec<Observation> = Vec::new();
+    let mut errors: Vec<ErrorObservation> = Vec::new();
     let mut warnings = Vec::new();
     for s in scans {
         let base = points.len() as u32;
@@ -56,11 +57,15 @@ pub fn analyze_scans(scans: Vec<FileScan>) -> Analysis {
             o.point += base;
             o
         }));
+        errors.extend(s.errors.into_iter().map(|mut e| {
+            e.point += base;
+            e
+        }));
         warnings.extend(s.diagnostics);
     }
     disambiguate_names(&mut points);
-    let correlation = correlate::correlate(&observations);
-    let (flows, nat) = infer::infer(&points, &observations, &correlation);
+    let correlation = correlate::correlate(&observations, &errors);
+    let (flows, nat) = infer::infer(&points, &observations, &errors, &correlation);
     Analysis {
         schema_version: SCHEMA_VERSION,
         points,

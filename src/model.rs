@@ -29,6 +29,8 @@ pub struct Point {
     pub packets: u64,
     /// ICMP/ICMPv6 echo requests and replies decoded at this point.
     pub echo_packets: u64,
+    /// IP fragments of echo datagrams (first and later ones).
+    pub fragments: u64,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
     /// One timestamp tick of this capture, in nanoseconds (1000 for microsecond captures).
@@ -59,6 +61,8 @@ pub struct Observation {
     pub digest_len: u32,
     /// 1-based record number in its file, to point a person at the packet.
     pub record: u64,
+    /// Fragments of this packet's datagram seen at its point (0: not fragmented).
+    pub fragments: u16,
 }
 
 /// Payload bytes kept verbatim per observation: enough for ping's timestamp.
@@ -84,6 +88,67 @@ impl Observation {
         }
         true
     }
+}
+
+/// Which ICMP error (v4 or v6) came back for an echo request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    TimeExceeded,
+    Unreachable,
+    PacketTooBig,
+    ParameterProblem,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::TimeExceeded => "time exceeded",
+            ErrorKind::Unreachable => "destination unreachable",
+            ErrorKind::PacketTooBig => "packet too big",
+            ErrorKind::ParameterProblem => "parameter problem",
+        })
+    }
+}
+
+/// The echo request an ICMP error quotes, as the error carries it at the point it was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotedEcho {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub id: u16,
+    pub seq: u16,
+    pub icmp_len: u32,
+    pub prefix: [u8; PREFIX_LEN],
+    pub prefix_len: u8,
+}
+
+/// One ICMP error about an echo request, seen at one capture point.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorObservation {
+    pub point: PointId,
+    pub ts_ns: i64,
+    pub kind: ErrorKind,
+    pub code: u8,
+    /// The error's source: the router or host that sent it.
+    pub reporter: IpAddr,
+    pub quoted: QuotedEcho,
+    pub record: u64,
+}
+
+/// An ICMP error a flow's request drew, and where it was seen.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorFinding {
+    pub kind: ErrorKind,
+    pub code: u8,
+    pub reporter: String,
+    /// Sequence number of the request it answers.
+    pub seq: u16,
+    /// TTL (hop limit) of that request where the path starts: the probe's TTL in a traceroute.
+    pub probe_ttl: Option<u8>,
+    /// Points the error was seen at, in path order.
+    pub points: Vec<String>,
+    pub first_ns: i64,
 }
 
 /// What a translation rewrote.
@@ -143,6 +208,9 @@ pub struct Latency {
 pub struct Lost {
     pub request: u64,
     pub reply: u64,
+    /// Fragments of packets seen at both ends that did not reach the far end (requests: `to`,
+    /// replies: `from`).
+    pub fragments: u64,
     /// Sequence numbers of the lost packets, in the order sent (at most 100 each).
     pub request_seqs: Vec<u16>,
     pub reply_seqs: Vec<u16>,
@@ -206,6 +274,8 @@ pub struct Flow {
     pub replies: u64,
     pub matched: Matched,
     pub hops: Vec<Hop>,
+    /// ICMP errors the flow's requests drew (time exceeded, unreachable, packet too big).
+    pub errors: Vec<ErrorFinding>,
     /// Things about this flow a person should know (ambiguous order, clock doubts).
     pub notes: Vec<String>,
 }
@@ -222,6 +292,8 @@ pub struct NatFinding {
     pub packets: u64,
     pub of: u64,
     pub replies: u64,
+    pub replies_reversed: u64,
+    /// True when replies were seen at both points and every one had the translation undone.
     pub reply_reversed: bool,
     pub matched: Matched,
 }

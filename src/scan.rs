@@ -2,8 +2,8 @@
 //! This is the loop over every record; it is kept free of allocation per packet.
 
 use crate::capture::{self, link_type_name, Capture, Event, Problem};
-use crate::decode::{self, LinkLayer, Outcome};
-use crate::model::{Diagnostic, Observation, Point, Severity};
+use crate::decode::{self, FragmentKey, LinkLayer, Outcome};
+use crate::model::{Diagnostic, ErrorObservation, Observation, Point, Severity};
 use std::collections::HashMap;
 
 /// A capture file to read, and the point name the user gave it (`--point NAME=FILE`).
@@ -18,6 +18,7 @@ pub struct Input {
 pub struct FileScan {
     pub points: Vec<Point>,
     pub observations: Vec<Observation>,
+    pub errors: Vec<ErrorObservation>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -101,6 +102,9 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
     };
 
     let mut keys: HashMap<PointKey, usize> = HashMap::new();
+    // Fragments per datagram and point, and the observations that are first fragments.
+    let mut fragments: HashMap<(u32, FragmentKey), u16> = HashMap::new();
+    let mut first_fragments: Vec<(usize, (u32, FragmentKey))> = Vec::new();
     // Frames and echoes per point, and the reasons echoes could not be used (first record, count).
     let mut unusable: HashMap<&'static str, (u64, u64)> = HashMap::new();
     let mut unsupported: HashMap<u32, u64> = HashMap::new();
@@ -130,6 +134,7 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
                                 interface: None,
                                 packets: 0,
                                 echo_packets: 0,
+                                fragments: 0,
                                 first_ns: None,
                                 last_ns: None,
                                 ts_resolution_ns: 1,
@@ -146,6 +151,19 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
                 match outcome {
                     Outcome::Echo(e) => {
                         point.echo_packets += 1;
+                        if e.fragmented {
+                            point.fragments += 1;
+                            let key = (
+                                idx as u32,
+                                FragmentKey {
+                                    src: e.src,
+                                    dst: e.dst,
+                                    id: e.ip_id,
+                                },
+                            );
+                            *fragments.entry(key).or_default() += 1;
+                            first_fragments.push((scan.observations.len(), key));
+                        }
                         scan.observations.push(Observation {
                             point: idx as u32,
                             ts_ns: f.ts_ns,
@@ -162,8 +180,22 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
                             digest: e.digest,
                             digest_len: e.digest_len,
                             record: f.record,
+                            fragments: 0,
                         });
                     }
+                    Outcome::Fragment(key) => {
+                        point.fragments += 1;
+                        *fragments.entry((idx as u32, key)).or_default() += 1;
+                    }
+                    Outcome::Error(e) => scan.errors.push(ErrorObservation {
+                        point: idx as u32,
+                        ts_ns: f.ts_ns,
+                        kind: e.kind,
+                        code: e.code,
+                        reporter: e.reporter,
+                        quoted: e.quoted,
+                        record: f.record,
+                    }),
                     Outcome::Other => {}
                     Outcome::TruncatedEcho => {
                         point.echo_packets += 1;
@@ -181,6 +213,9 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
                 }
             }
         }
+    }
+    for (i, key) in first_fragments {
+        scan.observations[i].fragments = fragments.get(&key).copied().unwrap_or(1);
     }
     if let Some(r) = cap.reordering() {
         // One line per file: small reorderings are normal on veth and multi-queue NICs.
@@ -245,6 +280,7 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
             interface: None,
             packets: 0,
             echo_packets: 0,
+            fragments: 0,
             first_ns: None,
             last_ns: None,
             ts_resolution_ns: cap.interfaces().first().map_or(1, |i| i.resolution_ns),

@@ -8,9 +8,12 @@
 //! what resolves packets the key alone leaves ambiguous. When no packet is seen at two points
 //! (captures taken one at a time), flows are matched by destination instead (`Matched::Flow`).
 
+mod errors;
 mod unionfind;
 
-use crate::model::{Direction, Matched, Observation, PointId};
+pub use errors::ErrorJourney;
+
+use crate::model::{Direction, ErrorObservation, Matched, Observation, PointId};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use unionfind::UnionFind;
@@ -40,6 +43,8 @@ pub struct FlowObs {
 #[derive(Debug, Default)]
 pub struct Correlation {
     pub flows: Vec<FlowObs>,
+    /// ICMP errors tied to the request they answer.
+    pub errors: Vec<ErrorJourney>,
     /// Things the data could not decide.
     pub notes: Vec<String>,
 }
@@ -47,7 +52,7 @@ pub struct Correlation {
 /// Packets of one (direction, seq, length, payload start) further apart than this are different packets.
 const MAX_GAP_NS: i64 = 30_000_000_000;
 
-pub fn correlate(obs: &[Observation]) -> Correlation {
+pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation {
     // Local flows.
     let mut lf_index: HashMap<LocalFlow, u32> = HashMap::new();
     let mut local: Vec<LocalFlow> = Vec::new();
@@ -148,7 +153,17 @@ pub fn correlate(obs: &[Observation]) -> Correlation {
     }
     let mut flows = flow_fallback(obs, flows, &mut notes);
     flows.sort_by_key(|f| first_seen(obs, f));
-    Correlation { flows, notes }
+    let (errors, untied) = errors::tie(obs, errs, &flows);
+    if untied > 0 {
+        notes.push(format!(
+            "{untied} ICMP error(s) quote an echo request that no capture point saw: not tied to a flow"
+        ));
+    }
+    Correlation {
+        flows,
+        errors,
+        notes,
+    }
 }
 
 /// Groups of observations that may be one packet: equal direction, seq, ICMP length and payload

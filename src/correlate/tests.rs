@@ -32,6 +32,7 @@ fn ob(
         digest: u64::from(tag) << 16 | u64::from(seq),
         digest_len: 48,
         record: 1,
+        fragments: 0,
     }
 }
 
@@ -108,7 +109,7 @@ fn same_id() -> Vec<Observation> {
 #[test]
 fn same_id_hosts_stay_apart() {
     let obs = same_id();
-    let c = correlate(&obs);
+    let c = correlate(&obs, &[]);
     assert_eq!(c.flows.len(), 2);
     for f in &c.flows {
         assert_eq!(f.matched, Matched::Packet);
@@ -148,7 +149,7 @@ fn captures_taken_one_at_a_time_fall_back_to_flows() {
             2,
         ));
     }
-    let c = correlate(&v);
+    let c = correlate(&v, &[]);
     assert_eq!(c.flows.len(), 1);
     assert_eq!(c.flows[0].matched, Matched::Flow);
     assert_eq!(c.flows[0].local_flows.len(), 2);
@@ -218,7 +219,7 @@ fn identical_packets_at_one_point_pair_in_time_order() {
         2,
         7,
     ));
-    let c = correlate(&v);
+    let c = correlate(&v, &[]);
     assert_eq!(c.flows.len(), 1);
     let f = &c.flows[0];
     assert_eq!(f.requests.len(), 3);
@@ -249,7 +250,7 @@ fn far_apart_repeats_are_different_packets() {
             7,
         ),
     ];
-    let c = correlate(&v);
+    let c = correlate(&v, &[]);
     let total: usize = c.flows.iter().map(|f| f.requests.len()).sum();
     assert_eq!(total, 2);
 }
@@ -298,7 +299,7 @@ fn constant_payload(rewrite_ip_id: bool) -> Vec<Observation> {
 #[test]
 fn constant_payloads_are_told_apart_by_ip_id() {
     let obs = constant_payload(false);
-    let c = correlate(&obs);
+    let c = correlate(&obs, &[]);
     assert_eq!(c.flows.len(), 2);
     for f in &c.flows {
         assert_eq!(f.requests.len(), 4);
@@ -313,7 +314,7 @@ fn constant_payloads_are_told_apart_by_ip_id() {
 #[test]
 fn undecidable_packets_are_not_guessed() {
     let obs = constant_payload(true);
-    let c = correlate(&obs);
+    let c = correlate(&obs, &[]);
     assert!(
         c.flows.iter().all(|f| f.matched != Matched::Flow),
         "not joined by destination"

@@ -8,13 +8,15 @@ mod tunnel;
 
 pub use link::LinkLayer;
 
-use crate::model::{Direction, PREFIX_LEN};
+use crate::model::{Direction, ErrorKind, QuotedEcho, PREFIX_LEN};
 use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket};
 use std::net::IpAddr;
 
 /// The echo fields of one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Echo {
+    /// The first fragment of a fragmented datagram.
+    pub fragmented: bool,
     pub dir: Direction,
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -29,10 +31,38 @@ pub struct Echo {
     pub digest_len: u32,
 }
 
+/// What ties a datagram's fragments together at one point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FragmentKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub id: u32,
+}
+
+fn later_fragment(proto: IpNumber, src: IpAddr, dst: IpAddr, id: u32) -> Outcome {
+    match proto {
+        IpNumber::ICMP | IpNumber::IPV6_ICMP => Outcome::Fragment(FragmentKey { src, dst, id }),
+        _ => Outcome::Other,
+    }
+}
+
+/// The fields of an ICMP error that quotes an echo request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    pub kind: ErrorKind,
+    pub code: u8,
+    pub reporter: IpAddr,
+    pub quoted: QuotedEcho,
+}
+
 /// What a frame turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Echo(Echo),
+    /// An ICMP error quoting an echo request.
+    Error(IcmpError),
+    /// A later fragment (offset > 0) of an ICMP datagram: counted with its first fragment.
+    Fragment(FragmentKey),
     /// Anything else: ARP, TCP, other ICMP, non-first fragments.
     Other,
     /// An echo whose header the snaplen cut: counted, but it cannot be matched.
@@ -73,7 +103,12 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
             let h = ip.header();
             let pl = ip.payload();
             if pl.fragmented && h.fragments_offset().value() != 0 {
-                return Outcome::Other;
+                return later_fragment(
+                    pl.ip_number,
+                    IpAddr::V4(h.source_addr()),
+                    IpAddr::V4(h.destination_addr()),
+                    u32::from(h.identification()),
+                );
             }
             let icmp_len = u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4);
             (
@@ -93,7 +128,12 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
                 for ext in ip.extensions().clone() {
                     if let Ipv6ExtensionSlice::Fragment(f) = ext {
                         if f.fragment_offset().value() != 0 {
-                            return Outcome::Other;
+                            return later_fragment(
+                                pl.ip_number,
+                                IpAddr::V6(h.source_addr()),
+                                IpAddr::V6(h.destination_addr()),
+                                f.identification(),
+                            );
                         }
                         frag_id = f.identification();
                     }
@@ -144,6 +184,10 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
     let dir = match (v6, kind) {
         (false, 8) | (true, 128) => Direction::Request,
         (false, 0) | (true, 129) => Direction::Reply,
+        (false, 11) | (true, 3) => return error(ErrorKind::TimeExceeded, src, icmp),
+        (false, 3) | (true, 1) => return error(ErrorKind::Unreachable, src, icmp),
+        (true, 2) => return error(ErrorKind::PacketTooBig, src, icmp),
+        (false, 12) | (true, 4) => return error(ErrorKind::ParameterProblem, src, icmp),
         _ => return Outcome::Other,
     };
     if icmp.len() < 8 {
@@ -154,6 +198,7 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
     let prefix_len = data.len().min(PREFIX_LEN);
     prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
     Outcome::Echo(Echo {
+        fragmented: payload.fragmented,
         dir,
         src,
         dst,
@@ -166,6 +211,75 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         prefix_len: prefix_len as u8,
         digest: fnv1a(data),
         digest_len: data.len() as u32,
+    })
+}
+
+mod icmp_error {
+    pub const CODE: usize = 1;
+    /// Type, code, checksum and 4 bytes (unused, MTU or pointer), then the quoted packet.
+    pub const QUOTE: usize = 8;
+    pub const ECHO_HEADER: usize = 8;
+}
+
+/// An ICMP error: which echo request it quotes (RFC 792 / 4443: the IP header and at least the
+/// echo header; Linux quotes as much as fits). Errors about anything else are skipped.
+fn error(kind: ErrorKind, reporter: IpAddr, icmp: &[u8]) -> Outcome {
+    let Some(quote) = icmp.get(icmp_error::QUOTE..) else {
+        return Outcome::Other;
+    };
+    let Ok(inner) = LaxSlicedPacket::from_ip(quote) else {
+        return Outcome::Other;
+    };
+    let (src, dst, icmp_len, payload) = match &inner.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            let len = u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4);
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                len,
+                ip.payload(),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            let len =
+                u32::from(h.payload_length()).saturating_sub(ip.extensions().slice().len() as u32);
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                len,
+                ip.payload(),
+            )
+        }
+        _ => return Outcome::Other,
+    };
+    let echo = payload.payload;
+    let is_request = match payload.ip_number {
+        IpNumber::ICMP => echo.first() == Some(&8),
+        IpNumber::IPV6_ICMP => echo.first() == Some(&128),
+        _ => false,
+    };
+    if !is_request || echo.len() < icmp_error::ECHO_HEADER {
+        return Outcome::Other;
+    }
+    let data = &echo[icmp_error::ECHO_HEADER..];
+    let mut prefix = [0u8; PREFIX_LEN];
+    let prefix_len = data.len().min(PREFIX_LEN);
+    prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
+    Outcome::Error(IcmpError {
+        kind,
+        code: icmp[icmp_error::CODE],
+        reporter,
+        quoted: QuotedEcho {
+            src,
+            dst,
+            id: u16::from_be_bytes([echo[4], echo[5]]),
+            seq: u16::from_be_bytes([echo[6], echo[7]]),
+            icmp_len,
+            prefix,
+            prefix_len: prefix_len as u8,
+        },
     })
 }
 

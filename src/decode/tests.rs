@@ -160,11 +160,23 @@ fn snaplen_cut_header_is_unusable() {
 fn fragments() {
     let mut ip = v4_request(4242, 7);
     // More-fragments on the first fragment: still an echo.
+    ip[4..6].copy_from_slice(&777u16.to_be_bytes());
     ip[6] = 0x20;
-    assert!(matches!(decode(LinkLayer::RawIp, &ip).1, Outcome::Echo(_)));
-    // A later fragment carries no ICMP header.
+    match decode(LinkLayer::RawIp, &ip).1 {
+        Outcome::Echo(e) => assert!(e.fragmented && e.ip_id == 777),
+        other => panic!("{other:?}"),
+    }
+    // A later fragment carries no ICMP header: it is counted with its datagram.
     ip[6] = 0x00;
     ip[7] = 0x10;
+    let key = FragmentKey {
+        src: "192.168.65.125".parse().unwrap(),
+        dst: "203.0.113.234".parse().unwrap(),
+        id: 777,
+    };
+    assert_eq!(decode(LinkLayer::RawIp, &ip).1, Outcome::Fragment(key));
+    // Later fragments of anything but ICMP are other traffic.
+    ip[9] = 17;
     assert_eq!(decode(LinkLayer::RawIp, &ip).1, Outcome::Other);
 }
 

@@ -5,10 +5,10 @@ mod stats;
 
 pub use stats::summarize;
 
-use crate::correlate::{Correlation, FlowObs, Journey};
+use crate::correlate::{Correlation, ErrorJourney, FlowObs, Journey};
 use crate::model::{
-    Direction, Flow, Hop, Latency, Lost, Matched, NatFinding, Observation, Origin, PathPoint,
-    Point, PointId, Translation, TranslationKind,
+    Direction, ErrorFinding, ErrorObservation, Flow, Hop, Latency, Lost, Matched, NatFinding,
+    Observation, Origin, PathPoint, Point, PointId, Translation, TranslationKind,
 };
 use stats::median_u8;
 use std::collections::{BTreeMap, HashMap};
@@ -22,12 +22,22 @@ const MAX_LOST_SEQS: usize = 100;
 pub fn infer(
     points: &[Point],
     obs: &[Observation],
+    errs: &[ErrorObservation],
     corr: &Correlation,
 ) -> (Vec<Flow>, Vec<NatFinding>) {
+    let order = PairOrder::new(obs, &corr.flows);
     let flows: Vec<Flow> = corr
         .flows
         .iter()
-        .map(|f| infer_flow(points, obs, f))
+        .enumerate()
+        .map(|(i, f)| {
+            let mut flow = infer_flow(points, obs, f, &order);
+            let journeys = corr.errors.iter().filter(|e| e.flow == i);
+            flow.errors = journeys
+                .map(|e| error_finding(points, obs, errs, f, &flow, e))
+                .collect();
+            flow
+        })
         .collect();
     let nat = summarize_nat(&flows);
     (flows, nat)
@@ -45,11 +55,11 @@ struct Seen {
     first_ns: i64,
 }
 
-fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
+fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs, order: &PairOrder) -> Flow {
     let mut seen = seen_per_point(obs, f);
     let mut notes = f.notes.clone();
     let order = match f.matched {
-        Matched::Packet => order_by_packets(points, obs, f, &seen, &mut notes),
+        Matched::Packet => order_by_packets(points, order, &seen, &mut notes),
         Matched::Flow => order_by_ttl(points, &seen, &mut notes),
     };
     seen.sort_by_key(|s| order.iter().position(|&p| p == s.point));
@@ -100,7 +110,56 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
         replies,
         matched: f.matched,
         hops,
+        errors: Vec::new(),
         notes,
+    }
+}
+
+/// Who answered which request with an ICMP error, and where the error was seen.
+fn error_finding(
+    points: &[Point],
+    obs: &[Observation],
+    errs: &[ErrorObservation],
+    f: &FlowObs,
+    flow: &Flow,
+    e: &ErrorJourney,
+) -> ErrorFinding {
+    let first = &errs[e.errors[0] as usize];
+    let request = &f.requests[e.request];
+    let position = |name: &str| {
+        flow.path
+            .iter()
+            .position(|p| p == name)
+            .unwrap_or(usize::MAX)
+    };
+    // The probe's TTL where the path starts; else the highest TTL the request was seen with.
+    let origin_ttl = request
+        .iter()
+        .map(|&o| &obs[o as usize])
+        .find(|o| points[o.point as usize].name == flow.path[0]);
+    let probe_ttl = origin_ttl
+        .map(|o| o.ttl)
+        .or_else(|| request.iter().map(|&o| obs[o as usize].ttl).max());
+    let mut seen_at: Vec<String> = e
+        .errors
+        .iter()
+        .map(|&i| points[errs[i as usize].point as usize].name.clone())
+        .collect();
+    seen_at.sort_by_key(|n| position(n));
+    seen_at.dedup();
+    ErrorFinding {
+        kind: first.kind,
+        code: first.code,
+        reporter: first.reporter.to_string(),
+        seq: first.quoted.seq,
+        probe_ttl,
+        points: seen_at,
+        first_ns: e
+            .errors
+            .iter()
+            .map(|&i| errs[i as usize].ts_ns)
+            .min()
+            .unwrap_or(first.ts_ns),
     }
 }
 
@@ -169,53 +228,88 @@ fn at(obs: &[Observation], journey: &Journey, point: PointId) -> Option<u32> {
 }
 
 /// Path order from packets: TTL first (routers decrement it, and it is immune to clock offsets),
+/// Which of two points sees packets first, from every flow's packets seen at both: the median
+/// of request time differences, or, where those tie within a timestamp tick, of replies.
+struct PairOrder {
+    samples: HashMap<(PointId, PointId), (Vec<i64>, Vec<i64>)>,
+}
+
+/// Time differences kept per pair of points: enough for a stable median.
+const MAX_PAIR_SAMPLES: usize = 1000;
+
+impl PairOrder {
+    fn new(obs: &[Observation], flows: &[FlowObs]) -> Self {
+        let mut samples: HashMap<(PointId, PointId), (Vec<i64>, Vec<i64>)> = HashMap::new();
+        for f in flows.iter().filter(|f| f.matched == Matched::Packet) {
+            for (journeys, reply) in [(&f.requests, false), (&f.replies, true)] {
+                for j in journeys.iter().filter(|j| j.len() > 1) {
+                    for &x in j {
+                        for &y in j {
+                            let (ox, oy) = (&obs[x as usize], &obs[y as usize]);
+                            if ox.point >= oy.point {
+                                continue;
+                            }
+                            let e = samples.entry((ox.point, oy.point)).or_default();
+                            let v = if reply { &mut e.1 } else { &mut e.0 };
+                            if v.len() < MAX_PAIR_SAMPLES {
+                                // Positive when x comes first in the request direction.
+                                v.push(if reply {
+                                    ox.ts_ns - oy.ts_ns
+                                } else {
+                                    oy.ts_ns - ox.ts_ns
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        PairOrder { samples }
+    }
+
+    /// Median request delay from `a` to `b` (positive: a first), if any request was seen at both.
+    fn request_delta(&self, a: PointId, b: PointId) -> Option<i64> {
+        let (lo, hi, sign) = if a < b { (a, b, 1) } else { (b, a, -1) };
+        let v = &self.samples.get(&(lo, hi))?.0;
+        summarize(&mut v.clone()).map(|s| sign * s.median)
+    }
+
+    /// +1 when `a` comes before `b`, -1 after, 0 when the packets cannot tell.
+    fn compare(&self, points: &[Point], a: PointId, b: PointId) -> i32 {
+        let (lo, hi, sign) = if a < b { (a, b, 1) } else { (b, a, -1) };
+        let Some((req, rep)) = self.samples.get(&(lo, hi)) else {
+            return 0;
+        };
+        let tick = points[a as usize]
+            .ts_resolution_ns
+            .max(points[b as usize].ts_resolution_ns);
+        for v in [req, rep] {
+            if let Some(s) = summarize(&mut v.clone()) {
+                if s.median.unsigned_abs() >= tick {
+                    return sign * s.median.signum() as i32;
+                }
+            }
+        }
+        0
+    }
+}
+
+/// Path order from packets: TTL first (routers decrement it, and it is immune to clock offsets),
 /// then, on one link, which point saw the packets first.
 fn order_by_packets(
     points: &[Point],
-    obs: &[Observation],
-    f: &FlowObs,
+    order: &PairOrder,
     seen: &[Seen],
     notes: &mut Vec<String>,
 ) -> Vec<PointId> {
-    let use_replies = f.requests.iter().all(|j| j.len() < 2);
-    let journeys = if use_replies { &f.replies } else { &f.requests };
-    let sign = if use_replies { -1 } else { 1 };
-    // Median time from a to b over packets seen at both.
-    let mut delta: HashMap<(PointId, PointId), i64> = HashMap::new();
-    for (i, a) in seen.iter().enumerate() {
-        for b in &seen[i + 1..] {
-            let mut d: Vec<i64> = journeys
-                .iter()
-                .filter_map(|j| {
-                    Some(
-                        obs[at(obs, j, b.point)? as usize].ts_ns
-                            - obs[at(obs, j, a.point)? as usize].ts_ns,
-                    )
-                })
-                .collect();
-            if let Some(s) = summarize(&mut d) {
-                // Within one timestamp tick the order is unknown: call it a tie.
-                let tick = points[a.point as usize]
-                    .ts_resolution_ns
-                    .max(points[b.point as usize].ts_resolution_ns);
-                let d = if s.median.unsigned_abs() < tick {
-                    0
-                } else {
-                    sign * s.median
-                };
-                delta.insert((a.point, b.point), d);
-                delta.insert((b.point, a.point), -d);
-            }
-        }
-    }
     let wins = |p: PointId| {
         seen.iter()
-            .filter(|q| delta.get(&(p, q.point)).is_some_and(|&d| d > 0))
+            .filter(|q| order.compare(points, p, q.point) > 0)
             .count()
     };
     let all_ttl = seen.iter().all(|s| s.ttl.is_some());
-    let mut order: Vec<&Seen> = seen.iter().collect();
-    order.sort_by_key(|s| {
+    let mut sorted: Vec<&Seen> = seen.iter().collect();
+    sorted.sort_by_key(|s| {
         let ttl = if all_ttl {
             255 - i32::from(s.ttl.unwrap_or(0))
         } else {
@@ -223,9 +317,12 @@ fn order_by_packets(
         };
         (ttl, std::cmp::Reverse(wins(s.point)), s.first_ns)
     });
-    for w in order.windows(2) {
-        if let Some(&d) = delta.get(&(w[0].point, w[1].point)) {
-            if d < 0 {
+    for w in sorted.windows(2) {
+        let tick = points[w[0].point as usize]
+            .ts_resolution_ns
+            .max(points[w[1].point as usize].ts_resolution_ns) as i64;
+        if let Some(d) = order.request_delta(w[0].point, w[1].point) {
+            if d <= -tick {
                 notes.push(format!(
                     "{} comes after {} by TTL, but sees the packets {} earlier: their clocks differ",
                     points[w[1].point as usize].name,
@@ -235,7 +332,7 @@ fn order_by_packets(
             }
         }
     }
-    order.iter().map(|s| s.point).collect()
+    sorted.iter().map(|s| s.point).collect()
 }
 
 /// Path order when no packet was seen twice: TTL, then the order the captures were taken in.
@@ -304,6 +401,7 @@ fn packet_hop(
                 let (x, y) = (&obs[x as usize], &obs[y as usize]);
                 of += 1;
                 req_lat.push(delta(x.ts_ns, y.ts_ns));
+                lost.fragments += u64::from(x.fragments.saturating_sub(y.fragments));
                 for (kind, before, after) in changes(x, y) {
                     found.entry((kind, before, after)).or_default().packets += 1;
                 }
@@ -328,6 +426,11 @@ fn packet_hop(
         match (at(obs, j, a.point), at(obs, j, b.point)) {
             (Some(x), Some(y)) => {
                 rep_lat.push(delta(obs[y as usize].ts_ns, obs[x as usize].ts_ns));
+                lost.fragments += u64::from(
+                    obs[y as usize]
+                        .fragments
+                        .saturating_sub(obs[x as usize].fragments),
+                );
                 reply_pairs.push((x, y));
             }
             (None, Some(y)) if first == pb && within(a.point, obs[y as usize].ts_ns) => {
@@ -499,7 +602,8 @@ fn summarize_nat(flows: &[Flow]) -> Vec<NatFinding> {
                         n.packets += t.packets;
                         n.of += t.of;
                         n.replies += t.replies;
-                        n.reply_reversed &= t.replies > 0 && t.replies_reversed == t.replies;
+                        n.replies_reversed += t.replies_reversed;
+                        n.reply_reversed = n.replies > 0 && n.replies_reversed == n.replies;
                     }
                     None => out.push(NatFinding {
                         kind: t.kind,
@@ -511,6 +615,7 @@ fn summarize_nat(flows: &[Flow]) -> Vec<NatFinding> {
                         packets: t.packets,
                         of: t.of,
                         replies: t.replies,
+                        replies_reversed: t.replies_reversed,
                         reply_reversed: t.replies > 0 && t.replies_reversed == t.replies,
                         matched: f.matched,
                     }),

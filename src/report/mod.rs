@@ -57,6 +57,11 @@ pub fn nat_sentence(n: &NatFinding) -> String {
         "no replies seen at both points".to_string()
     } else if n.reply_reversed {
         "replies translated back".to_string()
+    } else if n.replies_reversed > 0 {
+        format!(
+            "only {}/{} replies translated back",
+            n.replies_reversed, n.replies
+        )
     } else {
         "replies NOT translated back".to_string()
     };

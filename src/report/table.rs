@@ -78,6 +78,7 @@ impl Render for Table {
             }
         }
         nat(&mut o, a);
+        routers(&mut o, a);
         loss(&mut o, a);
         if !a.notes.is_empty() {
             let _ = writeln!(o, "NOTES");
@@ -98,6 +99,7 @@ fn points(o: &mut String, a: &Analysis) {
         "link",
         "packets",
         "echoes",
+        "fragments",
         "first (UTC)",
         "span",
     ]
@@ -111,6 +113,11 @@ fn points(o: &mut String, a: &Analysis) {
             p.link_type.clone(),
             p.packets.to_string(),
             p.echo_packets.to_string(),
+            if p.fragments == 0 {
+                String::new()
+            } else {
+                p.fragments.to_string()
+            },
             opt(p.first_ns.map(fmt_time)),
             match (p.first_ns, p.last_ns) {
                 (Some(s), Some(e)) => fmt_ns(e - s),
@@ -118,7 +125,11 @@ fn points(o: &mut String, a: &Analysis) {
             },
         ]);
     }
-    let _ = writeln!(o, "CAPTURE POINTS\n{}\n", table(rows));
+    let _ = writeln!(
+        o,
+        "CAPTURE POINTS\n{}\n",
+        table(without_empty_columns(rows))
+    );
 }
 
 fn flow(o: &mut String, n: usize, f: &Flow) {
@@ -196,6 +207,21 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
         ]);
     }
     let _ = writeln!(o, "{}", table(without_empty_columns(rows)));
+    for e in &f.errors {
+        let ttl = e
+            .probe_ttl
+            .map(|t| format!(" (ttl {t})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  ICMP {} (code {}) from {} for seq {}{ttl}, seen at {}",
+            e.kind,
+            e.code,
+            e.reporter,
+            e.seq,
+            e.points.join(", ")
+        );
+    }
     for note in &f.notes {
         let _ = writeln!(o, "  note: {note}");
     }
@@ -271,6 +297,53 @@ fn nat(o: &mut String, a: &Analysis) {
     o.push('\n');
 }
 
+/// A traceroute read from the captures: per source and destination, who answered each probe TTL.
+fn routers(o: &mut String, a: &Analysis) {
+    let mut routes: Vec<((&str, &str), Vec<(u8, String, String)>)> = Vec::new();
+    for f in &a.flows {
+        let key = (f.origin.src.as_str(), f.origin.dst.as_str());
+        let mut answers: Vec<(u8, String, String)> = f
+            .errors
+            .iter()
+            .map(|e| {
+                (
+                    e.probe_ttl.unwrap_or(0),
+                    e.reporter.clone(),
+                    e.kind.to_string(),
+                )
+            })
+            .collect();
+        if f.replies > 0 && !f.errors.is_empty()
+            || f.replies > 0 && routes.iter().any(|r| r.0 == key)
+        {
+            if let Some(ttl) = f.points.first().and_then(|p| p.ttl) {
+                answers.push((ttl, f.origin.dst.clone(), "echo reply".to_string()));
+            }
+        }
+        match routes.iter_mut().find(|r| r.0 == key) {
+            Some(r) => r.1.extend(answers),
+            None => routes.push((key, answers)),
+        }
+    }
+    routes.retain(|r| r.1.iter().any(|(_, _, k)| k != "echo reply"));
+    if routes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "ROUTERS THAT ANSWERED (ICMP errors, by the TTL the request left with)"
+    );
+    for ((src, dst), mut answers) in routes {
+        answers.sort();
+        answers.dedup();
+        let _ = writeln!(o, "  {src} → {dst}");
+        for (ttl, who, what) in answers {
+            let _ = writeln!(o, "    ttl {ttl:<3} {who:<40} {what}");
+        }
+    }
+    o.push('\n');
+}
+
 fn loss(o: &mut String, a: &Analysis) {
     let mut lines = Vec::new();
     for (i, f) in a.flows.iter().enumerate() {
@@ -291,6 +364,15 @@ fn loss(o: &mut String, a: &Analysis) {
                     h.from,
                     h.to,
                     seqs(&h.lost.request_seqs, h.lost.request)
+                ));
+            }
+            if h.lost.fragments > 0 {
+                lines.push(format!(
+                    "flow {}: {} fragment(s) lost between {} and {} (the packets' first fragments arrived)",
+                    i + 1,
+                    h.lost.fragments,
+                    h.from,
+                    h.to
                 ));
             }
             if h.lost.reply > 0 {
@@ -359,6 +441,7 @@ mod tests {
                     ..Lost::default()
                 },
             }],
+            errors: Vec::new(),
             notes: Vec::new(),
         }
     }

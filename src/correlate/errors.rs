@@ -1,0 +1,92 @@
+//! ICMP errors → the flow and request they answer. NAT translates the quoted header back on
+//! the way (RFC 5508), so at the point an error is seen, the quote matches the request as that
+//! point saw it; where the request was not seen there, the quote is matched on what NAT cannot
+//! change (sequence number, length and payload).
+
+use super::FlowObs;
+use crate::model::{ErrorKind, ErrorObservation, Observation, PointId};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// One ICMP error message seen at one or more points, and the request journey it answers.
+#[derive(Clone, Debug)]
+pub struct ErrorJourney {
+    pub flow: usize,
+    /// Index into the flow's request journeys.
+    pub request: usize,
+    /// Indexes into the error observations, one per point.
+    pub errors: Vec<u32>,
+}
+
+/// How long after its request an error may arrive.
+const MAX_ERROR_DELAY_NS: i64 = 10_000_000_000;
+
+pub fn tie(
+    obs: &[Observation],
+    errs: &[ErrorObservation],
+    flows: &[FlowObs],
+) -> (Vec<ErrorJourney>, u64) {
+    // Request observation → (flow, journey).
+    let mut journey_of: HashMap<u32, (usize, usize)> = HashMap::new();
+    type Exact = (PointId, u16, IpAddr, IpAddr, u16);
+    let mut exact: HashMap<Exact, Vec<u32>> = HashMap::new();
+    let mut by_seq: HashMap<(u16, u32), Vec<u32>> = HashMap::new();
+    for (fi, f) in flows.iter().enumerate() {
+        for (ji, j) in f.requests.iter().enumerate() {
+            for &o in j {
+                let ob = &obs[o as usize];
+                journey_of.insert(o, (fi, ji));
+                exact
+                    .entry((ob.point, ob.seq, ob.src, ob.dst, ob.icmp_id))
+                    .or_default()
+                    .push(o);
+                by_seq.entry((ob.seq, ob.icmp_len)).or_default().push(o);
+            }
+        }
+    }
+    let quote_fits = |e: &ErrorObservation, o: &Observation| {
+        let n = e.quoted.prefix_len.min(o.prefix_len) as usize;
+        o.ts_ns <= e.ts_ns
+            && e.ts_ns - o.ts_ns <= MAX_ERROR_DELAY_NS
+            && e.quoted.prefix[..n] == o.prefix[..n]
+            && o.icmp_len == e.quoted.icmp_len
+    };
+    let latest = |cands: Option<&Vec<u32>>, e: &ErrorObservation| {
+        cands?
+            .iter()
+            .copied()
+            .filter(|&o| quote_fits(e, &obs[o as usize]))
+            .max_by_key(|&o| obs[o as usize].ts_ns)
+    };
+    let mut untied = 0;
+    let mut groups: HashMap<(usize, usize, ErrorKind, u8, IpAddr), Vec<u32>> = HashMap::new();
+    for (i, e) in errs.iter().enumerate() {
+        let q = &e.quoted;
+        let found = latest(exact.get(&(e.point, q.seq, q.src, q.dst, q.id)), e).or_else(|| {
+            // Without payload bytes in the quote, seq and length alone would guess.
+            (q.prefix_len >= 8)
+                .then(|| latest(by_seq.get(&(q.seq, q.icmp_len)), e))
+                .flatten()
+        });
+        match found.and_then(|o| journey_of.get(&o)) {
+            Some(&(f, j)) => groups
+                .entry((f, j, e.kind, e.code, e.reporter))
+                .or_default()
+                .push(i as u32),
+            None => untied += 1,
+        }
+    }
+    let mut out: Vec<ErrorJourney> = groups
+        .into_iter()
+        .map(|((flow, request, ..), mut errors)| {
+            errors.sort_by_key(|&i| errs[i as usize].ts_ns);
+            ErrorJourney {
+                flow,
+                request,
+                errors,
+            }
+        })
+        .collect();
+    out.sort_by_key(|j| (j.flow, errs[j.errors[0] as usize].ts_ns));
+    (out, untied)
+}
