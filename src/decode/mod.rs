@@ -9,7 +9,7 @@ mod tunnel;
 pub use link::LinkLayer;
 
 use crate::model::{Direction, ErrorKind, QuotedEcho, PREFIX_LEN};
-use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket};
+use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket};
 use std::net::IpAddr;
 
 /// The echo fields of one frame.
@@ -29,6 +29,48 @@ pub struct Echo {
     pub prefix_len: u8,
     pub digest: u64,
     pub digest_len: u32,
+}
+
+mod ipv6_ext {
+    pub const HOP_BY_HOP: u8 = 0;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const AUTH: u8 = 51;
+    pub const DEST_OPTS: u8 = 60;
+    pub const NEXT: usize = 0;
+    pub const LEN: usize = 1;
+    pub const FRAG_OFFSET: std::ops::Range<usize> = 2..4;
+    pub const FRAG_ID: std::ops::Range<usize> = 4..8;
+    pub const FRAG_HEADER_LEN: usize = 8;
+}
+
+/// The fragment header's (offset in 8-byte units, identification) among IPv6 extension headers.
+fn ipv6_fragment(first: u8, mut exts: &[u8]) -> Option<(u16, u32)> {
+    use ipv6_ext::*;
+    let mut next = first;
+    loop {
+        if exts.len() < 2 {
+            return None;
+        }
+        let len = match next {
+            FRAGMENT => {
+                let h = exts.get(..FRAG_HEADER_LEN)?;
+                let off = u16::from_be_bytes([h[FRAG_OFFSET.start], h[FRAG_OFFSET.start + 1]]) >> 3;
+                let id = u32::from_be_bytes([
+                    h[FRAG_ID.start],
+                    h[FRAG_ID.start + 1],
+                    h[FRAG_ID.start + 2],
+                    h[FRAG_ID.start + 3],
+                ]);
+                return Some((off, id));
+            }
+            HOP_BY_HOP | ROUTING | DEST_OPTS => (usize::from(exts[LEN]) + 1) * 8,
+            AUTH => (usize::from(exts[LEN]) + 2) * 4,
+            _ => return None,
+        };
+        next = exts[NEXT];
+        exts = exts.get(len..)?;
+    }
 }
 
 /// What ties a datagram's fragments together at one point.
@@ -125,18 +167,20 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
             let pl = ip.payload();
             let mut frag_id = 0;
             if pl.fragmented {
-                for ext in ip.extensions().clone() {
-                    if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                        if f.fragment_offset().value() != 0 {
-                            return later_fragment(
-                                pl.ip_number,
-                                IpAddr::V6(h.source_addr()),
-                                IpAddr::V6(h.destination_addr()),
-                                f.identification(),
-                            );
-                        }
-                        frag_id = f.identification();
+                // Walked here, bounds-checked: etherparse 0.21's extension iterator reads out of
+                // bounds on some crafted packets (found by fuzzing, fuzz/regressions/).
+                if let Some((offset, id)) =
+                    ipv6_fragment(h.next_header().0, ip.extensions().slice())
+                {
+                    if offset != 0 {
+                        return later_fragment(
+                            pl.ip_number,
+                            IpAddr::V6(h.source_addr()),
+                            IpAddr::V6(h.destination_addr()),
+                            id,
+                        );
                     }
+                    frag_id = id;
                 }
             }
             let ext_len = ip.extensions().slice().len() as u32;

@@ -299,10 +299,11 @@ fn nat(o: &mut String, a: &Analysis) {
 
 /// A traceroute read from the captures: per source and destination, who answered each probe TTL.
 fn routers(o: &mut String, a: &Analysis) {
-    let mut routes: Vec<((&str, &str), Vec<(u8, String, String)>)> = Vec::new();
+    type Answers = Vec<(u8, String, String)>;
+    let mut routes: Vec<((&str, &str), Answers)> = Vec::new();
     for f in &a.flows {
         let key = (f.origin.src.as_str(), f.origin.dst.as_str());
-        let mut answers: Vec<(u8, String, String)> = f
+        let mut answers: Answers = f
             .errors
             .iter()
             .map(|e| {
@@ -313,12 +314,13 @@ fn routers(o: &mut String, a: &Analysis) {
                 )
             })
             .collect();
-        if f.replies > 0 && !f.errors.is_empty()
-            || f.replies > 0 && routes.iter().any(|r| r.0 == key)
+        if let Some(ttl) = f
+            .points
+            .first()
+            .and_then(|p| p.ttl)
+            .filter(|_| f.replies > 0)
         {
-            if let Some(ttl) = f.points.first().and_then(|p| p.ttl) {
-                answers.push((ttl, f.origin.dst.clone(), "echo reply".to_string()));
-            }
+            answers.push((ttl, f.origin.dst.clone(), "echo reply".to_string()));
         }
         match routes.iter_mut().find(|r| r.0 == key) {
             Some(r) => r.1.extend(answers),
