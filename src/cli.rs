@@ -33,6 +33,12 @@ pub struct Cli {
     #[arg(long = "point", value_name = "NAME=FILE", value_parser = parse_point)]
     pub points: Vec<(String, String)>,
 
+    /// The clock of POINT's capture host is SECONDS ahead of the others (negative: behind); its
+    /// timestamps are corrected before timing (repeatable). Without it, natcorr estimates offsets
+    /// where the timing is impossible on one clock. All points of one file share the offset.
+    #[arg(long = "clock-offset", value_name = "POINT=SECONDS", value_parser = parse_offset)]
+    pub clock_offsets: Vec<(String, i64)>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -59,6 +65,19 @@ pub enum Format {
     Json,
 }
 
+fn parse_offset(s: &str) -> Result<(String, i64), String> {
+    let (point, secs) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected POINT=SECONDS, got {s:?}"))?;
+    let secs: f64 = secs
+        .parse()
+        .map_err(|_| format!("{secs:?} is not a number of seconds"))?;
+    if point.is_empty() || !secs.is_finite() || secs.abs() > 1e9 {
+        return Err(format!("expected POINT=SECONDS, got {s:?}"));
+    }
+    Ok((point.to_string(), (secs * 1e9).round() as i64))
+}
+
 fn parse_point(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((name, file)) if !name.is_empty() && !file.is_empty() => {
@@ -69,6 +88,13 @@ fn parse_point(s: &str) -> Result<(String, String), String> {
 }
 
 impl Cli {
+    /// What the analysis needs from the command line besides the files.
+    pub fn options(&self) -> crate::Options {
+        crate::Options {
+            clock_offsets: self.clock_offsets.clone(),
+        }
+    }
+
     /// The inputs in command-line order; a file named by `--point` is read once, under that name.
     pub fn inputs(&self) -> Vec<Input> {
         let mut inputs: Vec<Input> = self

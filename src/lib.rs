@@ -35,17 +35,30 @@ pub mod output;
 pub mod report;
 pub mod scan;
 
-use model::{Analysis, ErrorObservation, Observation, Point, SCHEMA_VERSION};
+use infer::clock::{self, FileOffset};
+use model::{Analysis, ClockOffset, ErrorObservation, Observation, Point, SCHEMA_VERSION};
 use rayon::prelude::*;
 use scan::{FileScan, Input};
 
+/// What the command line can tell the analysis beyond the files.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Known clock offsets: (point name, nanoseconds the point's clock is ahead).
+    pub clock_offsets: Vec<(String, i64)>,
+}
+
 /// Reads every input (in parallel) and analyzes them together.
 pub fn analyze(inputs: &[Input]) -> Analysis {
-    analyze_scans(inputs.par_iter().map(scan::scan).collect())
+    analyze_with(inputs, &Options::default())
+}
+
+/// [`analyze`] with options.
+pub fn analyze_with(inputs: &[Input], options: &Options) -> Analysis {
+    analyze_scans(inputs.par_iter().map(scan::scan).collect(), options)
 }
 
 /// Analyzes captures already read, in the given order.
-pub fn analyze_scans(scans: Vec<FileScan>) -> Analysis {
+pub fn analyze_scans(scans: Vec<FileScan>, options: &Options) -> Analysis {
     let mut points: Vec<Point> = Vec::new();
     let mut observations: Vec<Observation> = Vec::new();
     let mut errors: Vec<ErrorObservation> = Vec::new();
@@ -64,15 +77,86 @@ pub fn analyze_scans(scans: Vec<FileScan>) -> Analysis {
         warnings.extend(s.diagnostics);
     }
     disambiguate_names(&mut points);
-    let correlation = correlate::correlate(&observations, &errors);
+    let mut notes = Vec::new();
+    // Offsets the user gave apply to every point of the file (one host, one clock).
+    let mut given: Vec<FileOffset> = Vec::new();
+    for (name, ns) in &options.clock_offsets {
+        match points.iter().find(|p| &p.name == name) {
+            Some(p) => given.push(FileOffset {
+                file: p.file.clone(),
+                offset_ns: *ns,
+                pairs: 0,
+            }),
+            None => notes.push(format!(
+                "--clock-offset names {name}, which is no capture point"
+            )),
+        }
+    }
+    shift_clocks(&given, &mut points, &mut observations, &mut errors);
+    let mut correlation = correlate::correlate(&observations, &errors);
+    let fixed: Vec<String> = given.iter().map(|g| g.file.clone()).collect();
+    let estimated = clock::estimate(&points, &observations, &correlation.flows, &fixed);
+    if !estimated.is_empty() {
+        shift_clocks(&estimated, &mut points, &mut observations, &mut errors);
+        correlation = correlate::correlate(&observations, &errors);
+    }
     let (flows, nat) = infer::infer(&points, &observations, &errors, &correlation);
+    notes.extend(correlation.notes);
+    let clock_offsets = given
+        .iter()
+        .map(|g| (g, "given"))
+        .chain(estimated.iter().map(|e| (e, "estimated")))
+        .flat_map(|(o, source)| {
+            points
+                .iter()
+                .filter(|p| p.file == o.file)
+                .map(move |p| ClockOffset {
+                    point: p.name.clone(),
+                    offset_ns: o.offset_ns,
+                    pairs: o.pairs,
+                    source: source.to_string(),
+                })
+        })
+        .collect();
     Analysis {
         schema_version: SCHEMA_VERSION,
         points,
         flows,
         nat,
+        clock_offsets,
         warnings,
-        notes: correlation.notes,
+        notes,
+    }
+}
+
+/// Moves every timestamp of the given files onto the reference clock.
+fn shift_clocks(
+    offsets: &[FileOffset],
+    points: &mut [Point],
+    obs: &mut [Observation],
+    errors: &mut [ErrorObservation],
+) {
+    if offsets.is_empty() {
+        return;
+    }
+    let by_point: Vec<i64> = points
+        .iter()
+        .map(|p| {
+            offsets
+                .iter()
+                .find(|o| o.file == p.file)
+                .map_or(0, |o| o.offset_ns)
+        })
+        .collect();
+    for (p, off) in points.iter_mut().zip(&by_point) {
+        p.first_ns = p.first_ns.map(|t| t - off);
+        p.last_ns = p.last_ns.map(|t| t - off);
+    }
+    for o in obs.iter_mut() {
+        o.ts_ns -= by_point[o.point as usize];
+    }
+    for e in errors.iter_mut() {
+        e.ts_ns -= by_point[e.point as usize];
     }
 }
 

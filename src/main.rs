@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         eprintln!("natcorr: no capture files given (see natcorr --help)");
         return ExitCode::from(2);
     }
-    let analysis = natcorr::analyze(&inputs);
+    let analysis = natcorr::analyze_with(&inputs, &cli.options());
     let out = natcorr::report::render(&analysis, cli.format, cli.flows);
     if let Some(path) = &cli.output {
         if let Err(e) = natcorr::output::write_atomic(path, out.as_bytes()) {

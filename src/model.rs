@@ -334,6 +334,17 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A capture point's clock offset from the reference clock (positive: its clock is ahead).
+#[derive(Clone, Debug, Serialize)]
+pub struct ClockOffset {
+    pub point: String,
+    pub offset_ns: i64,
+    /// Echo exchanges seen at both ends the estimate rests on (0 when given).
+    pub pairs: u64,
+    /// "estimated" from the packets, or "given" with --clock-offset.
+    pub source: String,
+}
+
 /// Everything natcorr concluded: what every report renders.
 #[derive(Clone, Debug, Serialize)]
 pub struct Analysis {
@@ -342,6 +353,8 @@ pub struct Analysis {
     pub points: Vec<Point>,
     pub flows: Vec<Flow>,
     pub nat: Vec<NatFinding>,
+    /// Capture points whose clock was off and by how much; their timestamps were corrected.
+    pub clock_offsets: Vec<ClockOffset>,
     pub warnings: Vec<Diagnostic>,
     /// Things the data left undecided, not tied to one file.
     pub notes: Vec<String>,

@@ -1,6 +1,6 @@
-//! Re-records the lab scenarios with the kernel (network namespaces, iptables NAT, tcpdump) and
-//! checks natcorr on the fresh captures. Needs root and the lab's tools; skipped with a message
-//! elsewhere.
+//! Re-records every lab scenario with the kernel (network namespaces, iptables NAT, nftables,
+//! VXLAN, tcpdump) and checks natcorr on the fresh captures. Needs root and the lab's tools;
+//! skipped with a message elsewhere.
 
 mod common;
 
@@ -14,20 +14,32 @@ fn lab_scenarios_recorded_fresh() {
     let status = Command::new("bash")
         .arg(&script)
         .arg(out.path())
-        .args(["plain", "same-id", "drop", "any"])
+        .arg("all")
         .status()
         .expect("run bash");
     match status.code() {
         Some(0) => {}
         Some(77) => {
-            eprintln!("SKIPPED lab_scenarios_recorded_fresh: the lab needs root, network namespaces and tcpdump/iptables (record.sh said why above)");
+            eprintln!(
+                "SKIPPED lab_scenarios_recorded_fresh: the lab needs root, network namespaces and \
+                 tcpdump/iptables/nft (record.sh said why above)"
+            );
             return;
         }
         other => panic!("record.sh failed with {other:?}"),
     }
-    check_plain(&out.path().join("plain"));
-    check_same_id(&out.path().join("same-id"));
-    check_drop(&out.path().join("drop"));
-    check_any(&out.path().join("any"));
-    check_cut(&out.path().join("plain"));
+    let scenario = |name: &str| out.path().join(name);
+    check_plain(&scenario("plain"));
+    check_same_id(&scenario("same-id"));
+    check_drop(&scenario("drop"));
+    check_any(&scenario("any"));
+    check_cut(&scenario("plain"));
+    check_dnat(&scenario("dnat"));
+    check_ipv6(&scenario("ipv6"));
+    check_traceroute(&scenario("traceroute"));
+    check_constant_payload(&scenario("constant-payload"));
+    check_bigping(&scenario("bigping"));
+    check_fragloss(&scenario("fragloss"));
+    check_vxlan(&scenario("vxlan"));
+    check_skew(&scenario("plain"));
 }

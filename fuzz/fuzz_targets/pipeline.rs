@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|(name, bytes)| scan_reader(&Input { path: name.to_string(), name: None }, *bytes))
         .collect();
-    let analysis = natcorr::analyze_scans(scans);
+    let analysis = natcorr::analyze_scans(scans, &natcorr::Options::default());
     for format in [Format::Table, Format::Json] {
         let _ = natcorr::report::render(&analysis, format, true);
     }

@@ -16,7 +16,7 @@ pub use errors::ErrorJourney;
 use crate::model::{Direction, ErrorObservation, Matched, Observation, PointId};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use unionfind::UnionFind;
+pub use unionfind::UnionFind;
 
 /// The same packet's observations, at most one per point (indexes into the observation list).
 pub type Journey = Vec<u32>;
@@ -228,23 +228,48 @@ fn refine_by_ip_id(obs: &[Observation], groups: Vec<Vec<u32>>) -> Vec<Vec<u32>> 
     out
 }
 
-/// Splits observations with one key (in time order) into groups of compatible payloads and no
-/// gap longer than [`MAX_GAP_NS`].
+/// Splits observations with one key (in time order) into groups of compatible payloads. At one
+/// point, repeats further apart than [`MAX_GAP_NS`] are different packets (constant payloads,
+/// wrapped sequence numbers); the k-th such repeat at every point is taken to be the same, so a
+/// clock offset between captures, however large, does not split a packet.
 fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Vec<u32>>) {
     if run.len() == 1 {
         groups.push(run.to_vec());
         return;
     }
-    let first = groups.len();
+    let mut epoch_of_point: HashMap<PointId, (i64, usize)> = HashMap::new();
+    let mut epochs: Vec<Vec<u32>> = Vec::new();
     for &o in run {
         let ob = &obs[o as usize];
-        let fit = groups[first..].iter().position(|g| {
-            let last = &obs[*g.last().expect("groups are never empty") as usize];
-            ob.ts_ns - last.ts_ns <= MAX_GAP_NS && obs[g[0] as usize].payload_compatible(ob)
-        });
-        match fit {
-            Some(k) => groups[first + k].push(o),
-            None => groups.push(vec![o]),
+        let e = match epoch_of_point.get_mut(&ob.point) {
+            Some((last, epoch)) => {
+                if ob.ts_ns - *last > MAX_GAP_NS {
+                    *epoch += 1;
+                }
+                *last = ob.ts_ns;
+                *epoch
+            }
+            None => {
+                epoch_of_point.insert(ob.point, (ob.ts_ns, 0));
+                0
+            }
+        };
+        if epochs.len() <= e {
+            epochs.resize(e + 1, Vec::new());
+        }
+        epochs[e].push(o);
+    }
+    for members in epochs {
+        let first = groups.len();
+        for o in members {
+            let ob = &obs[o as usize];
+            match groups[first..]
+                .iter()
+                .position(|g| obs[g[0] as usize].payload_compatible(ob))
+            {
+                Some(k) => groups[first + k].push(o),
+                None => groups.push(vec![o]),
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Flows and journeys → what a person wants to know: the path order, the translations on each
 //! hop and whether replies were translated back, per-hop latency, round-trip times and loss.
 
+pub mod clock;
 mod stats;
 
 pub use stats::summarize;
@@ -25,13 +26,12 @@ pub fn infer(
     errs: &[ErrorObservation],
     corr: &Correlation,
 ) -> (Vec<Flow>, Vec<NatFinding>) {
-    let order = PairOrder::new(obs, &corr.flows);
     let flows: Vec<Flow> = corr
         .flows
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let mut flow = infer_flow(points, obs, f, &order);
+            let mut flow = infer_flow(points, obs, f);
             let journeys = corr.errors.iter().filter(|e| e.flow == i);
             flow.errors = journeys
                 .map(|e| error_finding(points, obs, errs, f, &flow, e))
@@ -55,11 +55,12 @@ struct Seen {
     first_ns: i64,
 }
 
-fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs, order: &PairOrder) -> Flow {
+fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
     let mut seen = seen_per_point(obs, f);
     let mut notes = f.notes.clone();
     let order = match f.matched {
-        Matched::Packet => order_by_packets(points, order, &seen, &mut notes),
+        // Per flow: the same two points are crossed the other way by a flow in the other direction.
+        Matched::Packet => order_by_packets(points, &PairOrder::new(obs, f), &seen, &mut notes),
         Matched::Flow => order_by_ttl(points, &seen, &mut notes),
     };
     seen.sort_by_key(|s| order.iter().position(|&p| p == s.point));
@@ -228,8 +229,8 @@ fn at(obs: &[Observation], journey: &Journey, point: PointId) -> Option<u32> {
 }
 
 /// Path order from packets: TTL first (routers decrement it, and it is immune to clock offsets),
-/// Which of two points sees packets first, from every flow's packets seen at both: the median
-/// of request time differences, or, where those tie within a timestamp tick, of replies.
+/// Which of two points sees a flow's packets first: the median of request time differences, or,
+/// where those tie within a timestamp tick, of replies.
 struct PairOrder {
     samples: HashMap<(PointId, PointId), (Vec<i64>, Vec<i64>)>,
 }
@@ -238,27 +239,25 @@ struct PairOrder {
 const MAX_PAIR_SAMPLES: usize = 1000;
 
 impl PairOrder {
-    fn new(obs: &[Observation], flows: &[FlowObs]) -> Self {
+    fn new(obs: &[Observation], f: &FlowObs) -> Self {
         let mut samples: HashMap<(PointId, PointId), (Vec<i64>, Vec<i64>)> = HashMap::new();
-        for f in flows.iter().filter(|f| f.matched == Matched::Packet) {
-            for (journeys, reply) in [(&f.requests, false), (&f.replies, true)] {
-                for j in journeys.iter().filter(|j| j.len() > 1) {
-                    for &x in j {
-                        for &y in j {
-                            let (ox, oy) = (&obs[x as usize], &obs[y as usize]);
-                            if ox.point >= oy.point {
-                                continue;
-                            }
-                            let e = samples.entry((ox.point, oy.point)).or_default();
-                            let v = if reply { &mut e.1 } else { &mut e.0 };
-                            if v.len() < MAX_PAIR_SAMPLES {
-                                // Positive when x comes first in the request direction.
-                                v.push(if reply {
-                                    ox.ts_ns - oy.ts_ns
-                                } else {
-                                    oy.ts_ns - ox.ts_ns
-                                });
-                            }
+        for (journeys, reply) in [(&f.requests, false), (&f.replies, true)] {
+            for j in journeys.iter().filter(|j| j.len() > 1) {
+                for &x in j {
+                    for &y in j {
+                        let (ox, oy) = (&obs[x as usize], &obs[y as usize]);
+                        if ox.point >= oy.point {
+                            continue;
+                        }
+                        let e = samples.entry((ox.point, oy.point)).or_default();
+                        let v = if reply { &mut e.1 } else { &mut e.0 };
+                        if v.len() < MAX_PAIR_SAMPLES {
+                            // Positive when x comes first in the request direction.
+                            v.push(if reply {
+                                ox.ts_ns - oy.ts_ns
+                            } else {
+                                oy.ts_ns - ox.ts_ns
+                            });
                         }
                     }
                 }

@@ -79,6 +79,7 @@ impl Render for Table {
         }
         nat(&mut o, a);
         routers(&mut o, a);
+        clocks(&mut o, a);
         loss(&mut o, a);
         if !a.notes.is_empty() {
             let _ = writeln!(o, "NOTES");
@@ -346,6 +347,28 @@ fn routers(o: &mut String, a: &Analysis) {
     o.push('\n');
 }
 
+fn clocks(o: &mut String, a: &Analysis) {
+    if a.clock_offsets.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "CLOCKS (timestamps corrected before timing)");
+    for c in &a.clock_offsets {
+        let dir = if c.offset_ns >= 0 { "ahead" } else { "behind" };
+        let how = if c.source == "given" {
+            "given with --clock-offset".to_string()
+        } else {
+            format!("estimated from {} request/reply pairs", c.pairs)
+        };
+        let _ = writeln!(
+            o,
+            "  {}: clock {} {dir} ({how})",
+            c.point,
+            fmt_ns(c.offset_ns.abs())
+        );
+    }
+    o.push('\n');
+}
+
 fn loss(o: &mut String, a: &Analysis) {
     let mut lines = Vec::new();
     for (i, f) in a.flows.iter().enumerate() {
@@ -454,6 +477,7 @@ mod tests {
             points: Vec::new(),
             flows: (0..n).map(|i| flow(&format!("10.0.0.{i}"))).collect(),
             nat: Vec::new(),
+            clock_offsets: Vec::new(),
             warnings: Vec::new(),
             notes: Vec::new(),
         }

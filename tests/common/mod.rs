@@ -330,3 +330,277 @@ pub fn check_any(dir: &Path) {
     assert_eq!(snat["reply_reversed"], true);
     assert_eq!(json["nat"].as_array().unwrap().len(), 2);
 }
+
+fn nat_value<'a>(json: &'a Value, kind: &str, from: &str, to: &str) -> &'a Value {
+    find_nat(json, kind, from, to)
+        .unwrap_or_else(|| panic!("no {kind} {from}→{to}: {:#}", json["nat"]))
+}
+
+fn flow_from<'a>(json: &'a Value, src: &str) -> &'a Value {
+    json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["origin"]["src"] == src)
+        .unwrap_or_else(|| panic!("no flow from {src}"))
+}
+
+/// A floating IP pinged from outside while the VM pings out: two flows, each its own path;
+/// DNAT on the way in at both NATs, replies translated back.
+pub fn check_dnat(dir: &Path) {
+    let json = analyze(dir);
+    assert_eq!(json["flows"].as_array().unwrap().len(), 2, "{json:#}");
+    let inbound = flow_from(&json, "203.0.113.234");
+    assert_eq!(inbound["origin"]["dst"], "198.51.100.50");
+    let mut reversed = LAB_PATH.to_vec();
+    reversed.reverse();
+    assert_eq!(strs(&inbound["path"]), reversed);
+    let d1 = nat_value(&json, "dnat", "eth2.106", "ex-l3dngw");
+    assert_eq!(
+        (d1["before"].as_str(), d1["after"].as_str()),
+        (Some("198.51.100.50"), Some("169.254.43.50"))
+    );
+    let d2 = nat_value(&json, "dnat", "qg-0aeca8b7-8a", "ha-2b8cf5e0-b1");
+    assert_eq!(
+        (d2["before"].as_str(), d2["after"].as_str()),
+        (Some("169.254.43.50"), Some("192.168.65.125"))
+    );
+    for d in [d1, d2] {
+        assert_eq!(d["reply_reversed"], true, "{d}");
+        assert_eq!(d["packets"], 5);
+    }
+    let outbound = flow_from(&json, "192.168.65.125");
+    assert_eq!(strs(&outbound["path"]), LAB_PATH);
+    assert_eq!(
+        nat_value(&json, "snat", "ex-l3dngw", "eth2.106")["after"],
+        "198.51.100.50"
+    );
+}
+
+/// ICMPv6 echo with NAT66 on the l3agent hop only; neighbour discovery is not an echo.
+pub fn check_ipv6(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{json:#}");
+    assert_eq!(strs(&flows[0]["path"]), LAB_PATH);
+    assert_eq!(
+        (flows[0]["requests"].as_u64(), flows[0]["replies"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let n = json["nat"].as_array().unwrap();
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["kind"], "snat");
+    assert_eq!(
+        (n[0]["from"].as_str(), n[0]["to"].as_str()),
+        (Some("ex-l3dngw"), Some("eth2.106"))
+    );
+    assert_eq!(
+        (n[0]["before"].as_str(), n[0]["after"].as_str()),
+        (Some("fd00:65::125"), Some("2001:db8:106::34"))
+    );
+    assert_eq!(n[0]["reply_reversed"], true);
+    for p in json["points"].as_array().unwrap() {
+        assert_eq!(p["echo_packets"], 10, "{p}");
+        assert!(p["packets"].as_u64().unwrap() >= 10);
+    }
+}
+
+/// TTL 1..4 probes: each time exceeded tied to its probe and the router that sent it.
+pub fn check_traceroute(dir: &Path) {
+    let json = analyze(dir);
+    let mut answers: Vec<(u64, String, String, u64)> = Vec::new();
+    for f in json["flows"].as_array().unwrap() {
+        for e in f["errors"].as_array().unwrap() {
+            assert_eq!(e["kind"], "time_exceeded");
+            assert_eq!(e["code"], 0);
+            let points = strs(&e["points"]);
+            assert_eq!(points[0], "vm1-eth0", "the error reaches the VM: {e}");
+            answers.push((
+                e["probe_ttl"].as_u64().unwrap(),
+                e["reporter"].as_str().unwrap().to_string(),
+                f["origin"]["src"].as_str().unwrap().to_string(),
+                e["seq"].as_u64().unwrap(),
+            ));
+        }
+    }
+    answers.sort();
+    let routers: Vec<(u64, &str)> = answers.iter().map(|a| (a.0, a.1.as_str())).collect();
+    assert_eq!(
+        routers,
+        [
+            (1, "192.168.65.124"),
+            (2, "169.254.0.1"),
+            (3, "198.51.100.1")
+        ]
+    );
+    assert!(answers.iter().all(|a| a.2 == "192.168.65.125" && a.3 == 1));
+    let reached: Vec<_> = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["replies"] == 1)
+        .collect();
+    assert_eq!(reached.len(), 1);
+    assert_eq!(reached[0]["points"][0]["ttl"], 4);
+    assert_eq!(strs(&reached[0]["path"]).last().unwrap(), "far-eth0");
+}
+
+/// Two hosts, identical 8-byte payloads, same seqs at the same time: kept apart.
+pub fn check_constant_payload(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2, "{json:#}");
+    for f in flows {
+        assert_eq!(f["matched"], "packet");
+        assert_eq!(
+            (f["requests"].as_u64(), f["replies"].as_u64()),
+            (Some(5), Some(5)),
+            "{f:#}"
+        );
+        for p in f["points"].as_array().unwrap() {
+            assert_eq!(
+                p["ids"].as_array().unwrap().len(),
+                1,
+                "nothing cross-matched: {p}"
+            );
+            assert_eq!(
+                (p["requests"].as_u64(), p["replies"].as_u64()),
+                (Some(5), Some(5)),
+                "{p}"
+            );
+        }
+    }
+    assert_eq!(flow_from(&json, "192.168.65.125")["path"][0], "vm1-eth0");
+    assert_eq!(flow_from(&json, "192.168.65.126")["path"][0], "vm2-eth0");
+}
+
+/// 3008-byte pings: matched by their first fragments, every fragment counted.
+pub fn check_bigping(dir: &Path) {
+    let json = analyze(dir);
+    let f = &json["flows"][0];
+    assert_eq!(json["flows"].as_array().unwrap().len(), 1);
+    assert_eq!(strs(&f["path"]), LAB_PATH);
+    assert_eq!(
+        (f["requests"].as_u64(), f["replies"].as_u64()),
+        (Some(3), Some(3))
+    );
+    for p in json["points"].as_array().unwrap() {
+        assert_eq!(p["fragments"], 18, "{p}");
+    }
+    for h in f["hops"].as_array().unwrap() {
+        assert_eq!(h["lost"]["fragments"], 0);
+    }
+}
+
+/// The second fragment of each big request dropped on the tenant bridge.
+pub fn check_fragloss(dir: &Path) {
+    let json = analyze(dir);
+    let big = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["origin"]["id"] == 3100)
+        .expect("flow 3100");
+    assert_eq!(strs(&big["path"]), ["vm1-eth0", "ha-2b8cf5e0-b1"]);
+    assert_eq!(big["hops"][0]["lost"]["fragments"], 3);
+    let small = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["origin"]["id"] == 3101)
+        .expect("flow 3101");
+    assert_eq!(strs(&small["path"]), LAB_PATH);
+}
+
+/// The tail link as VXLAN: the underlay capture is a point between eth2.106 and dest-eth1.
+pub fn check_vxlan(dir: &Path) {
+    let json = analyze(dir);
+    let f = &json["flows"][0];
+    let mut path = LAB_PATH.to_vec();
+    path.insert(5, "underlay");
+    assert_eq!(strs(&f["path"]), path);
+    assert_eq!(
+        (f["requests"].as_u64(), f["replies"].as_u64()),
+        (Some(5), Some(5))
+    );
+    check_lab_nat(&json, "192.168.65.125", 1);
+}
+
+/// Adds `secs` to every timestamp of a classic pcap (like `editcap -t`).
+pub fn shift_pcap(src: &Path, dst: &Path, secs: i64) {
+    let mut b = std::fs::read(src).unwrap();
+    let le = b[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || b[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+    let mut at = 24;
+    while at + 16 <= b.len() {
+        let field = |b: &[u8], o: usize| {
+            let a = [b[o], b[o + 1], b[o + 2], b[o + 3]];
+            if le {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        };
+        let sec = (i64::from(field(&b, at)) + secs) as u32;
+        b[at..at + 4].copy_from_slice(&if le {
+            sec.to_le_bytes()
+        } else {
+            sec.to_be_bytes()
+        });
+        at += 16 + field(&b, at + 8) as usize;
+    }
+    std::fs::write(dst, b).unwrap();
+}
+
+/// The destination's clock 3 s ahead: the offset is found (within 10%) and corrected, so no
+/// hop shows seconds of latency; `--clock-offset` states it instead.
+pub fn check_skew(plain: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for f in captures_in(plain) {
+        let to = tmp.path().join(f.file_name().unwrap());
+        if f.ends_with("dest-eth1.pcap") {
+            shift_pcap(&f, &to, 3);
+        } else {
+            std::fs::copy(&f, &to).unwrap();
+        }
+        files.push(to);
+    }
+    let (code, json, stderr) = run_json(&[], &files);
+    assert_eq!(code, 0, "{stderr}");
+    let offsets = json["clock_offsets"].as_array().unwrap();
+    assert_eq!(offsets.len(), 1, "{offsets:?}");
+    assert_eq!(offsets[0]["point"], "dest-eth1");
+    assert_eq!(offsets[0]["source"], "estimated");
+    let off = offsets[0]["offset_ns"].as_i64().unwrap();
+    assert!((off - 3_000_000_000).abs() < 300_000_000, "{off}");
+    assert!(offsets[0]["pairs"].as_u64().unwrap() >= 5);
+    let f = &json["flows"][0];
+    assert_eq!(strs(&f["path"]), LAB_PATH);
+    for h in f["hops"].as_array().unwrap() {
+        for dir in ["request", "reply"] {
+            let max = h["latency_ns"][dir]["max"].as_i64().unwrap();
+            assert!(
+                (0..1_000_000_000).contains(&max),
+                "{dir} latency {max} on {h}"
+            );
+        }
+    }
+    let (code, given, _) = run_json(&["--clock-offset", "dest-eth1=3"], &files);
+    assert_eq!(code, 0);
+    let o = &given["clock_offsets"].as_array().unwrap()[0];
+    assert_eq!(
+        (
+            o["point"].as_str(),
+            o["offset_ns"].as_i64(),
+            o["source"].as_str()
+        ),
+        (Some("dest-eth1"), Some(3_000_000_000), Some("given"))
+    );
+    let last = given["flows"][0]["hops"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(last["latency_ns"]["request"]["max"].as_i64().unwrap() < 1_000_000_000);
+}

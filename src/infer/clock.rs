@@ -1,0 +1,192 @@
+//! Clock domains. Captures from different hosts have different clocks, sometimes seconds apart;
+//! then a request seems to arrive before it left. Where that is impossible, the offset between
+//! two captures is estimated from echo exchanges seen at both, with NTP's on-wire formula
+//! θ = ((t2 − t1) + (t3 − t4)) / 2 (t1, t4: request and reply at one point; t2, t3: at the other),
+//! and every capture of a file (one host, one clock) is shifted by its offset before timing.
+
+use crate::correlate::UnionFind;
+use crate::correlate::{FlowObs, Journey};
+use crate::model::{Matched, Observation, Point, PointId};
+use std::collections::{BTreeMap, HashMap};
+
+/// A file's clock offset from the reference clock: subtract it from the file's timestamps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileOffset {
+    pub file: String,
+    pub offset_ns: i64,
+    /// Echo exchanges seen at both ends that the estimate rests on (0: given by the user).
+    pub pairs: u64,
+}
+
+/// One echo exchange seen at two points: (t1, t2, t3, t4) as in NTP.
+type Exchange = (i64, i64, i64, i64);
+
+/// Request and reply journeys of one flow that are the same exchange (the reply echoes the
+/// request's sequence number and payload).
+pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &'a Journey)> {
+    let key = |j: &Journey| {
+        let o = &obs[j[0] as usize];
+        (o.seq, o.icmp_len, o.prefix, o.digest)
+    };
+    let mut replies: HashMap<_, Vec<&Journey>> = HashMap::new();
+    for j in &f.replies {
+        replies.entry(key(j)).or_default().push(j);
+    }
+    f.requests
+        .iter()
+        .filter_map(|r| {
+            let t = obs[r[0] as usize].ts_ns;
+            let cands = replies.get(&key(r))?;
+            // The first reply after the request (seq numbers wrap).
+            let reply = cands
+                .iter()
+                .min_by_key(|j| (obs[j[0] as usize].ts_ns - t).unsigned_abs())?;
+            Some((r, *reply))
+        })
+        .collect()
+}
+
+/// Offsets of the files whose clocks disagree with the others, estimated from the packets.
+/// `fixed` files (offsets the user gave) are not estimated.
+pub fn estimate(
+    points: &[Point],
+    obs: &[Observation],
+    flows: &[FlowObs],
+    fixed: &[String],
+) -> Vec<FileOffset> {
+    // Exchanges seen at both points of every pair of points in different files.
+    let mut pairs: BTreeMap<(PointId, PointId), Vec<Exchange>> = BTreeMap::new();
+    for f in flows.iter().filter(|f| f.matched == Matched::Packet) {
+        for (req, rep) in exchanges(obs, f) {
+            for &a in req.iter() {
+                for &b in req.iter() {
+                    let (oa, ob) = (&obs[a as usize], &obs[b as usize]);
+                    if points[oa.point as usize].file == points[ob.point as usize].file {
+                        continue;
+                    }
+                    let at =
+                        |p: PointId| rep.iter().map(|&o| &obs[o as usize]).find(|o| o.point == p);
+                    if let (Some(ra), Some(rb)) = (at(oa.point), at(ob.point)) {
+                        pairs
+                            .entry((oa.point, ob.point))
+                            .or_default()
+                            .push((oa.ts_ns, ob.ts_ns, rb.ts_ns, ra.ts_ns));
+                    }
+                }
+            }
+        }
+    }
+    // Files whose timing is possible on one clock share one; the others are linked by the
+    // offset their exchanges give, θ(b) − θ(a), with the exchange count and round trip.
+    let mut files: Vec<String> = points.iter().map(|p| p.file.clone()).collect();
+    files.sort();
+    files.dedup();
+    let index = |f: &str| files.binary_search_by(|x| x.as_str().cmp(f)).unwrap_or(0) as u32;
+    let mut same = UnionFind::new(files.len());
+    let mut skewed: Vec<(u32, u32, i64, u64, i64)> = Vec::new();
+    for ((a, b), ex) in &pairs {
+        if a > b {
+            continue;
+        }
+        let n = ex.len();
+        let median = |mut v: Vec<i64>| {
+            v.sort_unstable();
+            v[n / 2]
+        };
+        let forward = median(ex.iter().map(|e| e.1 - e.0).collect());
+        let backward = median(ex.iter().map(|e| e.3 - e.2).collect());
+        let rtt = median(ex.iter().map(|e| (e.3 - e.0).max(e.2 - e.1)).collect());
+        let tick = points[*a as usize]
+            .ts_resolution_ns
+            .max(points[*b as usize].ts_resolution_ns) as i64;
+        // On one clock both one-way times have one sign and neither exceeds the round trip.
+        let opposite = (forward < -tick && backward > tick) || (forward > tick && backward < -tick);
+        let impossible = opposite || forward.abs() > rtt + tick || backward.abs() > rtt + tick;
+        let (fa, fb) = (
+            index(&points[*a as usize].file),
+            index(&points[*b as usize].file),
+        );
+        if impossible {
+            let theta = median(ex.iter().map(|e| ((e.1 - e.0) + (e.2 - e.3)) / 2).collect());
+            skewed.push((fa, fb, theta, n as u64, rtt));
+        } else {
+            same.union(fa, fb);
+        }
+    }
+    if skewed.is_empty() {
+        return Vec::new();
+    }
+    // Between two clocks, the exchange with the shortest round trip bounds the error best
+    // (half the path's asymmetry): place clocks along those (Prim's algorithm).
+    let group: Vec<u32> = (0..files.len() as u32).map(|f| same.find(f)).collect();
+    let mut offset: HashMap<u32, (i64, u64)> = HashMap::new();
+    let mut component: HashMap<u32, u32> = HashMap::new();
+    let mut roots: Vec<u32> = group.clone();
+    roots.sort_unstable();
+    roots.dedup();
+    for &root in &roots {
+        if offset.contains_key(&root) {
+            continue;
+        }
+        offset.insert(root, (0, 0));
+        component.insert(root, root);
+        loop {
+            let next = skewed
+                .iter()
+                .flat_map(|&(a, b, t, n, r)| {
+                    [
+                        (group[a as usize], group[b as usize], t, n, r),
+                        (group[b as usize], group[a as usize], -t, n, r),
+                    ]
+                })
+                .filter(|(from, to, ..)| {
+                    offset.contains_key(from) && !offset.contains_key(to) && component[from] == root
+                })
+                .min_by_key(|&(from, to, _, _, rtt)| (rtt, from, to));
+            let Some((from, to, theta, n, _)) = next else {
+                break;
+            };
+            let base = offset[&from].0;
+            offset.entry(from).and_modify(|o| o.1 = o.1.max(n));
+            offset.insert(to, (base + theta, n));
+            component.insert(to, root);
+        }
+    }
+    // The reference clock of each connected set: the one most capture points share.
+    let points_of = |g: u32| {
+        points
+            .iter()
+            .filter(|p| group[index(&p.file) as usize] == g)
+            .count()
+    };
+    let mut reference: HashMap<u32, i64> = HashMap::new();
+    for &root in &roots {
+        let members = component
+            .iter()
+            .filter(|(_, r)| **r == root)
+            .map(|(g, _)| *g);
+        if let Some(best) = members.max_by_key(|&g| (points_of(g), std::cmp::Reverse(g))) {
+            reference.insert(root, offset[&best].0);
+        }
+    }
+    let offset: HashMap<String, (i64, u64)> = files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let g = group[i];
+            let (o, n) = *offset.get(&g)?;
+            Some((f.clone(), (o - reference[&component[&g]], n)))
+        })
+        .collect();
+    let mut out: Vec<FileOffset> = offset
+        .into_iter()
+        .filter(|(f, (o, _))| *o != 0 && !fixed.contains(f))
+        .map(|(file, (offset_ns, pairs))| FileOffset {
+            file,
+            offset_ns,
+            pairs,
+        })
+        .collect();
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
