@@ -52,6 +52,11 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
 
+    /// Print how long each stage took (read and decode, correlate, clock offsets, infer, report)
+    /// to standard error.
+    #[arg(long)]
+    pub timings: bool,
+
     /// Treat warnings about the inputs (a cut record, a skipped block, …) as errors: exit code 2.
     #[arg(long)]
     pub strict: bool,

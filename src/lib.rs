@@ -39,6 +39,7 @@ use infer::clock::{self, FileOffset};
 use model::{Analysis, ClockOffset, ErrorObservation, Observation, Point, SCHEMA_VERSION};
 use rayon::prelude::*;
 use scan::{FileScan, Input};
+use std::time::{Duration, Instant};
 
 /// What the command line can tell the analysis beyond the files.
 #[derive(Clone, Debug, Default)]
@@ -54,7 +55,12 @@ pub fn analyze(inputs: &[Input]) -> Analysis {
 
 /// [`analyze`] with options.
 pub fn analyze_with(inputs: &[Input], options: &Options) -> Analysis {
-    analyze_scans(inputs.par_iter().map(scan::scan).collect(), options)
+    let start = Instant::now();
+    let scans = inputs.par_iter().map(scan::scan).collect();
+    let read = start.elapsed();
+    let mut analysis = analyze_scans(scans, options);
+    analysis.timings.insert(0, ("read and decode", read));
+    analysis
 }
 
 /// Analyzes captures already read, in the given order.
@@ -93,14 +99,23 @@ pub fn analyze_scans(scans: Vec<FileScan>, options: &Options) -> Analysis {
         }
     }
     shift_clocks(&given, &mut points, &mut observations, &mut errors);
+    let mut timings = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, Duration)>| {
+        timings.push((name, clock.elapsed()));
+        clock = Instant::now();
+    };
     let mut correlation = correlate::correlate(&observations, &errors);
+    lap("correlate", &mut timings);
     let fixed: Vec<String> = given.iter().map(|g| g.file.clone()).collect();
     let estimated = clock::estimate(&points, &observations, &correlation.flows, &fixed);
     if !estimated.is_empty() {
         shift_clocks(&estimated, &mut points, &mut observations, &mut errors);
         correlation = correlate::correlate(&observations, &errors);
     }
+    lap("clock offsets", &mut timings);
     let (flows, nat) = infer::infer(&points, &observations, &errors, &correlation);
+    lap("infer", &mut timings);
     notes.extend(correlation.notes);
     let clock_offsets = given
         .iter()
@@ -126,6 +141,7 @@ pub fn analyze_scans(scans: Vec<FileScan>, options: &Options) -> Analysis {
         clock_offsets,
         warnings,
         notes,
+        timings,
     }
 }
 

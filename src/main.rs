@@ -19,7 +19,17 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let analysis = natcorr::analyze_with(&inputs, &cli.options());
+    let start = std::time::Instant::now();
     let out = natcorr::report::render(&analysis, cli.format, cli.flows);
+    if cli.timings {
+        for (stage, t) in analysis
+            .timings
+            .iter()
+            .chain([&("report", start.elapsed())])
+        {
+            eprintln!("natcorr: {stage:<16} {:>9.3} ms", t.as_secs_f64() * 1e3);
+        }
+    }
     if let Some(path) = &cli.output {
         if let Err(e) = natcorr::output::write_atomic(path, out.as_bytes()) {
             eprintln!("natcorr: cannot write {}: {e}", path.display());

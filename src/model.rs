@@ -358,6 +358,9 @@ pub struct Analysis {
     pub warnings: Vec<Diagnostic>,
     /// Things the data left undecided, not tied to one file.
     pub notes: Vec<String>,
+    /// How long each stage took (`--timings`); not part of the JSON.
+    #[serde(skip)]
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// The JSON output's `schema_version`.

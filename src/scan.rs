@@ -1,7 +1,7 @@
 //! One capture file → its capture points, their echo observations and the file's problems.
 //! This is the loop over every record; it is kept free of allocation per packet.
 
-use crate::capture::{self, link_type_name, Capture, Event, Problem};
+use crate::capture::{self, link_type_name, Capture, Event, Problem, Source};
 use crate::decode::{self, FragmentKey, LinkLayer, Outcome};
 use crate::model::{Diagnostic, ErrorObservation, Observation, Point, Severity};
 use std::collections::HashMap;
@@ -75,7 +75,8 @@ type PointKey = (u32, Option<u32>);
 /// Reads one capture file (or `-`, standard input), decompressing it when needed.
 pub fn scan(input: &Input) -> FileScan {
     match capture::open_source(&input.path) {
-        Ok((reader, _)) => scan_reader(input, reader),
+        Ok(capture::Opened::Mapped(map)) => scan_capture(input, Capture::open_mapped(map)),
+        Ok(capture::Opened::Stream(reader, _)) => scan_reader(input, reader),
         Err(p) => {
             let mut diags = Diagnostics::new(&input.path);
             diags.push(p);
@@ -89,10 +90,14 @@ pub fn scan(input: &Input) -> FileScan {
 
 /// Reads one capture from `reader`; `input` names it.
 pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
+    scan_capture(input, Capture::open(reader))
+}
+
+fn scan_capture<S: Source>(input: &Input, opened: Result<Capture<S>, Problem>) -> FileScan {
     let file = capture::sanitize(&input.path);
     let mut diags = Diagnostics::new(&input.path);
     let mut scan = FileScan::default();
-    let mut cap = match Capture::open(reader) {
+    let mut cap = match opened {
         Ok(c) => c,
         Err(p) => {
             diags.push(p);
@@ -290,9 +295,9 @@ pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
     scan
 }
 
-fn name_points<R: std::io::Read>(
+fn name_points<S: Source>(
     input: &Input,
-    cap: &Capture<R>,
+    cap: &Capture<S>,
     keys: &HashMap<PointKey, usize>,
     points: &mut [Point],
 ) {

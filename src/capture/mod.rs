@@ -2,6 +2,7 @@
 //! so that every problem can be named by file, record and byte. Which format a file is
 //! comes from its first bytes, never from its name.
 
+mod mapped;
 mod naming;
 mod pcap;
 mod pcapng;
@@ -9,9 +10,11 @@ mod source;
 mod window;
 
 pub use naming::{file_stem, point_name, sanitize};
-pub use source::{open as open_source, Compression};
+pub use source::{open as open_source, Compression, Opened};
 
+use mapped::Mapped;
 use std::io::Read;
+pub use window::Source;
 use window::Window;
 
 /// The largest record natcorr accepts: tcpdump's default snaplen. Nothing larger is allocated.
@@ -125,8 +128,8 @@ enum Step {
 }
 
 /// A capture file being read.
-pub struct Capture<R: Read> {
-    window: Window<R>,
+pub struct Capture<S: Source> {
+    window: S,
     inner: Inner,
     interfaces: Vec<Interface>,
     format: Format,
@@ -149,11 +152,24 @@ pub struct Reordering {
     pub max_by_ns: i64,
 }
 
-impl<R: Read> Capture<R> {
+impl<R: Read> Capture<Window<R>> {
+    /// Reads a capture from a stream (standard input, a decompressor, a slice).
+    pub fn open(reader: R) -> Result<Self, Problem> {
+        Capture::from_source(Window::new(reader))
+    }
+}
+
+impl Capture<Mapped> {
+    /// Reads a capture from a memory-mapped file, in place.
+    pub fn open_mapped(map: memmap2::Mmap) -> Result<Self, Problem> {
+        Capture::from_source(Mapped::new(map))
+    }
+}
+
+impl<S: Source> Capture<S> {
     /// Recognizes the container from its first bytes and reads its header.
     /// A file that is not a capture at all gives an unusable [`Problem`].
-    pub fn open(reader: R) -> Result<Self, Problem> {
-        let mut window = Window::new(reader);
+    fn from_source(mut window: S) -> Result<Self, Problem> {
         let head = window
             .fill(4)
             .map_err(|e| Problem::file(format!("cannot read: {e}")))?;
@@ -258,7 +274,7 @@ impl<R: Read> Capture<R> {
     }
 }
 
-impl<R: Read> Capture<R> {
+impl<S: Source> Capture<S> {
     fn track_order(&mut self, rec: &Record) {
         let i = rec.interface as usize;
         if self.latest.len() <= i {

@@ -1,12 +1,11 @@
 //! Classic pcap: a 24-byte header, then records of a 16-byte header and the frame.
 //! Both byte orders, µs and ns magic, and Kuznetzov's "modified" variant (24-byte record headers).
 
-use super::window::Window;
+use super::window::Source;
 use super::{Interface, Problem, Record, Step, MAX_CAPLEN};
 use pcap_file::pcap::PcapHeader;
 use pcap_file::pcap::PcapTsResolution;
 use pcap_file::Endianness;
-use std::io::Read;
 
 const MODIFIED_LE: [u8; 4] = [0x34, 0xcd, 0xb2, 0xa1];
 const MODIFIED_BE: [u8; 4] = [0xa1, 0xb2, 0xcd, 0x34];
@@ -33,7 +32,7 @@ pub struct PcapFramer {
 }
 
 impl PcapFramer {
-    pub fn open<R: Read>(w: &mut Window<R>) -> Result<Self, Problem> {
+    pub fn open<S: Source>(w: &mut S) -> Result<Self, Problem> {
         let head = w
             .fill(24)
             .map_err(|e| Problem::at(None, 0, format!("cannot read: {e}")).unusable())?;
@@ -96,7 +95,7 @@ impl PcapFramer {
         }
     }
 
-    pub fn next<R: Read>(&mut self, w: &mut Window<R>) -> Step {
+    pub fn next<S: Source>(&mut self, w: &mut S) -> Step {
         if self.done {
             return Step::End;
         }

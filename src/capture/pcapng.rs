@@ -3,11 +3,10 @@
 //! Several sections and interfaces; interface indexes are made global across sections.
 
 use super::pcap::{read_u16, read_u32};
-use super::window::Window;
+use super::window::Source;
 use super::{Interface, Problem, Record, Step, MAX_CAPLEN};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
-use std::io::Read;
 
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 1;
@@ -49,7 +48,7 @@ impl PcapNgFramer {
         }
     }
 
-    pub fn next<R: Read>(&mut self, w: &mut Window<R>, interfaces: &mut Vec<Interface>) -> Step {
+    pub fn next<S: Source>(&mut self, w: &mut S, interfaces: &mut Vec<Interface>) -> Step {
         if self.done {
             return Step::End;
         }

@@ -13,18 +13,43 @@ pub enum Compression {
     Zstd,
 }
 
-/// Opens `path` (`-` is standard input) and undoes gzip or zstd compression.
-pub fn open(path: &str) -> Result<(Box<dyn Read>, Compression), Problem> {
-    let raw: Box<dyn Read> = if path == "-" {
-        Box::new(io::stdin())
-    } else {
-        let f = File::open(path).map_err(|e| Problem::file(format!("cannot open: {e}")))?;
-        if f.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(Problem::file("is a directory, not a capture file"));
-        }
-        Box::new(f)
+/// An input ready to be read.
+pub enum Opened {
+    /// An uncompressed regular file, mapped into memory and read in place.
+    Mapped(memmap2::Mmap),
+    /// Standard input, a pipe, or a decompressor.
+    Stream(Box<dyn Read>, Compression),
+}
+
+/// Opens `path` (`-` is standard input), undoing gzip or zstd compression. Uncompressed regular
+/// files are memory-mapped (the file must not be truncated while natcorr reads it; tcpdump only
+/// appends).
+pub fn open(path: &str) -> Result<Opened, Problem> {
+    if path == "-" {
+        let (r, c) = decompress(BufReader::with_capacity(1 << 16, io::stdin()))?;
+        return Ok(Opened::Stream(r, c));
+    }
+    let f = File::open(path).map_err(|e| Problem::file(format!("cannot open: {e}")))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Problem::file(format!("cannot open: {e}")))?;
+    if meta.is_dir() {
+        return Err(Problem::file("is a directory, not a capture file"));
+    }
+    let mut head = [0u8; 4];
+    let compressed = {
+        use std::os::unix::fs::FileExt;
+        let n = f.read_at(&mut head, 0).unwrap_or(0);
+        n == 4 && (head[..2] == [0x1f, 0x8b] || head == [0x28, 0xb5, 0x2f, 0xfd])
     };
-    decompress(BufReader::with_capacity(1 << 16, raw))
+    if meta.is_file() && meta.len() > 0 && !compressed {
+        // SAFETY: the map is only read; its length is the file's length when it was opened.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&f) } {
+            return Ok(Opened::Mapped(map));
+        }
+    }
+    let (r, c) = decompress(BufReader::with_capacity(1 << 16, f))?;
+    Ok(Opened::Stream(r, c))
 }
 
 /// Wraps `r` in the decoder its first bytes call for.

@@ -3,6 +3,17 @@
 
 use std::io::{self, Read};
 
+/// Bytes at a cursor, with the cursor's file offset: a stream read through a buffer, or a
+/// memory-mapped file.
+pub trait Source {
+    /// File offset of the cursor.
+    fn offset(&self) -> u64;
+    /// The bytes available at the cursor: at least `n` unless the input ends first. `n` is
+    /// bounded by the caller (the framers cap it at the largest record allowed).
+    fn fill(&mut self, n: usize) -> io::Result<&[u8]>;
+    fn consume(&mut self, n: usize);
+}
+
 pub struct Window<R> {
     inner: R,
     buf: Vec<u8>,
@@ -28,14 +39,19 @@ impl<R: Read> Window<R> {
         }
     }
 
-    /// File offset of the cursor.
-    pub fn offset(&self) -> u64 {
+    /// True when nothing is left at the cursor.
+    #[cfg(test)]
+    pub fn at_end(&mut self) -> io::Result<bool> {
+        Ok(self.fill(1)?.is_empty())
+    }
+}
+
+impl<R: Read> Source for Window<R> {
+    fn offset(&self) -> u64 {
         self.offset
     }
 
-    /// The bytes available at the cursor (at least `n` unless the stream ended first).
-    /// `n` must be bounded by the caller (the framers cap it at the maximum record size).
-    pub fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
+    fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
         while self.end - self.start < n && !self.eof {
             if self.start > 0 && (self.buf.len() - self.start < n || self.start == self.end) {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -55,16 +71,10 @@ impl<R: Read> Window<R> {
         Ok(&self.buf[self.start..self.end])
     }
 
-    pub fn consume(&mut self, n: usize) {
+    fn consume(&mut self, n: usize) {
         let n = n.min(self.end - self.start);
         self.start += n;
         self.offset += n as u64;
-    }
-
-    /// True when nothing is left at the cursor.
-    #[cfg(test)]
-    pub fn at_end(&mut self) -> io::Result<bool> {
-        Ok(self.fill(1)?.is_empty())
     }
 }
 

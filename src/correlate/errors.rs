@@ -5,7 +5,7 @@
 
 use super::FlowObs;
 use crate::model::{ErrorKind, ErrorObservation, Observation, PointId};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 /// One ICMP error message seen at one or more points, and the request journey it answers.
@@ -26,13 +26,21 @@ pub fn tie(
     errs: &[ErrorObservation],
     flows: &[FlowObs],
 ) -> (Vec<ErrorJourney>, u64) {
+    if errs.is_empty() {
+        return (Vec::new(), 0);
+    }
     // Request observation → (flow, journey).
-    let mut journey_of: HashMap<u32, (usize, usize)> = HashMap::new();
+    let mut journey_of: HashMap<u32, (usize, usize)> = HashMap::default();
     type Exact = (PointId, u16, IpAddr, IpAddr, u16);
-    let mut exact: HashMap<Exact, Vec<u32>> = HashMap::new();
-    let mut by_seq: HashMap<(u16, u32), Vec<u32>> = HashMap::new();
+    let mut exact: HashMap<Exact, Vec<u32>> = HashMap::default();
+    let mut by_seq: HashMap<(u16, u32), Vec<u32>> = HashMap::default();
+    // Only requests some error could be about.
+    let wanted: rustc_hash::FxHashSet<u16> = errs.iter().map(|e| e.quoted.seq).collect();
     for (fi, f) in flows.iter().enumerate() {
         for (ji, j) in f.requests.iter().enumerate() {
+            if !wanted.contains(&obs[j[0] as usize].seq) {
+                continue;
+            }
             for &o in j {
                 let ob = &obs[o as usize];
                 journey_of.insert(o, (fi, ji));
@@ -59,7 +67,7 @@ pub fn tie(
             .max_by_key(|&o| obs[o as usize].ts_ns)
     };
     let mut untied = 0;
-    let mut groups: HashMap<(usize, usize, ErrorKind, u8, IpAddr), Vec<u32>> = HashMap::new();
+    let mut groups: HashMap<(usize, usize, ErrorKind, u8, IpAddr), Vec<u32>> = HashMap::default();
     for (i, e) in errs.iter().enumerate() {
         let q = &e.quoted;
         let found = latest(exact.get(&(e.point, q.seq, q.src, q.dst, q.id)), e).or_else(|| {

@@ -14,12 +14,14 @@ mod unionfind;
 pub use errors::ErrorJourney;
 
 use crate::model::{Direction, ErrorObservation, Matched, Observation, PointId};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use smallvec::SmallVec;
 use std::net::IpAddr;
 pub use unionfind::UnionFind;
 
 /// The same packet's observations, at most one per point (indexes into the observation list).
-pub type Journey = Vec<u32>;
+/// Inline up to six points: a journey per packet must not cost an allocation.
+pub type Journey = SmallVec<[u32; 6]>;
 
 /// What one point sees of a flow: addresses and identifier on the initiator's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,7 +56,7 @@ const MAX_GAP_NS: i64 = 30_000_000_000;
 
 pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation {
     // Local flows.
-    let mut lf_index: HashMap<LocalFlow, u32> = HashMap::new();
+    let mut lf_index: HashMap<LocalFlow, u32> = HashMap::default();
     let mut local: Vec<LocalFlow> = Vec::new();
     let obs_lf: Vec<u32> = obs
         .iter()
@@ -73,14 +75,12 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         })
         .collect();
 
-    let groups = refine_by_ip_id(obs, packet_groups(obs));
+    let (groups, clean) = packet_groups(obs);
+    let (groups, clean) = refine_by_ip_id(obs, groups, clean);
 
     // Votes between local flows from groups that name one packet per point.
-    let mut votes: HashMap<(u32, u32), u32> = HashMap::new();
-    for g in &groups {
-        if !one_per_point(obs, g) {
-            continue;
-        }
+    let mut votes: HashMap<(u32, u32), u32> = HashMap::default();
+    for (g, _) in groups.iter().zip(&clean).filter(|(_, &c)| c) {
         for (i, &a) in g.iter().enumerate() {
             for &b in &g[i + 1..] {
                 let (x, y) = (obs_lf[a as usize], obs_lf[b as usize]);
@@ -89,7 +89,7 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         }
     }
     // Each local flow's best partner at every other point; join mutual best partners.
-    let mut best: HashMap<(u32, PointId), (u32, u32)> = HashMap::new();
+    let mut best: HashMap<(u32, PointId), (u32, u32)> = HashMap::default();
     for (&(x, y), &n) in &votes {
         for (from, to) in [(x, y), (y, x)] {
             let slot = best
@@ -107,41 +107,61 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         }
     }
 
-    // Journeys: each group split by flow, then by point multiplicity.
-    let mut by_root: HashMap<u32, usize> = HashMap::new();
+    // Flows: one per set of joined local flows.
+    let mut by_root: HashMap<u32, usize> = HashMap::default();
     let mut flows: Vec<FlowObs> = Vec::new();
-    let mut flow_of = |root: u32, flows: &mut Vec<FlowObs>| -> usize {
-        *by_root.entry(root).or_insert_with(|| {
-            flows.push(FlowObs {
-                matched: Matched::Packet,
-                local_flows: Vec::new(),
-                requests: Vec::new(),
-                replies: Vec::new(),
-                notes: Vec::new(),
-            });
-            flows.len() - 1
+    let flow_of_lf: Vec<usize> = (0..local.len() as u32)
+        .map(|i| {
+            let root = uf.find(i);
+            *by_root.entry(root).or_insert_with(|| {
+                flows.push(FlowObs {
+                    matched: Matched::Packet,
+                    local_flows: Vec::new(),
+                    requests: Vec::new(),
+                    replies: Vec::new(),
+                    notes: Vec::new(),
+                });
+                flows.len() - 1
+            })
         })
-    };
+        .collect();
     for (i, lf) in local.iter().enumerate() {
-        let f = flow_of(uf.find(i as u32), &mut flows);
-        flows[f].local_flows.push(*lf);
+        flows[flow_of_lf[i]].local_flows.push(*lf);
     }
+    // Journeys: each group split by flow, then by point multiplicity.
+    let flow_of = |o: u32| flow_of_lf[obs_lf[o as usize] as usize];
     let mut ambiguous = 0u64;
-    let mut part: HashMap<usize, Vec<u32>> = HashMap::new();
-    for g in &groups {
-        part.clear();
-        for &o in g {
-            let f = flow_of(uf.find(obs_lf[o as usize]), &mut flows);
-            part.entry(f).or_default().push(o);
+    let push = |flows: &mut Vec<FlowObs>, f: usize, members: &[u32], ambiguous: &mut u64| {
+        let list = match obs[members[0] as usize].dir {
+            Direction::Request => &mut flows[f].requests,
+            Direction::Reply => &mut flows[f].replies,
+        };
+        split_by_point(obs, members, ambiguous, list);
+    };
+    for (g, &clean) in groups.iter().zip(&clean) {
+        let f = flow_of(g[0]);
+        if g.iter().all(|&o| flow_of(o) == f) {
+            if clean {
+                let list = match obs[g[0] as usize].dir {
+                    Direction::Request => &mut flows[f].requests,
+                    Direction::Reply => &mut flows[f].replies,
+                };
+                list.push(g.clone());
+            } else {
+                push(&mut flows, f, g, &mut ambiguous);
+            }
+            continue;
         }
-        for (&f, members) in part.iter_mut() {
-            let dir = obs[members[0] as usize].dir;
-            let journeys = split_by_point(obs, members, &mut ambiguous);
-            let list = match dir {
-                Direction::Request => &mut flows[f].requests,
-                Direction::Reply => &mut flows[f].replies,
-            };
-            list.extend(journeys);
+        let mut part: Vec<(usize, Journey)> = Vec::new();
+        for &o in g {
+            let f = flow_of(o);
+            match part.iter_mut().find(|(pf, _)| *pf == f) {
+                Some((_, v)) => v.push(o),
+                None => part.push((f, SmallVec::from_slice(&[o]))),
+            }
+        }
+        for (f, members) in part {
+            push(&mut flows, f, &members, &mut ambiguous);
         }
     }
 
@@ -168,36 +188,71 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
 
 /// Groups of observations that may be one packet: equal direction, seq, ICMP length and payload
 /// (as far as both captured it), close in time. Sorted by time inside.
-fn packet_groups(obs: &[Observation]) -> Vec<Vec<u32>> {
-    let mut keyed: Vec<(u64, u128, i64, u32)> = obs
+/// Groups, and whether each holds one observation per point of two or more points.
+fn packet_groups(obs: &[Observation]) -> (Vec<Journey>, Vec<bool>) {
+    // Sorted by the key, then time; the point and a short digest ride along (in what would be
+    // padding), so the common case never touches the observations again.
+    let mut keyed: Vec<Keyed> = obs
         .iter()
         .enumerate()
         .map(|(i, o)| {
             let (meta, prefix) = packet_key(o);
-            (meta, prefix, o.ts_ns, i as u32)
+            (
+                meta,
+                prefix,
+                o.ts_ns,
+                i as u32,
+                o.point,
+                o.digest_len,
+                o.digest as u32,
+            )
         })
         .collect();
-    keyed.sort_unstable();
+    keyed.sort_unstable_by_key(|k| (k.0, k.1, k.2, k.3));
     let mut groups = Vec::new();
+    let mut clean = Vec::new();
     let mut run: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < keyed.len() {
+        let start = i;
         let (meta, prefix) = (keyed[i].0, keyed[i].1);
-        run.clear();
         while i < keyed.len() && keyed[i].0 == meta && keyed[i].1 == prefix {
-            run.push(keyed[i].3);
             i += 1;
         }
+        let members = &keyed[start..i];
+        if members.len() <= 16 && simple_run(members) {
+            groups.push(members.iter().map(|k| k.3).collect());
+            clean.push(members.len() > 1);
+            continue;
+        }
+        run.clear();
+        run.extend(members.iter().map(|k| k.3));
+        let before = groups.len();
         split_run(obs, &run, &mut groups);
+        clean.extend(groups[before..].iter().map(|g| one_per_point(obs, g)));
     }
-    groups
+    (groups, clean)
+}
+
+/// (direction/family/seq/length, payload start, time, index, point, digest length, digest bits).
+type Keyed = (u64, u128, i64, u32, u32, u32, u32);
+
+/// One packet seen once at each point, with one payload.
+fn simple_run(members: &[Keyed]) -> bool {
+    members.iter().enumerate().all(|(i, a)| {
+        members[i + 1..].iter().all(|b| a.4 != b.4) && (a.5 != members[0].5 || a.6 == members[0].6)
+    })
 }
 
 /// Packets with the same payload at one point (Windows ping, busybox, `ping -p`): NAT keeps the
 /// IPv4 identification, so where the unambiguous packets show it kept, it tells them apart.
-fn refine_by_ip_id(obs: &[Observation], groups: Vec<Vec<u32>>) -> Vec<Vec<u32>> {
+fn refine_by_ip_id(
+    obs: &[Observation],
+    groups: Vec<Journey>,
+    clean: Vec<bool>,
+) -> (Vec<Journey>, Vec<bool>) {
     let (mut kept, mut changed) = (0u64, 0u64);
-    for g in groups.iter().filter(|g| one_per_point(obs, g)) {
+    for (g, _) in groups.iter().zip(&clean).filter(|(_, &c)| c) {
         let id = obs[g[0] as usize].ip_id;
         if g.iter().all(|&o| obs[o as usize].ip_id == id) {
             kept += 1;
@@ -206,38 +261,49 @@ fn refine_by_ip_id(obs: &[Observation], groups: Vec<Vec<u32>>) -> Vec<Vec<u32>> 
         }
     }
     // Some middleboxes rewrite the IP id: then it is no evidence.
-    if changed * 10 > kept {
-        return groups;
+    if changed * 10 > kept || clean.iter().zip(&groups).all(|(&c, g)| c || g.len() < 2) {
+        return (groups, clean);
     }
     let mut out = Vec::with_capacity(groups.len());
-    for g in groups {
-        if g.len() < 2 || one_per_point(obs, &g) {
+    let mut out_clean = Vec::with_capacity(groups.len());
+    for (g, c) in groups.into_iter().zip(clean) {
+        if g.len() < 2 || c {
             out.push(g);
+            out_clean.push(c);
             continue;
         }
-        let mut by_id: Vec<(u32, Vec<u32>)> = Vec::new();
+        let mut by_id: Vec<(u32, Journey)> = Vec::new();
         for o in g {
             let id = obs[o as usize].ip_id;
             match by_id.iter_mut().find(|(i, _)| *i == id) {
                 Some((_, v)) => v.push(o),
-                None => by_id.push((id, vec![o])),
+                None => by_id.push((id, SmallVec::from_slice(&[o]))),
             }
         }
-        out.extend(by_id.into_iter().map(|(_, v)| v));
+        for (_, v) in by_id {
+            out_clean.push(one_per_point(obs, &v));
+            out.push(v);
+        }
     }
-    out
+    (out, out_clean)
 }
 
 /// Splits observations with one key (in time order) into groups of compatible payloads. At one
 /// point, repeats further apart than [`MAX_GAP_NS`] are different packets (constant payloads,
 /// wrapped sequence numbers); the k-th such repeat at every point is taken to be the same, so a
 /// clock offset between captures, however large, does not split a packet.
-fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Vec<u32>>) {
-    if run.len() == 1 {
-        groups.push(run.to_vec());
+fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Journey>) {
+    // The common case: one packet, seen once at each point.
+    if run.len() == 1
+        || (one_per_point(obs, run)
+            && run
+                .iter()
+                .all(|&o| obs[run[0] as usize].payload_compatible(&obs[o as usize])))
+    {
+        groups.push(SmallVec::from_slice(run));
         return;
     }
-    let mut epoch_of_point: HashMap<PointId, (i64, usize)> = HashMap::new();
+    let mut epoch_of_point: HashMap<PointId, (i64, usize)> = HashMap::default();
     let mut epochs: Vec<Vec<u32>> = Vec::new();
     for &o in run {
         let ob = &obs[o as usize];
@@ -268,7 +334,7 @@ fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Vec<u32>>) {
                 .position(|g| obs[g[0] as usize].payload_compatible(ob))
             {
                 Some(k) => groups[first + k].push(o),
-                None => groups.push(vec![o]),
+                None => groups.push(SmallVec::from_slice(&[o])),
             }
         }
     }
@@ -290,6 +356,13 @@ fn one_per_point(obs: &[Observation], g: &[u32]) -> bool {
     if g.len() < 2 {
         return false;
     }
+    if g.len() <= 16 {
+        return g.iter().enumerate().all(|(i, &a)| {
+            g[i + 1..]
+                .iter()
+                .all(|&b| obs[a as usize].point != obs[b as usize].point)
+        });
+    }
     let mut points: Vec<PointId> = g.iter().map(|&o| obs[o as usize].point).collect();
     points.sort_unstable();
     points.windows(2).all(|w| w[0] != w[1])
@@ -297,26 +370,34 @@ fn one_per_point(obs: &[Observation], g: &[u32]) -> bool {
 
 /// Splits one flow's share of a group into journeys with at most one observation per point:
 /// the k-th packet at every point (in time order) is taken to be the same packet.
-fn split_by_point(obs: &[Observation], members: &[u32], ambiguous: &mut u64) -> Vec<Journey> {
-    if one_per_point(obs, members) || members.len() == 1 {
-        return vec![members.to_vec()];
+fn split_by_point(
+    obs: &[Observation],
+    members: &[u32],
+    ambiguous: &mut u64,
+    out: &mut Vec<Journey>,
+) {
+    if members.len() == 1 || one_per_point(obs, members) {
+        out.push(SmallVec::from_slice(members));
+        return;
     }
-    let mut per_point: HashMap<PointId, Vec<u32>> = HashMap::new();
+    let mut per_point: Vec<(PointId, Vec<u32>)> = Vec::new();
     for &o in members {
-        per_point.entry(obs[o as usize].point).or_default().push(o);
+        let p = obs[o as usize].point;
+        match per_point.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, v)) => v.push(o),
+            None => per_point.push((p, vec![o])),
+        }
     }
-    let depth = per_point.values().map(Vec::len).max().unwrap_or(0);
+    let depth = per_point.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     if depth > 1 {
         *ambiguous += (members.len() - per_point.len()) as u64;
     }
-    (0..depth)
-        .map(|k| {
-            per_point
-                .values()
-                .filter_map(|v| v.get(k).copied())
-                .collect()
-        })
-        .collect()
+    out.extend((0..depth).map(|k| {
+        per_point
+            .iter()
+            .filter_map(|(_, v)| v.get(k).copied())
+            .collect::<Journey>()
+    }));
 }
 
 /// When no packet was seen at two points, ties the one-point flows together by destination.

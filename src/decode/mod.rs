@@ -4,6 +4,7 @@
 //! Everything that is not an ICMP/ICMPv6 echo request or reply is counted and skipped.
 
 mod link;
+mod prefilter;
 mod tunnel;
 
 pub use link::LinkLayer;
@@ -116,6 +117,9 @@ pub enum Outcome {
 /// Decodes one frame of the given LINKTYPE_. Returns the Linux SLL2 interface index when the
 /// link layer carries one, and the outcome.
 pub fn decode(link: LinkLayer, data: &[u8]) -> (Option<u32>, Outcome) {
+    if link == LinkLayer::Ethernet && !prefilter::ethernet_may_carry_echo(data) {
+        return (None, Outcome::Other);
+    }
     match link::strip(link, data) {
         link::Stripped::Ether(ifindex, ether_type, payload) => {
             let sliced =

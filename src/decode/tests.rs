@@ -305,8 +305,13 @@ fn fuzz_regressions() {
 fn v6_request(id: u16, seq: u16) -> Vec<u8> {
     let mut out = Vec::new();
     let a = [0xfd, 0, 0, 0x65, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x25];
-    let b = [0x20, 0x01, 0x0d, 0xb8, 0xfe, 0xed, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x34];
-    PacketBuilder::ipv6(a, b, 1).icmpv6_echo_request(id, seq).write(&mut out, PAYLOAD).unwrap();
+    let b = [
+        0x20, 0x01, 0x0d, 0xb8, 0xfe, 0xed, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x34,
+    ];
+    PacketBuilder::ipv6(a, b, 1)
+        .icmpv6_echo_request(id, seq)
+        .write(&mut out, PAYLOAD)
+        .unwrap();
     out
 }
 
@@ -316,11 +321,17 @@ fn icmp_error(v6: bool, kind: u8, code: u8, quote: &[u8]) -> Vec<u8> {
     body.extend_from_slice(quote);
     let mut out = Vec::new();
     if v6 {
-        let r = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99];
+        let r = [
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99,
+        ];
         let d = [0xfd, 0, 0, 0x65, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x25];
-        PacketBuilder::ipv6(r, d, 64).write(&mut out, IpNumber::IPV6_ICMP, &body).unwrap();
+        PacketBuilder::ipv6(r, d, 64)
+            .write(&mut out, IpNumber::IPV6_ICMP, &body)
+            .unwrap();
     } else {
-        PacketBuilder::ipv4([198, 51, 100, 1], [192, 168, 65, 125], 64).write(&mut out, IpNumber::ICMP, &body).unwrap();
+        PacketBuilder::ipv4([198, 51, 100, 1], [192, 168, 65, 125], 64)
+            .write(&mut out, IpNumber::ICMP, &body)
+            .unwrap();
     }
     out
 }
@@ -332,7 +343,10 @@ fn icmp_errors_quote_the_echo() {
         Outcome::Error(e) => {
             assert_eq!(e.kind, ErrorKind::TimeExceeded);
             assert_eq!(e.reporter.to_string(), "198.51.100.1");
-            assert_eq!((e.quoted.id, e.quoted.seq, e.quoted.icmp_len), (4242, 7, 8 + PAYLOAD.len() as u32));
+            assert_eq!(
+                (e.quoted.id, e.quoted.seq, e.quoted.icmp_len),
+                (4242, 7, 8 + PAYLOAD.len() as u32)
+            );
             assert_eq!(e.quoted.src.to_string(), "192.168.65.125");
             assert_eq!(&e.quoted.prefix[..], &PAYLOAD[..16]);
         }
@@ -341,22 +355,49 @@ fn icmp_errors_quote_the_echo() {
     // Fragmentation needed, quoting only the IP header and the 8-byte echo header (RFC 792).
     match decode(LinkLayer::RawIp, &icmp_error(false, 3, 4, &request[..28])).1 {
         Outcome::Error(e) => {
-            assert_eq!((e.kind, e.code, e.quoted.seq, e.quoted.prefix_len), (ErrorKind::Unreachable, 4, 7, 0));
+            assert_eq!(
+                (e.kind, e.code, e.quoted.seq, e.quoted.prefix_len),
+                (ErrorKind::Unreachable, 4, 7, 0)
+            );
         }
         other => panic!("{other:?}"),
     }
-    for (kind, want) in [(3, ErrorKind::TimeExceeded), (2, ErrorKind::PacketTooBig), (1, ErrorKind::Unreachable)] {
-        match decode(LinkLayer::RawIp, &icmp_error(true, kind, 0, &v6_request(9, 3))).1 {
+    for (kind, want) in [
+        (3, ErrorKind::TimeExceeded),
+        (2, ErrorKind::PacketTooBig),
+        (1, ErrorKind::Unreachable),
+    ] {
+        match decode(
+            LinkLayer::RawIp,
+            &icmp_error(true, kind, 0, &v6_request(9, 3)),
+        )
+        .1
+        {
             Outcome::Error(e) => assert_eq!((e.kind, e.quoted.id, e.quoted.seq), (want, 9, 3)),
             other => panic!("{other:?}"),
         }
     }
     // Errors about other traffic, and errors quoting a reply, are not ours.
     let mut udp = Vec::new();
-    PacketBuilder::ipv4([192, 168, 65, 125], [203, 0, 113, 234], 1).udp(5000, 33434).write(&mut udp, &[0; 8]).unwrap();
-    assert_eq!(decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &udp)).1, Outcome::Other);
+    PacketBuilder::ipv4([192, 168, 65, 125], [203, 0, 113, 234], 1)
+        .udp(5000, 33434)
+        .write(&mut udp, &[0; 8])
+        .unwrap();
+    assert_eq!(
+        decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &udp)).1,
+        Outcome::Other
+    );
     let mut reply = Vec::new();
-    PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 1).icmpv4_echo_reply(1, 1).write(&mut reply, &[]).unwrap();
-    assert_eq!(decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &reply)).1, Outcome::Other);
-    assert_eq!(decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &request[..10])).1, Outcome::Other);
+    PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 1)
+        .icmpv4_echo_reply(1, 1)
+        .write(&mut reply, &[])
+        .unwrap();
+    assert_eq!(
+        decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &reply)).1,
+        Outcome::Other
+    );
+    assert_eq!(
+        decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &request[..10])).1,
+        Outcome::Other
+    );
 }

@@ -7,7 +7,8 @@
 use crate::correlate::UnionFind;
 use crate::correlate::{FlowObs, Journey};
 use crate::model::{Matched, Observation, Point, PointId};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 
 /// A file's clock offset from the reference clock: subtract it from the file's timestamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +18,9 @@ pub struct FileOffset {
     /// Echo exchanges seen at both ends that the estimate rests on (0: given by the user).
     pub pairs: u64,
 }
+
+/// Echo exchanges per flow that clock estimation looks at.
+const MAX_EXCHANGES_PER_FLOW: usize = 64;
 
 /// One echo exchange seen at two points: (t1, t2, t3, t4) as in NTP.
 type Exchange = (i64, i64, i64, i64);
@@ -28,7 +32,7 @@ pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &
         let o = &obs[j[0] as usize];
         (o.seq, o.icmp_len, o.prefix, o.digest)
     };
-    let mut replies: HashMap<_, Vec<&Journey>> = HashMap::new();
+    let mut replies: HashMap<_, Vec<&Journey>> = HashMap::default();
     for j in &f.replies {
         replies.entry(key(j)).or_default().push(j);
     }
@@ -56,12 +60,20 @@ pub fn estimate(
 ) -> Vec<FileOffset> {
     // Exchanges seen at both points of every pair of points in different files.
     let mut pairs: BTreeMap<(PointId, PointId), Vec<Exchange>> = BTreeMap::new();
+    let mut file_names: Vec<&str> = points.iter().map(|p| p.file.as_str()).collect();
+    file_names.sort_unstable();
+    file_names.dedup();
+    let file_of: Vec<usize> = points
+        .iter()
+        .map(|p| file_names.binary_search(&p.file.as_str()).unwrap_or(0))
+        .collect();
     for f in flows.iter().filter(|f| f.matched == Matched::Packet) {
-        for (req, rep) in exchanges(obs, f) {
+        // A few exchanges per flow estimate an offset as well as all of them.
+        for (req, rep) in exchanges(obs, f).into_iter().take(MAX_EXCHANGES_PER_FLOW) {
             for &a in req.iter() {
                 for &b in req.iter() {
                     let (oa, ob) = (&obs[a as usize], &obs[b as usize]);
-                    if points[oa.point as usize].file == points[ob.point as usize].file {
+                    if file_of[oa.point as usize] == file_of[ob.point as usize] {
                         continue;
                     }
                     let at =
@@ -119,8 +131,8 @@ pub fn estimate(
     // Between two clocks, the exchange with the shortest round trip bounds the error best
     // (half the path's asymmetry): place clocks along those (Prim's algorithm).
     let group: Vec<u32> = (0..files.len() as u32).map(|f| same.find(f)).collect();
-    let mut offset: HashMap<u32, (i64, u64)> = HashMap::new();
-    let mut component: HashMap<u32, u32> = HashMap::new();
+    let mut offset: HashMap<u32, (i64, u64)> = HashMap::default();
+    let mut component: HashMap<u32, u32> = HashMap::default();
     let mut roots: Vec<u32> = group.clone();
     roots.sort_unstable();
     roots.dedup();
@@ -159,7 +171,7 @@ pub fn estimate(
             .filter(|p| group[index(&p.file) as usize] == g)
             .count()
     };
-    let mut reference: HashMap<u32, i64> = HashMap::new();
+    let mut reference: HashMap<u32, i64> = HashMap::default();
     for &root in &roots {
         let members = component
             .iter()

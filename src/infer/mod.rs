@@ -11,8 +11,9 @@ use crate::model::{
     Direction, ErrorFinding, ErrorObservation, Flow, Hop, Latency, Lost, Matched, NatFinding,
     Observation, Origin, PathPoint, Point, PointId, Translation, TranslationKind,
 };
+use rustc_hash::FxHashMap as HashMap;
 use stats::median_u8;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// A packet seen this long before a capture started (or after it ended) is not counted lost there.
@@ -197,7 +198,7 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
     }
     for s in by_point.values_mut() {
         // The addresses and ids most packets carry here.
-        let mut count: HashMap<(IpAddr, IpAddr), usize> = HashMap::new();
+        let mut count: HashMap<(IpAddr, IpAddr), usize> = HashMap::default();
         let mut ids: Vec<u16> = Vec::new();
         for &o in s.requests.iter().chain(&s.replies) {
             let ob = &obs[o as usize];
@@ -240,7 +241,7 @@ const MAX_PAIR_SAMPLES: usize = 1000;
 
 impl PairOrder {
     fn new(obs: &[Observation], f: &FlowObs) -> Self {
-        let mut samples: HashMap<(PointId, PointId), (Vec<i64>, Vec<i64>)> = HashMap::new();
+        let mut samples: HashMap<(PointId, PointId), (Vec<i64>, Vec<i64>)> = HashMap::default();
         for (journeys, reply) in [(&f.requests, false), (&f.replies, true)] {
             for j in journeys.iter().filter(|j| j.len() > 1) {
                 for &x in j {
@@ -365,7 +366,7 @@ fn packet_hop(
     a: &Seen,
     b: &Seen,
 ) -> Hop {
-    let mut found: BTreeMap<(TranslationKind, String, String), TranslationCount> = BTreeMap::new();
+    let mut found: BTreeMap<(TranslationKind, Value, Value), TranslationCount> = BTreeMap::new();
     let mut req_lat = Vec::new();
     // A µs capture truncates its timestamps: a delta that is negative by less than one tick is 0.
     let tick = points[a.point as usize]
@@ -401,9 +402,9 @@ fn packet_hop(
                 of += 1;
                 req_lat.push(delta(x.ts_ns, y.ts_ns));
                 lost.fragments += u64::from(x.fragments.saturating_sub(y.fragments));
-                for (kind, before, after) in changes(x, y) {
-                    found.entry((kind, before, after)).or_default().packets += 1;
-                }
+                changes(x, y, |kind, before, after| {
+                    found.entry((kind, before, after)).or_default().packets += 1
+                });
             }
             (Some(x), None) if last == pa && within(b.point, obs[x as usize].ts_ns) => {
                 lost.request += 1;
@@ -446,14 +447,14 @@ fn packet_hop(
         .map(|((kind, before, after), mut c)| {
             for &(x, y) in &reply_pairs {
                 c.replies += 1;
-                if reversed(kind, &before, &after, &obs[x as usize], &obs[y as usize]) {
+                if reversed(kind, before, after, &obs[x as usize], &obs[y as usize]) {
                     c.replies_reversed += 1;
                 }
             }
             Translation {
                 kind,
-                before,
-                after,
+                before: before.to_string(),
+                after: after.to_string(),
                 packets: c.packets,
                 of,
                 replies: c.replies,
@@ -474,37 +475,59 @@ fn packet_hop(
     }
 }
 
+/// A value a translation rewrites: an address or an ICMP identifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Value {
+    Addr(IpAddr),
+    Id(u16),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Addr(a) => a.fmt(f),
+            Value::Id(i) => i.fmt(f),
+        }
+    }
+}
+
 /// What changed from request `x` (earlier point) to request `y` (later point).
-fn changes(x: &Observation, y: &Observation) -> Vec<(TranslationKind, String, String)> {
-    let mut v = Vec::new();
+fn changes(x: &Observation, y: &Observation, mut found: impl FnMut(TranslationKind, Value, Value)) {
     if x.src != y.src {
-        v.push((TranslationKind::Snat, x.src.to_string(), y.src.to_string()));
+        found(
+            TranslationKind::Snat,
+            Value::Addr(x.src),
+            Value::Addr(y.src),
+        );
     }
     if x.dst != y.dst {
-        v.push((TranslationKind::Dnat, x.dst.to_string(), y.dst.to_string()));
+        found(
+            TranslationKind::Dnat,
+            Value::Addr(x.dst),
+            Value::Addr(y.dst),
+        );
     }
     if x.icmp_id != y.icmp_id {
-        v.push((
+        found(
             TranslationKind::Id,
-            x.icmp_id.to_string(),
-            y.icmp_id.to_string(),
-        ));
+            Value::Id(x.icmp_id),
+            Value::Id(y.icmp_id),
+        );
     }
-    v
 }
 
 /// Whether a reply seen at the hop's far end (`y`) and near end (`x`) undoes the translation.
 fn reversed(
     kind: TranslationKind,
-    before: &str,
-    after: &str,
+    before: Value,
+    after: Value,
     x: &Observation,
     y: &Observation,
 ) -> bool {
     let (near, far) = match kind {
-        TranslationKind::Snat => (x.dst.to_string(), y.dst.to_string()),
-        TranslationKind::Dnat => (x.src.to_string(), y.src.to_string()),
-        TranslationKind::Id => (x.icmp_id.to_string(), y.icmp_id.to_string()),
+        TranslationKind::Snat => (Value::Addr(x.dst), Value::Addr(y.dst)),
+        TranslationKind::Dnat => (Value::Addr(x.src), Value::Addr(y.src)),
+        TranslationKind::Id => (Value::Id(x.icmp_id), Value::Id(y.icmp_id)),
     };
     near == before && far == after
 }
@@ -559,12 +582,12 @@ fn flow_hop(points: &[Point], obs: &[Observation], a: &Seen, b: &Seen) -> Hop {
 
 /// Round-trip times per point: each request to the reply that echoes its payload.
 fn rtt_per_point(obs: &[Observation], f: &FlowObs) -> HashMap<PointId, Vec<i64>> {
-    let mut out: HashMap<PointId, Vec<i64>> = HashMap::new();
+    let mut out: HashMap<PointId, Vec<i64>> = HashMap::default();
     if f.matched == Matched::Flow {
         return out;
     }
     let key = |o: &Observation| (o.point, o.seq, o.icmp_len, o.prefix, o.digest);
-    let mut replies: HashMap<_, Vec<i64>> = HashMap::new();
+    let mut replies: HashMap<_, Vec<i64>> = HashMap::default();
     for j in &f.replies {
         for &o in j {
             let ob = &obs[o as usize];

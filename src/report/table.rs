@@ -480,6 +480,7 @@ mod tests {
             clock_offsets: Vec::new(),
             warnings: Vec::new(),
             notes: Vec::new(),
+            timings: Vec::new(),
         }
     }
 
