@@ -1,35 +1,15 @@
-//! Writes large, realistic captures of the seed's four-point path for benchmarks: background TCP,
-//! UDP, ARP, IPv6 and 802.1Q-tagged traffic of realistic sizes, with a share of ICMP echoes that
-//! cross the path's NAT (addresses and, for some flows, identifiers translated; TTL decremented
-//! on routed hops; microseconds between points). Deterministic for a given seed.
-//!
-//! cargo run --release --example gencap -- --out DIR [--size 1G] [--points 4] [--format pcap|pcapng]
-//!     [--echo-share 0.05] [--echoes N] [--flows 1000] [--seed 1]
-//!
+//! Writes large, realistic captures of the seed's four-point path for benchmarks (see
+//! `synth.rs`): `cargo run --release --example gencap -- --out DIR [--size 1G] [--points 4]
+//! [--format pcap|pcapng] [--echo-share 0.05] [--echoes N] [--flows 1000] [--seed 1]`.
 //! `--echoes N` writes exactly N echo packets (requests and replies) per point and no background.
-//! Checksums are left zero: nothing here reads them.
+
+#[path = "synth.rs"]
+mod synth;
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::PathBuf;
-
-const POINTS: [&str; 4] = ["ha-2b8cf5e0-b1", "qg-0aeca8b7-8a", "ex-l3dngw", "eth2.106"];
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
-    }
-}
+use synth::{Out, Spec, POINTS};
 
 struct Args {
     out: PathBuf,
@@ -83,247 +63,30 @@ fn args() -> Args {
     a
 }
 
-/// One point's file: a writer that knows the container.
-struct Out {
-    w: BufWriter<File>,
-    pcapng: bool,
-    bytes: u64,
-}
-
-impl Out {
-    fn create(path: PathBuf, pcapng: bool, name: &str) -> Out {
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&path).expect("create"));
-        if pcapng {
-            let mut shb = Vec::new();
-            shb.extend(0x0A0D_0D0Au32.to_le_bytes());
-            shb.extend(28u32.to_le_bytes());
-            shb.extend(0x1A2B_3C4Du32.to_le_bytes());
-            shb.extend([1, 0, 0, 0]);
-            shb.extend(u64::MAX.to_le_bytes());
-            shb.extend(28u32.to_le_bytes());
-            // IDB: Ethernet, snaplen 262144, if_name and if_tsresol = 9 (ns).
-            let mut opts = Vec::new();
-            opts.extend(2u16.to_le_bytes());
-            opts.extend((name.len() as u16).to_le_bytes());
-            opts.extend(name.as_bytes());
-            opts.resize(opts.len().next_multiple_of(4), 0);
-            opts.extend([9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
-            let len = (20 + opts.len()) as u32;
-            let mut idb = Vec::new();
-            idb.extend(1u32.to_le_bytes());
-            idb.extend(len.to_le_bytes());
-            idb.extend([1, 0, 0, 0]);
-            idb.extend(262_144u32.to_le_bytes());
-            idb.extend(opts);
-            idb.extend(len.to_le_bytes());
-            w.write_all(&shb).unwrap();
-            w.write_all(&idb).unwrap();
-        } else {
-            let mut h = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-            h.extend(262_144u32.to_le_bytes());
-            h.extend(1u32.to_le_bytes());
-            w.write_all(&h).unwrap();
-        }
-        Out {
-            w,
-            pcapng,
-            bytes: 24,
-        }
-    }
-
-    fn frame(&mut self, ts_ns: u64, data: &[u8]) {
-        let n = data.len() as u32;
-        if self.pcapng {
-            let pad = (4 - data.len() % 4) % 4;
-            let len = 32 + n + pad as u32;
-            let mut h = [0u8; 28];
-            h[0..4].copy_from_slice(&6u32.to_le_bytes());
-            h[4..8].copy_from_slice(&len.to_le_bytes());
-            h[12..16].copy_from_slice(&((ts_ns >> 32) as u32).to_le_bytes());
-            h[16..20].copy_from_slice(&(ts_ns as u32).to_le_bytes());
-            h[20..24].copy_from_slice(&n.to_le_bytes());
-            h[24..28].copy_from_slice(&n.to_le_bytes());
-            self.w.write_all(&h).unwrap();
-            self.w.write_all(data).unwrap();
-            self.w.write_all(&[0u8; 3][..pad]).unwrap();
-            self.w.write_all(&len.to_le_bytes()).unwrap();
-            self.bytes += u64::from(len);
-        } else {
-            let mut h = [0u8; 16];
-            h[0..4].copy_from_slice(&((ts_ns / 1_000_000_000) as u32).to_le_bytes());
-            h[4..8].copy_from_slice(&(((ts_ns % 1_000_000_000) / 1000) as u32).to_le_bytes());
-            h[8..12].copy_from_slice(&n.to_le_bytes());
-            h[12..16].copy_from_slice(&n.to_le_bytes());
-            self.w.write_all(&h).unwrap();
-            self.w.write_all(data).unwrap();
-            self.bytes += 16 + u64::from(n);
-        }
-    }
-}
-
-fn ether(buf: &mut Vec<u8>, vlan: Option<u16>, ethertype: u16) {
-    buf.clear();
-    buf.extend([
-        0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x00, 0x16, 0x3e, 0xfe, 0x2b, 0x11,
-    ]);
-    if let Some(v) = vlan {
-        buf.extend([0x81, 0x00]);
-        buf.extend(v.to_be_bytes());
-    }
-    buf.extend(ethertype.to_be_bytes());
-}
-
-fn ipv4(
-    buf: &mut Vec<u8>,
-    src: [u8; 4],
-    dst: [u8; 4],
-    proto: u8,
-    ttl: u8,
-    id: u16,
-    payload: usize,
-) {
-    let total = (20 + payload) as u16;
-    buf.extend([0x45, 0]);
-    buf.extend(total.to_be_bytes());
-    buf.extend(id.to_be_bytes());
-    buf.extend([0x40, 0, ttl, proto, 0, 0]);
-    buf.extend(src);
-    buf.extend(dst);
-}
-
-/// Background traffic: TCP/UDP of realistic sizes, some IPv6, some tagged, some ARP.
-fn background(buf: &mut Vec<u8>, rng: &mut Rng) {
-    let vlan = rng.chance(0.10).then_some(106);
-    let roll = rng.below(100);
-    // Bimodal sizes: many small (ACKs, DNS), many full-size.
-    let size = if rng.chance(0.5) {
-        40 + rng.below(120) as usize
-    } else {
-        1000 + rng.below(460) as usize
-    };
-    if roll < 2 {
-        ether(buf, vlan, 0x0806);
-        buf.extend([0, 1, 8, 0, 6, 4, 0, 1]);
-        buf.extend([0; 20]);
-        return;
-    }
-    if roll < 17 {
-        ether(buf, vlan, 0x86dd);
-        buf.extend([0x60, 0, 0, 0]);
-        buf.extend((size as u16).to_be_bytes());
-        buf.extend([6, 64]);
-        buf.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        buf.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-        buf.resize(buf.len() + size, 0xab);
-        return;
-    }
-    ether(buf, vlan, 0x0800);
-    let proto = if roll < 70 { 6 } else { 17 };
-    ipv4(
-        buf,
-        [10, 1, 2, 3],
-        [198, 51, 100, 9],
-        proto,
-        63,
-        rng.below(65536) as u16,
-        size,
-    );
-    buf.extend((rng.below(65536) as u16).to_be_bytes());
-    buf.extend(443u16.to_be_bytes());
-    buf.resize(buf.len() + size - 4, 0xcd);
-}
-
-/// The echo at `point`, as NAT left it there.
-#[allow(clippy::too_many_arguments)]
-fn echo(
-    buf: &mut Vec<u8>,
-    point: usize,
-    reply: bool,
-    host: u32,
-    flow_id: u16,
-    seq: u16,
-    ip_id: u16,
-    send_ns: u64,
-) {
-    let inside = [192, 168, 64 + (host >> 8) as u8 % 2, host as u8];
-    let src = match point {
-        0 => inside,
-        1 | 2 => [169, 254, 43, 17],
-        _ => [198, 51, 100, 34],
-    };
-    let dst = [203, 0, 113, 234];
-    // conntrack renumbers some identifiers behind the shared address.
-    let id = if point >= 1 && host % 7 == 0 {
-        flow_id ^ 0x5a5a
-    } else {
-        flow_id
-    };
-    let ttl = if reply {
-        61 + point.min(3) as u8
-    } else {
-        64 - [0, 1, 1, 2][point]
-    };
-    ether(buf, None, 0x0800);
-    let (s, d) = if reply { (dst, src) } else { (src, dst) };
-    ipv4(buf, s, d, 1, ttl, ip_id, 64);
-    buf.extend([if reply { 0 } else { 8 }, 0, 0, 0]);
-    buf.extend(id.to_be_bytes());
-    buf.extend(seq.to_be_bytes());
-    buf.extend((send_ns / 1_000_000_000).to_le_bytes());
-    buf.extend(((send_ns % 1_000_000_000) / 1000).to_le_bytes());
-    buf.extend(0x10u8..0x38);
-}
-
 fn main() {
     let a = args();
     std::fs::create_dir_all(&a.out).expect("out dir");
     let ext = if a.pcapng { "pcapng" } else { "pcap" };
-    let mut outs: Vec<Out> = POINTS[..a.points]
+    let outs: Vec<Out<BufWriter<File>>> = POINTS[..a.points]
         .iter()
-        .map(|p| Out::create(a.out.join(format!("{p}.{ext}")), a.pcapng, p))
+        .map(|p| {
+            let f = File::create(a.out.join(format!("{p}.{ext}"))).expect("create");
+            Out::new(BufWriter::with_capacity(1 << 20, f), a.pcapng, p)
+        })
         .collect();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ a.seed);
-    let mut buf = Vec::with_capacity(2048);
-    let mut t: u64 = 1_764_000_000_000_000_000;
-    let mut seqs = vec![0u16; a.flows as usize];
-    let mut echoes_written = 0u64;
-    let done = |outs: &[Out], echoes: u64| match a.echoes {
-        Some(n) => echoes >= n,
-        None => outs.iter().all(|o| o.bytes >= a.size),
+    let spec = Spec {
+        size: a.size,
+        points: a.points,
+        pcapng: a.pcapng,
+        echo_share: a.echo_share,
+        echoes: a.echoes,
+        flows: a.flows,
+        seed: a.seed,
     };
-    while !done(&outs, echoes_written) {
-        t += 1_000 + rng.below(4_000);
-        let is_echo = a.echoes.is_some() || rng.chance(a.echo_share);
-        if !is_echo {
-            for o in outs.iter_mut().filter(|o| o.bytes < a.size) {
-                background(&mut buf, &mut rng);
-                o.frame(t, &buf);
-            }
-            continue;
-        }
-        let host = rng.below(u64::from(a.flows)) as u32;
-        let seq = seqs[host as usize].wrapping_add(1);
-        seqs[host as usize] = seq;
-        let flow_id = 1000 + host as u16;
-        let (req_id, rep_id) = (rng.below(65536) as u16, rng.below(65536) as u16);
-        let rtt = 200_000 + rng.below(300_000);
-        for (p, o) in outs.iter_mut().enumerate() {
-            let hop = p as u64 * 20_000;
-            echo(&mut buf, p, false, host, flow_id, seq, req_id, t);
-            o.frame(t + hop, &buf);
-            echo(&mut buf, p, true, host, flow_id, seq, rep_id, t);
-            o.frame(t + rtt - hop, &buf);
-        }
-        echoes_written += 2;
-    }
-    for o in &mut outs {
-        o.w.flush().unwrap();
-    }
+    let (_, echoes) = synth::generate(&spec, outs);
     eprintln!(
-        "gencap: {} file(s) of {} bytes, {} echo packets per point, in {}",
-        outs.len(),
-        outs[0].bytes,
-        echoes_written,
+        "gencap: {} file(s) in {}, {echoes} echo packets per point",
+        a.points,
         a.out.display()
     );
 }

@@ -77,7 +77,7 @@ impl Render for Table {
                 flow(&mut o, i + 1, f);
             }
         }
-        nat(&mut o, a);
+        nat(&mut o, a, self.all_flows);
         routers(&mut o, a);
         clocks(&mut o, a);
         loss(&mut o, a);
@@ -287,13 +287,63 @@ fn groups(o: &mut String, a: &Analysis) {
     );
 }
 
-fn nat(o: &mut String, a: &Analysis) {
+/// More translations than this are summed up per hop and kind unless `--flows` is given.
+const LISTED_TRANSLATIONS: usize = 8;
+
+fn nat(o: &mut String, a: &Analysis, all: bool) {
     let _ = writeln!(o, "NAT");
     if a.nat.is_empty() {
         let _ = writeln!(o, "  no translation seen");
     }
+    if all || a.nat.len() <= LISTED_TRANSLATIONS {
+        for n in &a.nat {
+            let _ = writeln!(o, "  {}", nat_sentence(n));
+        }
+        o.push('\n');
+        return;
+    }
+    // Many hosts behind one NAT: one line per hop and kind.
+    let mut groups: Vec<Vec<&crate::model::NatFinding>> = Vec::new();
     for n in &a.nat {
-        let _ = writeln!(o, "  {}", nat_sentence(n));
+        match groups
+            .iter_mut()
+            .find(|g| g[0].kind == n.kind && g[0].from == n.from && g[0].to == n.to)
+        {
+            Some(g) => g.push(n),
+            None => groups.push(vec![n]),
+        }
+    }
+    for g in groups {
+        if g.len() == 1 {
+            let _ = writeln!(o, "  {}", nat_sentence(g[0]));
+            continue;
+        }
+        let sum = |f: fn(&crate::model::NatFinding) -> u64| g.iter().map(|n| f(n)).sum::<u64>();
+        let (flows, packets, of) = (sum(|n| n.flows), sum(|n| n.packets), sum(|n| n.of));
+        let (replies, reversed) = (sum(|n| n.replies), sum(|n| n.replies_reversed));
+        let mut afters: Vec<&str> = g.iter().map(|n| n.after.as_str()).collect();
+        afters.sort_unstable();
+        afters.dedup();
+        let to = if afters.len() == 1 {
+            afters[0].to_string()
+        } else {
+            format!("{} values", afters.len())
+        };
+        let back = if replies == 0 {
+            "no replies seen at both points".to_string()
+        } else if reversed == replies {
+            "replies translated back".to_string()
+        } else {
+            format!("{reversed}/{replies} replies translated back")
+        };
+        let _ = writeln!(
+            o,
+            "  {} {} different values → {to} between {} and {} ({flows} flows, {packets}/{of} requests; {back}; --flows lists each)",
+            g[0].kind,
+            g.len(),
+            g[0].from,
+            g[0].to
+        );
     }
     o.push('\n');
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# natcorr against the tools an engineer uses today, measured in one run on this machine:
+# natcorr's whole analysis vs `tcpdump -r` filtering the echoes vs `cat` (page-cache speed), and
+# tshark on a smaller file; peak memory from /usr/bin/time; correlation and inference times for
+# four points with growing echo counts; parallel reading on 1 and 2 threads.
+# Usage: benches/compare.sh [WORKDIR] [SIZE]   (defaults: a temp dir, 1G). Prints markdown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-$(mktemp -d)}
+size=${2:-1G}
+mkdir -p "$work"
+cargo build --release --quiet --bin natcorr --example gencap
+bin=target/release/natcorr
+gen=target/release/examples/gencap
+for tool in tcpdump tshark /usr/bin/time; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
+
+filter='(icmp or icmp6) or (vlan and (icmp or icmp6))'
+best() { # best of 3 wall-clock seconds of a command (stdout discarded)
+  local b=999
+  for _ in 1 2 3; do
+    local t; t=$( { /usr/bin/time -f '%e' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    b=$(awk -v a="$b" -v c="$t" 'BEGIN { print (c < a ? c : a) }')
+  done
+  echo "$b"
+}
+peak() { { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1; }
+gbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.2f", b / s / 1e9 }'; }
+
+echo "## natcorr vs tcpdump vs cat ($(nproc) cores, $(uname -r), $(date -u +%F))"
+echo
+echo "| file | tool | seconds (best of 3) | GB/s | vs natcorr | peak RSS |"
+echo "|---|---|---|---|---|---|"
+for fmt in pcap pcapng; do
+  dir=$work/single-$fmt
+  [[ -f $dir/ha-2b8cf5e0-b1.$fmt ]] || $gen --out "$dir" --size "$size" --points 1 --format "$fmt" 2>/dev/null
+  f=$dir/ha-2b8cf5e0-b1.$fmt
+  bytes=$(stat -c %s "$f")
+  cat "$f" > /dev/null; cat "$f" > /dev/null
+  n=$(best "$bin" --format json "$f")
+  t=$(best tcpdump -r "$f" -w /dev/null "$filter")
+  c=$(best cat "$f")
+  label="$(numfmt --to=si "$bytes") $fmt"
+  echo "| $label | natcorr (complete analysis) | $n | $(gbps "$bytes" "$n") | 1.00 | $(( $(peak "$bin" --format json "$f") / 1024 )) MB |"
+  echo "| $label | tcpdump -r -w /dev/null (filter only) | $t | $(gbps "$bytes" "$t") | $(awk -v a="$t" -v b="$n" 'BEGIN{printf "%.2f", a/b}') | $(( $(peak tcpdump -r "$f" -w /dev/null "$filter") / 1024 )) MB |"
+  echo "| $label | cat > /dev/null | $c | $(gbps "$bytes" "$c") | $(awk -v a="$c" -v b="$n" 'BEGIN{printf "%.2f", a/b}') | - |"
+done
+small=$work/small
+[[ -f $small/ha-2b8cf5e0-b1.pcap ]] || $gen --out "$small" --size 100M --points 1 2>/dev/null
+sb=$(stat -c %s "$small/ha-2b8cf5e0-b1.pcap")
+ts=$(best tshark -r "$small/ha-2b8cf5e0-b1.pcap" -Y icmp)
+ns=$(best "$bin" --format json "$small/ha-2b8cf5e0-b1.pcap")
+echo "| $(numfmt --to=si "$sb") pcap | tshark -r -Y icmp | $ts | $(gbps "$sb" "$ts") | $(awk -v a="$ts" -v b="$ns" 'BEGIN{printf "%.1f", a/b}') | $(( $(peak tshark -r "$small/ha-2b8cf5e0-b1.pcap" -Y icmp) / 1024 )) MB |"
+echo "| $(numfmt --to=si "$sb") pcap | natcorr | $ns | $(gbps "$sb" "$ns") | 1.00 | $(( $(peak "$bin" --format json "$small/ha-2b8cf5e0-b1.pcap") / 1024 )) MB |"
+
+echo
+echo "## Memory against file size (one capture point, 5% echoes)"
+echo
+echo "| file | echo observations | peak RSS | bound (64 MB + 200 B per observation) |"
+echo "|---|---|---|---|"
+for s in 1G 4G; do
+  dir=$work/mem-$s
+  [[ -f $dir/ha-2b8cf5e0-b1.pcap ]] || $gen --out "$dir" --size "$s" --points 1 2>/dev/null
+  f=$dir/ha-2b8cf5e0-b1.pcap
+  cat "$f" > /dev/null
+  echoes=$("$bin" --format json "$f" | python3 -c 'import json,sys; print(sum(p["echo_packets"] for p in json.load(sys.stdin)["points"]))')
+  echo "| $(numfmt --to=si "$(stat -c %s "$f")") | $echoes | $(( $(peak "$bin" --format json "$f") / 1024 )) MB | $(( 64 + echoes * 200 / 1000000 )) MB |"
+done
+
+echo
+echo "## Correlation and inference, four points (echo packets only)"
+echo
+echo "| echoes per point | read and decode | correlate | clock offsets | infer | correlate + clocks + infer | peak RSS |"
+echo "|---|---|---|---|---|---|---|"
+for e in 250K 1M 4M; do
+  dir=$work/four-$e
+  [[ -f $dir/eth2.106.pcap ]] || $gen --out "$dir" --echoes "$e" --points 4 2>/dev/null
+  cat "$dir"/*.pcap > /dev/null
+  out=$("$bin" --timings --format json "$dir"/*.pcap 2>&1 >/dev/null)
+  ms() { grep "$1" <<<"$out" | awk '{print $(NF-1)}'; }
+  sum=$(awk -v a="$(ms correlate)" -v b="$(ms 'clock offsets')" -v c="$(ms infer)" 'BEGIN{printf "%.0f", a+b+c}')
+  echo "| $e | $(ms 'read and decode') ms | $(ms correlate) ms | $(ms 'clock offsets') ms | $(ms infer) ms | $sum ms | $(( $(peak "$bin" --format json "$dir"/*.pcap) / 1024 )) MB |"
+done
+
+echo
+echo "## Reading four files in parallel (rayon), 1M echoes per point"
+echo
+echo "| threads | read and decode |"
+echo "|---|---|"
+for th in 1 2; do
+  r=$(RAYON_NUM_THREADS=$th "$bin" --timings --format json "$work"/four-1M/*.pcap 2>&1 >/dev/null | grep 'read and decode' | awk '{print $(NF-1)}')
+  echo "| $th | $r ms |"
+done

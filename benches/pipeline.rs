@@ -1,0 +1,132 @@
+//! Criterion benchmarks, one per stage: reading a capture, decoding frames, reading and decoding
+//! together, correlating observations, inferring flows. Data comes from `synth.rs`, in memory.
+//! `cargo bench` (results in target/criterion).
+
+#[path = "synth.rs"]
+mod synth;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use natcorr::capture::{Capture, Event};
+use natcorr::decode::{decode, LinkLayer};
+use natcorr::scan::{scan_reader, FileScan, Input};
+use std::hint::black_box;
+use std::time::Duration;
+use synth::{Out, Spec, POINTS};
+
+/// Captures of the four points, in memory.
+fn captures(size: u64, echoes: Option<u64>) -> Vec<Vec<u8>> {
+    let spec = Spec {
+        size,
+        points: 4,
+        pcapng: false,
+        echo_share: 0.05,
+        echoes,
+        flows: 1000,
+        seed: 7,
+    };
+    let outs = POINTS
+        .iter()
+        .map(|p| Out::new(Vec::new(), false, p))
+        .collect();
+    synth::generate(&spec, outs).0
+}
+
+fn scan_all(files: &[Vec<u8>]) -> Vec<FileScan> {
+    files
+        .iter()
+        .zip(POINTS)
+        .map(|(f, p)| {
+            scan_reader(
+                &Input {
+                    path: format!("{p}.pcap"),
+                    name: None,
+                },
+                &f[..],
+            )
+        })
+        .collect()
+}
+
+fn reading(c: &mut Criterion) {
+    let file = captures(64_000_000, None).swap_remove(3);
+    let mut g = c.benchmark_group("read");
+    g.throughput(Throughput::Bytes(file.len() as u64));
+    g.bench_function("pcap frames", |b| {
+        b.iter(|| {
+            let mut cap = Capture::open(&file[..]).unwrap();
+            let mut n = 0usize;
+            while let Event::Frame(f) = cap.next_event() {
+                n += f.data.len();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("read and decode", |b| {
+        b.iter(|| {
+            black_box(scan_reader(
+                &Input {
+                    path: "bench.pcap".into(),
+                    name: None,
+                },
+                &file[..],
+            ))
+        })
+    });
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let mut cap = Capture::open(&file[..]).unwrap();
+    while let Event::Frame(f) = cap.next_event() {
+        frames.push(f.data.to_vec());
+    }
+    g.finish();
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.bench_function("frames", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(decode(LinkLayer::Ethernet, f));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn analysis(c: &mut Criterion) {
+    let files = captures(0, Some(200_000));
+    let scans = scan_all(&files);
+    let obs: Vec<_> = scans
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.observations.iter().map(move |o| {
+                let mut o = *o;
+                o.point = i as u32;
+                o
+            })
+        })
+        .collect();
+    let points: Vec<_> = scans.iter().flat_map(|s| s.points.clone()).collect();
+    let mut g = c.benchmark_group("analysis");
+    g.throughput(Throughput::Elements(obs.len() as u64));
+    g.bench_function("correlate", |b| {
+        b.iter(|| black_box(natcorr::correlate::correlate(&obs, &[])))
+    });
+    let corr = natcorr::correlate::correlate(&obs, &[]);
+    g.bench_function("infer", |b| {
+        b.iter(|| black_box(natcorr::infer::infer(&points, &obs, &[], &corr)))
+    });
+    g.bench_function("everything after reading", |b| {
+        b.iter_batched(
+            || scan_all(&files),
+            |s| black_box(natcorr::analyze_scans(s, &Default::default())),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    targets = reading, analysis
+}
+criterion_main!(benches);
