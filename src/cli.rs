@@ -19,8 +19,12 @@ natcorr --point vm=/tmp/a.pcap --point router=/tmp/b.pcap\n  \
 tcpdump -i eth0 -w - icmp | natcorr -              one capture from standard input\n\n\
 Inputs may be gzip- or zstd-compressed (recognized by content). Problems with an input are\n\
 reported by file, record and byte offset; the rest of the file and the other files are still used.\n\n\
-Exit codes: 0 analysis done (warnings allowed), 2 an input could not be used at all, the command\n\
-line was wrong, or (with --strict) an input had problems."
+Shell completions and a man page: natcorr completions bash|zsh|fish, natcorr man.\n\n\
+CI check:  natcorr --expect 'snat ha-*>qg-*' --expect 'no-nat qg-*>ex-*' --expect loss=0 \\\n  \
+             --junit expectations.xml captures/plain/*.pcap\n\n\
+Exit codes: 0 analysis done (warnings allowed) and every expectation met; 1 an expectation not\n\
+met; 2 an input could not be used at all, the command line or a rule was wrong, or (with\n\
+--strict) an input had problems."
 )]
 pub struct Cli {
     /// Capture files (pcap or pcapng, any extension). Each file is a capture point named after the
@@ -52,6 +56,21 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
 
+    /// Check RULE against the analysis; an unmet rule makes the exit code 1 (repeatable). Rules:
+    /// `snat|dnat|id FROM>TO`, `no-nat FROM>TO` (point-name globs), `loss OP N`,
+    /// `hop-latency OP DURATION`, `rtt OP DURATION`, `nat-count OP N`, `flows OP N`; OP is one of
+    /// = == != < <= > >=. Example: --expect 'snat ha-*>qg-*' --expect 'loss=0'.
+    #[arg(long = "expect", value_name = "RULE", value_parser = parse_rule)]
+    pub expect: Vec<crate::expect::Expectation>,
+
+    /// Read expectations from FILE, one rule per line (`#` starts a comment).
+    #[arg(long = "expect-file", value_name = "FILE")]
+    pub expect_file: Vec<std::path::PathBuf>,
+
+    /// Write the expectations as JUnit XML to FILE (one test case each), for CI systems.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+
     /// Print how long each stage took (read and decode, correlate, clock offsets, infer, report)
     /// to standard error.
     #[arg(long)]
@@ -68,6 +87,12 @@ pub enum Format {
     Table,
     /// One JSON document, documented in the README (schema_version 1).
     Json,
+    /// One CSV row per packet seen at a point, with its flow and journey (for pandas, DuckDB).
+    Csv,
+    /// The same rows as JSON Lines.
+    Jsonl,
+    /// A Mermaid sequence diagram of each path and its translations (renders in GitHub/GitLab).
+    Mermaid,
 }
 
 fn parse_offset(s: &str) -> Result<(String, i64), String> {
@@ -81,6 +106,10 @@ fn parse_offset(s: &str) -> Result<(String, i64), String> {
         return Err(format!("expected POINT=SECONDS, got {s:?}"));
     }
     Ok((point.to_string(), (secs * 1e9).round() as i64))
+}
+
+fn parse_rule(s: &str) -> Result<crate::expect::Expectation, String> {
+    s.parse().map_err(|e: crate::expect::ParseError| e.why)
 }
 
 fn parse_point(s: &str) -> Result<(String, String), String> {
@@ -97,6 +126,7 @@ impl Cli {
     pub fn options(&self) -> crate::Options {
         crate::Options {
             clock_offsets: self.clock_offsets.clone(),
+            per_packet: matches!(self.format, Format::Csv | Format::Jsonl),
         }
     }
 

@@ -29,6 +29,7 @@ pub mod capture;
 pub mod cli;
 pub mod correlate;
 pub mod decode;
+pub mod expect;
 pub mod infer;
 pub mod model;
 pub mod output;
@@ -46,6 +47,8 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// Known clock offsets: (point name, nanoseconds the point's clock is ahead).
     pub clock_offsets: Vec<(String, i64)>,
+    /// Keep one row per observation for per-packet output.
+    pub per_packet: bool,
 }
 
 /// Reads every input (in parallel) and analyzes them together.
@@ -116,6 +119,11 @@ pub fn analyze_scans(scans: Vec<FileScan>, options: &Options) -> Analysis {
     lap("clock offsets", &mut timings);
     let (flows, nat) = infer::infer(&points, &observations, &errors, &correlation);
     lap("infer", &mut timings);
+    let packets = if options.per_packet {
+        packet_rows(&observations, &correlation)
+    } else {
+        Vec::new()
+    };
     notes.extend(correlation.notes);
     let clock_offsets = given
         .iter()
@@ -139,10 +147,42 @@ pub fn analyze_scans(scans: Vec<FileScan>, options: &Options) -> Analysis {
         flows,
         nat,
         clock_offsets,
+        expectations: Vec::new(),
         warnings,
         notes,
+        packets,
         timings,
     }
+}
+
+/// Every observation with its flow (as numbered in the report) and journey, in time order.
+fn packet_rows(obs: &[Observation], corr: &correlate::Correlation) -> Vec<model::PacketRow> {
+    let mut rows = Vec::with_capacity(obs.len());
+    let mut journey = 0u64;
+    for (fi, f) in corr.flows.iter().enumerate() {
+        for j in f.requests.iter().chain(&f.replies) {
+            journey += 1;
+            for &o in j {
+                let o = &obs[o as usize];
+                rows.push(model::PacketRow {
+                    point: o.point,
+                    ts_ns: o.ts_ns,
+                    dir: o.dir,
+                    src: o.src,
+                    dst: o.dst,
+                    icmp_id: o.icmp_id,
+                    seq: o.seq,
+                    ttl: o.ttl,
+                    ip_id: o.ip_id,
+                    icmp_len: o.icmp_len,
+                    flow: fi as u32 + 1,
+                    journey,
+                });
+            }
+        }
+    }
+    rows.sort_by_key(|r| (r.ts_ns, r.point));
+    rows
 }
 
 /// Moves every timestamp of the given files onto the reference clock.

@@ -1,11 +1,31 @@
 //! Thin: command line → analysis → report → exit code.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use natcorr::cli::{Cli, Format};
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `natcorr completions SHELL` and `natcorr man`: generated from the same flag definitions.
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("completions") => return completions(args.get(2).map(String::as_str)),
+        Some("man") => {
+            let man = clap_mangen::Man::new(Cli::command());
+            let mut out = Vec::new();
+            return match man
+                .render(&mut out)
+                .and_then(|_| std::io::stdout().write_all(&out))
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("natcorr: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        _ => {}
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -18,7 +38,32 @@ fn main() -> ExitCode {
         eprintln!("natcorr: no capture files given (see natcorr --help)");
         return ExitCode::from(2);
     }
-    let analysis = natcorr::analyze_with(&inputs, &cli.options());
+    let mut rules = cli.expect.clone();
+    for path in &cli.expect_file {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|text| {
+                natcorr::expect::parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))
+            });
+        match parsed {
+            Ok(r) => rules.extend(r),
+            Err(e) => {
+                eprintln!("natcorr: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut analysis = natcorr::analyze_with(&inputs, &cli.options());
+    analysis.expectations = rules.iter().map(|r| r.check(&analysis)).collect();
+    if let Some(path) = &cli.junit {
+        if let Err(e) = natcorr::output::write_atomic(
+            path,
+            natcorr::expect::junit(&analysis.expectations).as_bytes(),
+        ) {
+            eprintln!("natcorr: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     let start = std::time::Instant::now();
     let out = natcorr::report::render(&analysis, cli.format, cli.flows);
     if cli.timings {
@@ -54,5 +99,34 @@ fn main() -> ExitCode {
         }
     }
     let failed = analysis.has_errors() || (cli.strict && !analysis.warnings.is_empty());
-    ExitCode::from(if failed { 2 } else { 0 })
+    let unmet = analysis.expectations.iter().any(|e| !e.passed);
+    ExitCode::from(if failed {
+        2
+    } else if unmet {
+        1
+    } else {
+        0
+    })
+}
+
+fn completions(shell: Option<&str>) -> ExitCode {
+    use clap_complete::Shell;
+    let shell = match shell {
+        Some("bash") => Shell::Bash,
+        Some("zsh") => Shell::Zsh,
+        Some("fish") => Shell::Fish,
+        Some("elvish") => Shell::Elvish,
+        Some("powershell") => Shell::PowerShell,
+        _ => {
+            eprintln!("natcorr: usage: natcorr completions bash|zsh|fish|elvish|powershell");
+            return ExitCode::from(2);
+        }
+    };
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "natcorr",
+        &mut std::io::stdout(),
+    );
+    ExitCode::SUCCESS
 }

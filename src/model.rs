@@ -355,12 +355,36 @@ pub struct Analysis {
     pub nat: Vec<NatFinding>,
     /// Capture points whose clock was off and by how much; their timestamps were corrected.
     pub clock_offsets: Vec<ClockOffset>,
+    /// `--expect` rules and what they came to (empty without rules).
+    pub expectations: Vec<crate::expect::Outcome>,
     pub warnings: Vec<Diagnostic>,
     /// Things the data left undecided, not tied to one file.
     pub notes: Vec<String>,
+    /// One row per observation, when asked for (`--format csv|jsonl`); not part of the JSON.
+    #[serde(skip)]
+    pub packets: Vec<PacketRow>,
     /// How long each stage took (`--timings`); not part of the JSON.
     #[serde(skip)]
     pub timings: Vec<(&'static str, std::time::Duration)>,
+}
+
+/// One observation with the flow and journey (packet) it belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketRow {
+    pub point: PointId,
+    pub ts_ns: i64,
+    pub dir: Direction,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub icmp_id: u16,
+    pub seq: u16,
+    pub ttl: u8,
+    pub ip_id: u32,
+    pub icmp_len: u32,
+    /// 1-based, as in the report's FLOW n.
+    pub flow: u32,
+    /// The same packet at every point has one journey number (unique in the output).
+    pub journey: u64,
 }
 
 /// The JSON output's `schema_version`.

@@ -2,7 +2,11 @@
 //! new file and one arm of [`render`].
 
 mod json;
+mod mermaid;
+mod rows;
 mod table;
+
+pub use rows::COLUMNS;
 
 use crate::cli::Format;
 use crate::model::{Analysis, NatFinding};
@@ -17,6 +21,9 @@ pub fn render(analysis: &Analysis, format: Format, all_flows: bool) -> String {
     match format {
         Format::Table => table::Table { all_flows }.render(analysis),
         Format::Json => json::Json.render(analysis),
+        Format::Csv => rows::Rows { jsonl: false }.render(analysis),
+        Format::Jsonl => rows::Rows { jsonl: true }.render(analysis),
+        Format::Mermaid => mermaid::Mermaid.render(analysis),
     }
 }
 

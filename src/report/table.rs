@@ -88,6 +88,7 @@ impl Render for Table {
             }
             o.push('\n');
         }
+        expectations(&mut o, a);
         warnings(&mut o, a);
         o
     }
@@ -472,6 +473,24 @@ fn loss(o: &mut String, a: &Analysis) {
     o.push('\n');
 }
 
+fn expectations(o: &mut String, a: &Analysis) {
+    if a.expectations.is_empty() {
+        return;
+    }
+    let failed = a.expectations.iter().filter(|e| !e.passed).count();
+    let _ = writeln!(
+        o,
+        "EXPECTATIONS ({} of {} met)",
+        a.expectations.len() - failed,
+        a.expectations.len()
+    );
+    for e in &a.expectations {
+        let mark = if e.passed { "PASS" } else { "FAIL" };
+        let _ = writeln!(o, "  {mark}  {}  — {}", e.rule, e.found);
+    }
+    o.push('\n');
+}
+
 fn warnings(o: &mut String, a: &Analysis) {
     if a.warnings.is_empty() {
         return;
@@ -528,8 +547,10 @@ mod tests {
             flows: (0..n).map(|i| flow(&format!("10.0.0.{i}"))).collect(),
             nat: Vec::new(),
             clock_offsets: Vec::new(),
+            expectations: Vec::new(),
             warnings: Vec::new(),
             notes: Vec::new(),
+            packets: Vec::new(),
             timings: Vec::new(),
         }
     }

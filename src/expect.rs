@@ -1,0 +1,482 @@
+//! Expectations for pipelines: small rules checked against an analysis, each passing or failing
+//! with what was found instead. A failed expectation makes the exit code 1.
+//!
+//! ```text
+//! snat A>B          a source translation between a point matching glob A and one matching B
+//! dnat A>B          a destination translation between them
+//! id A>B            an ICMP identifier rewrite between them
+//! no-nat A>B        no translation of any kind between them
+//! loss OP N         packets (requests and replies) lost between capture points, all flows
+//! hop-latency OP D  the worst p95 hop latency, requests and replies, all hops (D: 250us, 5ms, 1s)
+//! rtt OP D          the worst median round-trip time seen at any point
+//! nat-count OP N    distinct translations found
+//! flows OP N        flows found
+//! OP is one of = == != < <= > >=; globs use * and ?; spaces around OP are allowed.
+//! ```
+
+use crate::model::{Analysis, TranslationKind};
+use serde::Serialize;
+use std::fmt;
+
+/// One rule, as parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    pub text: String,
+    rule: Rule,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Rule {
+    Nat(TranslationKind, String, String),
+    NoNat(String, String),
+    Count(Measure, Op, f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Measure {
+    Loss,
+    HopLatency,
+    Rtt,
+    NatCount,
+    Flows,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+        }
+    }
+}
+
+/// What an expectation came to.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub rule: String,
+    pub passed: bool,
+    /// What was found: the evidence when it passed, what was there instead when it failed.
+    pub found: String,
+}
+
+/// A rule that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub rule: String,
+    pub why: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot read expectation {:?}: {}", self.rule, self.why)
+    }
+}
+
+impl std::str::FromStr for Expectation {
+    type Err = ParseError;
+
+    fn from_str(text: &str) -> Result<Self, ParseError> {
+        let err = |why: &str| ParseError {
+            rule: text.to_string(),
+            why: why.to_string(),
+        };
+        let t = text.trim();
+        let (word, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+        if matches!(word, "snat" | "dnat" | "id" | "no-nat") {
+            let kind = match word {
+                "snat" => Some(TranslationKind::Snat),
+                "dnat" => Some(TranslationKind::Dnat),
+                "id" => Some(TranslationKind::Id),
+                _ => None,
+            };
+            let (a, b) = rest
+                .trim()
+                .split_once('>')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                .ok_or_else(|| err("expected two point globs as FROM>TO, e.g. ha-*>qg-*"))?;
+            let rule = match kind {
+                Some(k) => Rule::Nat(k, a, b),
+                None => Rule::NoNat(a, b),
+            };
+            return Ok(Expectation {
+                text: t.to_string(),
+                rule,
+            });
+        }
+        let at = t.find(['=', '!', '<', '>']).ok_or_else(|| {
+            err("expected snat|dnat|id|no-nat FROM>TO, or MEASURE OP VALUE such as loss=0")
+        })?;
+        let (name, rest) = t.split_at(at);
+        let measure = match name.trim() {
+            "loss" => Measure::Loss,
+            "hop-latency" => Measure::HopLatency,
+            "rtt" => Measure::Rtt,
+            "nat-count" => Measure::NatCount,
+            "flows" => Measure::Flows,
+            other => {
+                return Err(err(&format!(
+                    "unknown measure {other:?} (loss, hop-latency, rtt, nat-count, flows)"
+                )))
+            }
+        };
+        let (op, value) = [
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("=", Op::Eq),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+        ]
+        .iter()
+        .find_map(|(s, op)| rest.strip_prefix(s).map(|v| (*op, v.trim())))
+        .ok_or_else(|| err("expected one of = == != < <= > >="))?;
+        let value = match measure {
+            Measure::HopLatency | Measure::Rtt => parse_duration(value)
+                .ok_or_else(|| err("expected a duration such as 250us, 5ms or 1s"))?,
+            _ => value
+                .parse::<u64>()
+                .map_err(|_| err("expected a whole number"))? as f64,
+        };
+        Ok(Expectation {
+            text: t.to_string(),
+            rule: Rule::Count(measure, op, value),
+        })
+    }
+}
+
+/// Nanoseconds in "250us", "5ms", "1.5s", "800ns" ("µs" too).
+fn parse_duration(s: &str) -> Option<f64> {
+    let at = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (n, unit) = s.split_at(at);
+    let n: f64 = n.parse().ok()?;
+    let mult = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+/// `*` any run of characters, `?` one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+impl Expectation {
+    pub fn check(&self, a: &Analysis) -> Outcome {
+        let (passed, found) = match &self.rule {
+            Rule::Nat(kind, from, to) => {
+                let hits: Vec<String> = a
+                    .nat
+                    .iter()
+                    .filter(|n| n.kind == *kind && glob(from, &n.from) && glob(to, &n.to))
+                    .map(|n| {
+                        format!(
+                            "{} {} → {} between {} and {}",
+                            n.kind, n.before, n.after, n.from, n.to
+                        )
+                    })
+                    .collect();
+                if hits.is_empty() {
+                    (false, describe_nat(a, *kind))
+                } else {
+                    (true, hits.join("; "))
+                }
+            }
+            Rule::NoNat(from, to) => {
+                let hits: Vec<String> = a
+                    .nat
+                    .iter()
+                    .filter(|n| glob(from, &n.from) && glob(to, &n.to))
+                    .map(|n| {
+                        format!(
+                            "{} {} → {} between {} and {}",
+                            n.kind, n.before, n.after, n.from, n.to
+                        )
+                    })
+                    .collect();
+                if hits.is_empty() {
+                    (true, "no translation there".to_string())
+                } else {
+                    (false, hits.join("; "))
+                }
+            }
+            Rule::Count(measure, op, want) => {
+                let (value, found) = measure_value(a, *measure);
+                (op.holds(value, *want), found)
+            }
+        };
+        Outcome {
+            rule: self.text.clone(),
+            passed,
+            found,
+        }
+    }
+}
+
+fn describe_nat(a: &Analysis, kind: TranslationKind) -> String {
+    let same: Vec<String> = a
+        .nat
+        .iter()
+        .filter(|n| n.kind == kind)
+        .map(|n| format!("between {} and {}", n.from, n.to))
+        .collect();
+    if same.is_empty() {
+        format!("no {kind} found")
+    } else {
+        format!("{kind} found only {}", same.join(", "))
+    }
+}
+
+fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
+    match m {
+        Measure::Loss => {
+            let mut total = 0;
+            let mut places = Vec::new();
+            for (i, f) in a.flows.iter().enumerate() {
+                for h in &f.hops {
+                    let n = h.lost.request + h.lost.reply;
+                    if n > 0 {
+                        total += n;
+                        places.push(format!(
+                            "flow {}: {} between {} and {}",
+                            i + 1,
+                            n,
+                            h.from,
+                            h.to
+                        ));
+                    }
+                }
+            }
+            let found = if places.is_empty() {
+                "no packet lost".to_string()
+            } else {
+                format!("{total} lost ({})", places.join("; "))
+            };
+            (total as f64, found)
+        }
+        Measure::HopLatency => {
+            let worst = a
+                .flows
+                .iter()
+                .flat_map(|f| &f.hops)
+                .flat_map(|h| {
+                    [
+                        (h, "request", &h.latency_ns.request),
+                        (h, "reply", &h.latency_ns.reply),
+                    ]
+                })
+                .filter_map(|(h, dir, s)| s.map(|s| (s.p95, h, dir)))
+                .max_by_key(|(p95, ..)| *p95);
+            match worst {
+                Some((p95, h, dir)) => (
+                    p95 as f64,
+                    format!(
+                        "worst p95 {} ({dir}s, {} → {})",
+                        crate::report::fmt_ns(p95),
+                        h.from,
+                        h.to
+                    ),
+                ),
+                None => (0.0, "no hop latency measured".to_string()),
+            }
+        }
+        Measure::Rtt => {
+            let worst = a
+                .flows
+                .iter()
+                .flat_map(|f| &f.points)
+                .filter_map(|p| p.rtt_ns.map(|s| (s.median, p)))
+                .max_by_key(|(m, _)| *m);
+            match worst {
+                Some((m, p)) => (
+                    m as f64,
+                    format!(
+                        "worst median RTT {} at {}",
+                        crate::report::fmt_ns(m),
+                        p.point
+                    ),
+                ),
+                None => (0.0, "no round trip seen".to_string()),
+            }
+        }
+        Measure::NatCount => (
+            a.nat.len() as f64,
+            format!("{} translation(s)", a.nat.len()),
+        ),
+        Measure::Flows => (a.flows.len() as f64, format!("{} flow(s)", a.flows.len())),
+    }
+}
+
+/// Reads rules from a file's text: one per line, `#` starts a comment.
+pub fn parse_file(text: &str) -> Result<Vec<Expectation>, ParseError> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// The outcomes as JUnit XML: one test case per expectation.
+pub fn junit(outcomes: &[Outcome]) -> String {
+    let failures = outcomes.iter().filter(|o| !o.passed).count();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x += &format!(
+        "<testsuites tests=\"{}\" failures=\"{failures}\">\n",
+        outcomes.len()
+    );
+    x += &format!(
+        "  <testsuite name=\"natcorr expectations\" tests=\"{}\" failures=\"{failures}\">\n",
+        outcomes.len()
+    );
+    for o in outcomes {
+        x += &format!(
+            "    <testcase classname=\"natcorr.expect\" name=\"{}\">",
+            xml(&o.rule)
+        );
+        if o.passed {
+            x += &format!("<system-out>{}</system-out>", xml(&o.found));
+        } else {
+            x += &format!(
+                "<failure message=\"{}\">{}</failure>",
+                xml(&o.found),
+                xml(&o.found)
+            );
+        }
+        x += "</testcase>\n";
+    }
+    x += "  </testsuite>\n</testsuites>\n";
+    x
+}
+
+/// Escapes text for XML and HTML (control characters become U+FFFD).
+pub fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse() {
+        let e: Expectation = "snat ha-*>qg-*".parse().unwrap();
+        assert_eq!(
+            e.rule,
+            Rule::Nat(TranslationKind::Snat, "ha-*".into(), "qg-*".into())
+        );
+        assert_eq!(
+            "no-nat qg-* > ex-*".parse::<Expectation>().unwrap().rule,
+            Rule::NoNat("qg-*".into(), "ex-*".into())
+        );
+        assert_eq!(
+            "loss=0".parse::<Expectation>().unwrap().rule,
+            Rule::Count(Measure::Loss, Op::Eq, 0.0)
+        );
+        assert_eq!(
+            "hop-latency < 5ms".parse::<Expectation>().unwrap().rule,
+            Rule::Count(Measure::HopLatency, Op::Lt, 5e6)
+        );
+        assert_eq!(
+            "rtt<=250us".parse::<Expectation>().unwrap().rule,
+            Rule::Count(Measure::Rtt, Op::Le, 250e3)
+        );
+        assert_eq!(
+            "nat-count>=2".parse::<Expectation>().unwrap().rule,
+            Rule::Count(Measure::NatCount, Op::Ge, 2.0)
+        );
+        for bad in [
+            "snat",
+            "snat ha-*",
+            "latency<5",
+            "loss=many",
+            "hop-latency<5 parsecs",
+            "snat >x",
+            "frobnicate a>b",
+        ] {
+            assert!(bad.parse::<Expectation>().is_err(), "{bad}");
+        }
+        let e = "loss=many".parse::<Expectation>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read expectation \"loss=many\": expected a whole number"
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("ha-*", "ha-2b8cf5e0-b1"));
+        assert!(glob("*", ""));
+        assert!(glob("eth2.1??", "eth2.106"));
+        assert!(!glob("qg-*", "ha-2b8cf5e0-b1"));
+        assert!(glob("*l3d*", "ex-l3dngw"));
+    }
+
+    #[test]
+    fn files_and_junit() {
+        let rules = parse_file("# CI check\nsnat ha-*>qg-*   # the qrouter\n\nloss=0\n").unwrap();
+        assert_eq!(rules.len(), 2);
+        let x = junit(&[
+            Outcome {
+                rule: "loss=0".into(),
+                passed: false,
+                found: "3 lost <x>".into(),
+            },
+            Outcome {
+                rule: "a".into(),
+                passed: true,
+                found: "ok".into(),
+            },
+        ]);
+        assert!(x.contains("tests=\"2\" failures=\"1\""));
+        assert!(x.contains("<failure message=\"3 lost &lt;x&gt;\">"));
+    }
+}

@@ -1,0 +1,106 @@
+//! `--format mermaid`: a sequence diagram per path (flows that share a path and translations are
+//! drawn once), with each translation noted on its hop. GitHub and GitLab render it in tickets.
+
+use super::Render;
+use crate::model::{Analysis, Flow};
+use std::fmt::Write;
+
+pub struct Mermaid;
+
+/// Mermaid treats some characters as syntax; labels keep to safe ones.
+fn label(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            ';' | '#' | '"' | '<' | '>' | '{' | '}' | '\n' | '\r' => ' ',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn diagram(o: &mut String, f: &Flow, count: usize) {
+    let _ = writeln!(o, "```mermaid\nsequenceDiagram");
+    let title = format!(
+        "{} → {} (id {} at {}), {} flow(s)",
+        f.origin.src, f.origin.dst, f.origin.id, f.origin.point, count
+    );
+    let _ = writeln!(o, "    title {}", label(&title));
+    for (i, p) in f.path.iter().enumerate() {
+        let _ = writeln!(o, "    participant P{i} as {}", label(p));
+    }
+    let n = f.path.len();
+    for (i, h) in f.hops.iter().enumerate() {
+        let median = h
+            .latency_ns
+            .request
+            .map(|s| format!(" ({})", super::fmt_ns(s.median)))
+            .unwrap_or_default();
+        let _ = writeln!(o, "    P{i}->>P{}: request{median}", i + 1);
+        for t in &h.translations {
+            let _ = writeln!(
+                o,
+                "    Note over P{i},P{}: {} {} → {}",
+                i + 1,
+                t.kind,
+                label(&t.before),
+                label(&t.after)
+            );
+        }
+        if h.lost.request > 0 {
+            let _ = writeln!(
+                o,
+                "    Note over P{i},P{}: {} request(s) lost",
+                i + 1,
+                h.lost.request
+            );
+        }
+    }
+    if f.replies > 0 {
+        for i in (1..n).rev() {
+            let _ = writeln!(o, "    P{i}-->>P{}: reply", i - 1);
+        }
+    }
+    for e in &f.errors {
+        let _ = writeln!(
+            o,
+            "    Note over P0: {} from {} (seq {})",
+            e.kind,
+            label(&e.reporter),
+            e.seq
+        );
+    }
+    let _ = writeln!(o, "```");
+}
+
+impl Render for Mermaid {
+    fn render(&self, a: &Analysis) -> String {
+        let mut o = String::new();
+        // One diagram per distinct path and set of translations.
+        let mut drawn: Vec<(Vec<String>, Vec<String>, usize, &Flow)> = Vec::new();
+        for f in &a.flows {
+            let tr: Vec<String> = f
+                .hops
+                .iter()
+                .flat_map(|h| {
+                    h.translations
+                        .iter()
+                        .map(|t| format!("{}{}{}", t.kind, h.from, h.to))
+                })
+                .collect();
+            match drawn.iter_mut().find(|d| d.0 == f.path && d.1 == tr) {
+                Some(d) => d.2 += 1,
+                None => drawn.push((f.path.clone(), tr, 1, f)),
+            }
+        }
+        for (_, _, count, f) in drawn {
+            diagram(&mut o, f, count);
+            o.push('\n');
+        }
+        if a.flows.is_empty() {
+            o.push_str(
+                "```mermaid\nsequenceDiagram\n    Note over natcorr: no echo flow found\n```\n",
+            );
+        }
+        o
+    }
+}
