@@ -56,6 +56,11 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
 
+    /// Also write a self-contained HTML report to FILE (paths with their translations, a ladder of
+    /// each flow's first exchange, latency per hop, loss, problems); nothing in it is fetched.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+
     /// Check RULE against the analysis; an unmet rule makes the exit code 1 (repeatable). Rules:
     /// `snat|dnat|id FROM>TO`, `no-nat FROM>TO` (point-name globs), `loss OP N`,
     /// `hop-latency OP DURATION`, `rtt OP DURATION`, `nat-count OP N`, `flows OP N`; OP is one of
@@ -70,6 +75,11 @@ pub struct Cli {
     /// Write the expectations as JUnit XML to FILE (one test case each), for CI systems.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+
+    /// Draw journey N (the same packet at every point, numbered as in --format csv) and its reply
+    /// as a ladder in the terminal, the fields each hop changed marked.
+    #[arg(long, value_name = "N")]
+    pub ladder: Option<u64>,
 
     /// Print how long each stage took (read and decode, correlate, clock offsets, infer, report)
     /// to standard error.
@@ -126,7 +136,9 @@ impl Cli {
     pub fn options(&self) -> crate::Options {
         crate::Options {
             clock_offsets: self.clock_offsets.clone(),
-            per_packet: matches!(self.format, Format::Csv | Format::Jsonl),
+            per_packet: matches!(self.format, Format::Csv | Format::Jsonl)
+                || self.html.is_some()
+                || self.ladder.is_some(),
         }
     }
 

@@ -55,6 +55,14 @@ fn main() -> ExitCode {
     }
     let mut analysis = natcorr::analyze_with(&inputs, &cli.options());
     analysis.expectations = rules.iter().map(|r| r.check(&analysis)).collect();
+    if let Some(path) = &cli.html {
+        if let Err(e) =
+            natcorr::output::write_atomic(path, natcorr::report::html(&analysis).as_bytes())
+        {
+            eprintln!("natcorr: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     if let Some(path) = &cli.junit {
         if let Err(e) = natcorr::output::write_atomic(
             path,
@@ -65,7 +73,25 @@ fn main() -> ExitCode {
         }
     }
     let start = std::time::Instant::now();
-    let out = natcorr::report::render(&analysis, cli.format, cli.flows);
+    let out = match cli.ladder {
+        Some(n) => {
+            match natcorr::report::ladder(&analysis, n) {
+                Some(text) => text,
+                None => {
+                    eprintln!("natcorr: there is no journey {n} (journeys are numbered as in --format csv)");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => {
+            // Colors for a person at a terminal only, never with NO_COLOR (no-color.org).
+            use std::io::IsTerminal;
+            let color = cli.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none();
+            natcorr::report::render(&analysis, cli.format, cli.flows, color)
+        }
+    };
     if cli.timings {
         for (stage, t) in analysis
             .timings

@@ -263,3 +263,77 @@ fn completions_and_man_page() {
         &man[..200]
     );
 }
+
+#[test]
+fn terminal_ladder_marks_what_each_hop_changed() {
+    let files = captures_in(&dir("same-id"));
+    // The journey of vm2's first request, from the per-packet rows.
+    let (_, jsonl, _) = natcorr(&["--format", "jsonl"], &files);
+    let journey = jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["src"] == "192.168.65.126" && r["direction"] == "request")
+        .unwrap()["journey"]
+        .as_u64()
+        .unwrap();
+    let (code, text, _) = natcorr(&["--ladder", &journey.to_string()], &files);
+    assert_eq!(code, 0);
+    assert!(
+        text.starts_with(&format!("journey {journey} and ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("request 192.168.65.126 > 203.0.113.234 id 4242"),
+        "{text}"
+    );
+    assert!(
+        text.contains("*169.254.43.17* > 203.0.113.234 id *"),
+        "SNAT and id rewrite marked: {text}"
+    );
+    assert!(text.contains("|---------------->o"), "{text}");
+    assert!(
+        text.contains("o<----------------|"),
+        "the reply comes back: {text}"
+    );
+    assert_eq!(natcorr(&["--ladder", "999999"], &files).0, 2);
+}
+
+#[test]
+fn colors_only_on_a_terminal_and_never_with_no_color() {
+    let files = captures_in(&dir("drop"));
+    let (_, piped, _) = natcorr(&["--expect", "loss=0"], &files);
+    assert!(!piped.contains('\u{1b}'), "no colors into a pipe");
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED terminal half of colors test: no `script` to make a pseudo-terminal");
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("natcorr");
+    let cmd = format!(
+        "{} --expect loss=0 {}",
+        bin.display(),
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let tty = |no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]);
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    };
+    assert!(
+        tty(false).contains("\u{1b}[1;31mFAIL\u{1b}[0m"),
+        "red FAIL on a terminal"
+    );
+    assert!(!tty(true).contains('\u{1b}'), "NO_COLOR wins");
+}

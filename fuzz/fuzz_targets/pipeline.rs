@@ -14,8 +14,13 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|(name, bytes)| scan_reader(&Input { path: name.to_string(), name: None }, *bytes))
         .collect();
-    let analysis = natcorr::analyze_scans(scans, &natcorr::Options::default());
-    for format in [Format::Table, Format::Json] {
-        let _ = natcorr::report::render(&analysis, format, true);
+    let options = natcorr::Options { per_packet: true, ..Default::default() };
+    let analysis = natcorr::analyze_scans(scans, &options);
+    let _ = natcorr::report::html(&analysis);
+    if let Some(j) = analysis.packets.first().map(|p| p.journey) {
+        let _ = natcorr::report::ladder(&analysis, j);
+    }
+    for format in [Format::Table, Format::Json, Format::Csv, Format::Jsonl, Format::Mermaid] {
+        let _ = natcorr::report::render(&analysis, format, true, false);
     }
 });

@@ -1,11 +1,14 @@
 //! Reports: renderings of one [`Analysis`]. One format, one file; adding a format touches one
 //! new file and one arm of [`render`].
 
+mod html;
 mod json;
+mod ladder;
 mod mermaid;
 mod rows;
 mod table;
 
+pub use ladder::ladder;
 pub use rows::COLUMNS;
 
 use crate::cli::Format;
@@ -17,9 +20,15 @@ pub trait Render {
     fn render(&self, analysis: &Analysis) -> String;
 }
 
-pub fn render(analysis: &Analysis, format: Format, all_flows: bool) -> String {
+/// The self-contained HTML report (`--html FILE`).
+pub fn html(analysis: &Analysis) -> String {
+    html::Html.render(analysis)
+}
+
+/// Renders `analysis`; `color` adds ANSI colors to the table (only for a terminal).
+pub fn render(analysis: &Analysis, format: Format, all_flows: bool, color: bool) -> String {
     match format {
-        Format::Table => table::Table { all_flows }.render(analysis),
+        Format::Table => table::Table { all_flows, color }.render(analysis),
         Format::Json => json::Json.render(analysis),
         Format::Csv => rows::Rows { jsonl: false }.render(analysis),
         Format::Jsonl => rows::Rows { jsonl: true }.render(analysis),

@@ -11,6 +11,8 @@ const DETAILED_FLOWS: usize = 5;
 
 pub struct Table {
     pub all_flows: bool,
+    /// ANSI colors: translations orange, unmet expectations red, met green.
+    pub color: bool,
 }
 
 fn table(rows: Vec<Vec<String>>) -> String {
@@ -77,7 +79,7 @@ impl Render for Table {
                 flow(&mut o, i + 1, f);
             }
         }
-        nat(&mut o, a, self.all_flows);
+        nat(&mut o, a, self.all_flows, self.color);
         routers(&mut o, a);
         clocks(&mut o, a);
         loss(&mut o, a);
@@ -88,7 +90,7 @@ impl Render for Table {
             }
             o.push('\n');
         }
-        expectations(&mut o, a);
+        expectations(&mut o, a, self.color);
         warnings(&mut o, a);
         o
     }
@@ -291,14 +293,22 @@ fn groups(o: &mut String, a: &Analysis) {
 /// More translations than this are summed up per hop and kind unless `--flows` is given.
 const LISTED_TRANSLATIONS: usize = 8;
 
-fn nat(o: &mut String, a: &Analysis, all: bool) {
+fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+fn nat(o: &mut String, a: &Analysis, all: bool, color: bool) {
     let _ = writeln!(o, "NAT");
     if a.nat.is_empty() {
         let _ = writeln!(o, "  no translation seen");
     }
     if all || a.nat.len() <= LISTED_TRANSLATIONS {
         for n in &a.nat {
-            let _ = writeln!(o, "  {}", nat_sentence(n));
+            let _ = writeln!(o, "  {}", paint(color, "33", &nat_sentence(n)));
         }
         o.push('\n');
         return;
@@ -473,7 +483,7 @@ fn loss(o: &mut String, a: &Analysis) {
     o.push('\n');
 }
 
-fn expectations(o: &mut String, a: &Analysis) {
+fn expectations(o: &mut String, a: &Analysis, color: bool) {
     if a.expectations.is_empty() {
         return;
     }
@@ -485,7 +495,11 @@ fn expectations(o: &mut String, a: &Analysis) {
         a.expectations.len()
     );
     for e in &a.expectations {
-        let mark = if e.passed { "PASS" } else { "FAIL" };
+        let mark = if e.passed {
+            paint(color, "32", "PASS")
+        } else {
+            paint(color, "1;31", "FAIL")
+        };
         let _ = writeln!(o, "  {mark}  {}  — {}", e.rule, e.found);
     }
     o.push('\n');
@@ -557,7 +571,11 @@ mod tests {
 
     #[test]
     fn many_flows_are_grouped_unless_asked() {
-        let grouped = Table { all_flows: false }.render(&analysis(7));
+        let grouped = Table {
+            all_flows: false,
+            color: false,
+        }
+        .render(&analysis(7));
         assert!(
             grouped.contains("FLOWS (7 flows in 1 groups; --flows lists every flow)"),
             "{grouped}"
@@ -565,9 +583,17 @@ mod tests {
         assert!(grouped.contains("│ 7     │ a → b"), "{grouped}");
         assert!(grouped.contains("│ 21       │ 21      │ 7/0"), "{grouped}");
         assert!(!grouped.contains("FLOW 1 "));
-        let all = Table { all_flows: true }.render(&analysis(7));
+        let all = Table {
+            all_flows: true,
+            color: false,
+        }
+        .render(&analysis(7));
         assert!(all.contains("FLOW 7  10.0.0.6 → 203.0.113.1"), "{all}");
-        let few = Table { all_flows: false }.render(&analysis(2));
+        let few = Table {
+            all_flows: false,
+            color: false,
+        }
+        .render(&analysis(2));
         assert!(few.contains("FLOW 2 "));
     }
 }

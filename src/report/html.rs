@@ -1,0 +1,337 @@
+//! `--html FILE`: one self-contained HTML file to attach to a ticket. CSS is inline, the diagrams
+//! are inline SVG, there is no script and nothing is fetched; every string from a capture is
+//! escaped.
+
+use super::{fmt_ns, fmt_time, nat_sentence, Render};
+use crate::expect::xml as esc;
+use crate::model::{Analysis, Flow, PacketRow, Severity};
+use std::fmt::Write;
+
+pub struct Html;
+
+const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;max-width:1400px}\
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d0d7de}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}\
+th{background:#f6f8fa}.nat{color:#b35900;font-weight:600}.ok{color:#1a7f37}.bad{color:#cf222e;font-weight:600}\
+.bar{display:inline-block;height:10px;background:#54aeff;vertical-align:middle}.bar.p95{background:#0969da}\
+.note{color:#57606a}svg text{font:12px system-ui,sans-serif}code{background:#f6f8fa;padding:0 3px}";
+
+impl Render for Html {
+    fn render(&self, a: &Analysis) -> String {
+        let mut o = String::new();
+        let _ = write!(
+            o,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
+             <title>natcorr report</title><style>{CSS}</style></head><body>\n"
+        );
+        let _ = writeln!(
+            o,
+            "<h1>natcorr report</h1><p>{} capture points · {} flows · {} translations · {} problems with inputs</p>",
+            a.points.len(),
+            a.flows.len(),
+            a.nat.len(),
+            a.warnings.len()
+        );
+        expectations(&mut o, a);
+        let _ = writeln!(o, "<h2>NAT</h2>");
+        if a.nat.is_empty() {
+            let _ = writeln!(o, "<p>No translation seen.</p>");
+        }
+        let _ = writeln!(o, "<ul>");
+        for n in &a.nat {
+            let _ = writeln!(o, "<li class=\"nat\">{}</li>", esc(&nat_sentence(n)));
+        }
+        let _ = writeln!(o, "</ul>");
+        points(&mut o, a);
+        for (i, f) in a.flows.iter().enumerate().take(MAX_FLOWS) {
+            flow(&mut o, a, i, f);
+        }
+        if a.flows.len() > MAX_FLOWS {
+            let _ = writeln!(
+                o,
+                "<p class=\"note\">{} more flows: see <code>--format json</code>.</p>",
+                a.flows.len() - MAX_FLOWS
+            );
+        }
+        clocks_and_problems(&mut o, a);
+        let _ = writeln!(o, "</body></html>");
+        o
+    }
+}
+
+/// Flows drawn in full; the rest are counted.
+const MAX_FLOWS: usize = 20;
+
+fn expectations(o: &mut String, a: &Analysis) {
+    if a.expectations.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<h2>Expectations</h2><table><tr><th></th><th>rule</th><th>found</th></tr>"
+    );
+    for e in &a.expectations {
+        let (class, mark) = if e.passed {
+            ("ok", "PASS")
+        } else {
+            ("bad", "FAIL")
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td class=\"{class}\">{mark}</td><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&e.rule),
+            esc(&e.found)
+        );
+    }
+    let _ = writeln!(o, "</table>");
+}
+
+fn points(o: &mut String, a: &Analysis) {
+    let _ = writeln!(o, "<h2>Capture points</h2><table><tr><th>point</th><th>file</th><th>link</th><th>packets</th><th>echoes</th><th>first (UTC)</th></tr>");
+    for p in &a.points {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.name),
+            esc(&p.file),
+            esc(&p.link_type),
+            p.packets,
+            p.echo_packets,
+            p.first_ns.map(fmt_time).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(o, "</table>");
+}
+
+fn flow(o: &mut String, a: &Analysis, i: usize, f: &Flow) {
+    let _ = writeln!(
+        o,
+        "<h2>Flow {}: {} → {} (id {} at {})</h2><p>{} requests, {} replies, matched {}</p>",
+        i + 1,
+        esc(&f.origin.src),
+        esc(&f.origin.dst),
+        f.origin.id,
+        esc(&f.origin.point),
+        f.requests,
+        f.replies,
+        if f.matched == crate::model::Matched::Packet {
+            "packet by packet"
+        } else {
+            "by destination only"
+        }
+    );
+    path_svg(o, f);
+    // Per-hop latency, with bars on one scale.
+    let max = f
+        .hops
+        .iter()
+        .filter_map(|h| h.latency_ns.request.map(|s| s.p95))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let _ = writeln!(o, "<table><tr><th>hop</th><th>translations</th><th>TTL −</th><th>request latency median / p95</th><th>reply median</th><th>lost</th></tr>");
+    for h in &f.hops {
+        let tr: Vec<String> = h
+            .translations
+            .iter()
+            .map(|t| {
+                format!(
+                    "<span class=\"nat\">{} {} → {}</span>",
+                    t.kind,
+                    esc(&t.before),
+                    esc(&t.after)
+                )
+            })
+            .collect();
+        let lat = match h.latency_ns.request {
+            Some(s) => format!(
+                "<span class=\"bar\" style=\"width:{:.0}px\"></span><span class=\"bar p95\" style=\"width:{:.0}px\"></span> {} / {}",
+                200.0 * s.median as f64 / max,
+                (200.0 * (s.p95 - s.median) as f64 / max).max(0.0),
+                fmt_ns(s.median),
+                fmt_ns(s.p95)
+            ),
+            None => "-".to_string(),
+        };
+        let lost = if h.lost.request + h.lost.reply + h.lost.fragments == 0 {
+            String::new()
+        } else {
+            format!(
+                "<span class=\"bad\">{} req, {} rep, {} frag</span>",
+                h.lost.request, h.lost.reply, h.lost.fragments
+            )
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{} → {}</td><td>{}</td><td>{}</td><td>{lat}</td><td>{}</td><td>{lost}</td></tr>",
+            esc(&h.from),
+            esc(&h.to),
+            tr.join("<br>"),
+            h.ttl_delta.map(|d| d.to_string()).unwrap_or_default(),
+            h.latency_ns.reply.map(|s| fmt_ns(s.median)).unwrap_or_else(|| "-".into())
+        );
+    }
+    let _ = writeln!(o, "</table>");
+    for e in &f.errors {
+        let _ = writeln!(
+            o,
+            "<p>ICMP {} (code {}) from <b>{}</b> for seq {}{}, seen at {}</p>",
+            e.kind,
+            e.code,
+            esc(&e.reporter),
+            e.seq,
+            e.probe_ttl
+                .map(|t| format!(" (ttl {t})"))
+                .unwrap_or_default(),
+            esc(&e.points.join(", "))
+        );
+    }
+    for n in &f.notes {
+        let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(n));
+    }
+    ladder_svg(o, a, i as u32 + 1, f);
+}
+
+/// The path as boxes, each hop's translations written on its arrow.
+fn path_svg(o: &mut String, f: &Flow) {
+    let w = 170;
+    let width = f.path.len() * w + 20;
+    let _ = writeln!(
+        o,
+        "<svg width=\"{width}\" height=\"120\" role=\"img\" aria-label=\"path\">"
+    );
+    for (i, p) in f.path.iter().enumerate() {
+        let x = 10 + i * w;
+        let _ = writeln!(o, "<rect x=\"{x}\" y=\"10\" width=\"130\" height=\"34\" rx=\"5\" fill=\"#ddf4ff\" stroke=\"#0969da\"/><text x=\"{}\" y=\"32\" text-anchor=\"middle\">{}</text>", x + 65, esc(&short(p, 20)));
+    }
+    for (i, h) in f.hops.iter().enumerate() {
+        let x = 10 + i * w + 130;
+        let _ = writeln!(o, "<line x1=\"{x}\" y1=\"27\" x2=\"{}\" y2=\"27\" stroke=\"#57606a\" marker-end=\"url(#arrow)\"/>", x + 40);
+        for (k, t) in h.translations.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "<text x=\"{}\" y=\"{}\" fill=\"#b35900\">{} → {}</text>",
+                x - 100,
+                62 + 16 * k,
+                t.kind,
+                esc(&short(&t.after, 22))
+            );
+        }
+    }
+    let _ = writeln!(o, "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#57606a\"/></marker></defs></svg>");
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// A ladder of the flow's first exchange: one column per point, one arrow per hop in time order,
+/// the fields a hop changed in orange.
+fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow) {
+    let rows: Vec<&PacketRow> = a.packets.iter().filter(|r| r.flow == flow).collect();
+    let Some(first) = rows.first() else { return };
+    let req = first.journey;
+    let rep = rows
+        .iter()
+        .find(|r| r.dir == crate::model::Direction::Reply && r.seq == first.seq)
+        .map(|r| r.journey);
+    let col = |name: &str| f.path.iter().position(|p| p == name);
+    let mut steps: Vec<&PacketRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.journey == req || Some(r.journey) == rep)
+        .collect();
+    // Requests along the path, replies back along it (timestamps of one link can tie).
+    steps.sort_by_key(|r| {
+        let c = col(&a.points[r.point as usize].name).unwrap_or(0) as i64;
+        (r.journey != req, if r.journey == req { c } else { -c })
+    });
+    let w = 170;
+    let width = f.path.len() * w + 260;
+    let height = 50 + steps.len() * 34;
+    let _ = writeln!(o, "<h3>Ladder: seq {} (journeys {req}{})</h3><svg width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"ladder\">", first.seq, rep.map(|r| format!(", {r}")).unwrap_or_default());
+    for (i, p) in f.path.iter().enumerate() {
+        let x = 75 + i * w;
+        let _ = writeln!(o, "<text x=\"{x}\" y=\"16\" text-anchor=\"middle\">{}</text><line x1=\"{x}\" y1=\"24\" x2=\"{x}\" y2=\"{}\" stroke=\"#d0d7de\"/>", esc(&short(p, 20)), height - 5);
+    }
+    let t0 = steps[0].ts_ns;
+    for (k, pair) in steps.windows(2).enumerate() {
+        let (x, y) = (pair[0], pair[1]);
+        if x.journey != y.journey {
+            continue;
+        }
+        let (Some(cx), Some(cy)) = (
+            col(&a.points[x.point as usize].name),
+            col(&a.points[y.point as usize].name),
+        ) else {
+            continue;
+        };
+        let yy = 44 + k * 34;
+        let (x1, x2) = (75 + cx * w, 75 + cy * w);
+        let mut label = format!("+{}", fmt_ns(y.ts_ns - t0));
+        let mut changed = Vec::new();
+        if x.src != y.src {
+            changed.push(format!("src {}", y.src));
+        }
+        if x.dst != y.dst {
+            changed.push(format!("dst {}", y.dst));
+        }
+        if x.icmp_id != y.icmp_id {
+            changed.push(format!("id {}", y.icmp_id));
+        }
+        if !changed.is_empty() {
+            label = format!("{label}  {}", changed.join(", "));
+        }
+        let color = if changed.is_empty() {
+            "#57606a"
+        } else {
+            "#b35900"
+        };
+        let _ = writeln!(
+            o,
+            "<line x1=\"{x1}\" y1=\"{yy}\" x2=\"{x2}\" y2=\"{yy}\" stroke=\"{color}\" stroke-width=\"2\" marker-end=\"url(#arrow)\"/><text x=\"{}\" y=\"{}\" fill=\"{color}\">{}</text>",
+            x1.min(x2) + 4,
+            yy - 5,
+            esc(&label)
+        );
+    }
+    let _ = writeln!(o, "</svg>");
+}
+
+fn clocks_and_problems(o: &mut String, a: &Analysis) {
+    if !a.clock_offsets.is_empty() {
+        let _ = writeln!(o, "<h2>Clocks</h2><ul>");
+        for c in &a.clock_offsets {
+            let _ = writeln!(
+                o,
+                "<li>{}: {} {} ({}, {} pairs)</li>",
+                esc(&c.point),
+                fmt_ns(c.offset_ns.abs()),
+                if c.offset_ns >= 0 { "ahead" } else { "behind" },
+                esc(&c.source),
+                c.pairs
+            );
+        }
+        let _ = writeln!(o, "</ul>");
+    }
+    if !a.warnings.is_empty() || !a.notes.is_empty() {
+        let _ = writeln!(o, "<h2>Problems and notes</h2><ul>");
+        for w in &a.warnings {
+            let class = if w.severity == Severity::Error {
+                "bad"
+            } else {
+                "note"
+            };
+            let _ = writeln!(o, "<li class=\"{class}\">{}</li>", esc(&w.to_string()));
+        }
+        for n in &a.notes {
+            let _ = writeln!(o, "<li class=\"note\">{}</li>", esc(n));
+        }
+        let _ = writeln!(o, "</ul>");
+    }
+}

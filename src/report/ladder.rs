@@ -1,0 +1,126 @@
+//! `--ladder N`: journey N (numbered as in `--format csv`) and its reply drawn across the capture
+//! points in the terminal, like a flow graph; what each hop rewrote is marked.
+
+use super::fmt_ns;
+use crate::model::{Analysis, Direction, PacketRow};
+use std::fmt::Write;
+
+const COL: usize = 18;
+
+fn cell(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(COL - 2)
+        .collect();
+    format!("{s:^COL$}")
+}
+
+/// The ladder, or `None` when no journey has that number.
+pub fn ladder(a: &Analysis, journey: u64) -> Option<String> {
+    let first = a.packets.iter().find(|r| r.journey == journey)?;
+    let flow = &a.flows[first.flow as usize - 1];
+    let col = |r: &PacketRow| {
+        flow.path
+            .iter()
+            .position(|p| *p == a.points[r.point as usize].name)
+    };
+    // The exchange: the request journey and its reply (or the other way round).
+    let partner = a
+        .packets
+        .iter()
+        .find(|r| {
+            r.flow == first.flow && r.seq == first.seq && r.dir != first.dir && r.journey != journey
+        })
+        .map(|r| r.journey);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "journey {journey}{} · flow {} · seq {} · {} → {} (fields a hop changed are marked *)\n",
+        partner.map(|p| format!(" and {p}")).unwrap_or_default(),
+        first.flow,
+        first.seq,
+        flow.origin.src,
+        flow.origin.dst
+    );
+    let header: String = flow.path.iter().map(|p| cell(p)).collect();
+    let _ = writeln!(o, "{:>10}  {header}", "time");
+    for dir in [Direction::Request, Direction::Reply] {
+        let mut steps: Vec<&PacketRow> = a
+            .packets
+            .iter()
+            .filter(|r| {
+                (r.journey == journey || Some(r.journey) == partner)
+                    && r.dir == dir
+                    && col(r).is_some()
+            })
+            .collect();
+        steps.sort_by_key(|r| {
+            let c = col(r).unwrap_or(0) as i64;
+            if dir == Direction::Request {
+                c
+            } else {
+                -c
+            }
+        });
+        let t0 = a
+            .packets
+            .iter()
+            .filter(|r| r.journey == journey || Some(r.journey) == partner)
+            .map(|r| r.ts_ns)
+            .min()
+            .unwrap_or(0);
+        for (k, r) in steps.iter().enumerate() {
+            let c = col(r).unwrap_or(0);
+            let mut line = vec![' '; COL * flow.path.len()];
+            for (i, p) in flow.path.iter().enumerate() {
+                let _ = p;
+                line[i * COL + COL / 2] = '|';
+            }
+            let prev = k.checked_sub(1).map(|p| steps[p]);
+            if let Some(p) = prev {
+                let pc = col(p).unwrap_or(0);
+                let (lo, hi) = (pc.min(c) * COL + COL / 2, pc.max(c) * COL + COL / 2);
+                for ch in &mut line[lo + 1..hi] {
+                    *ch = '-';
+                }
+                if c > pc {
+                    line[hi - 1] = '>';
+                } else {
+                    line[lo + 1] = '<';
+                }
+            }
+            line[c * COL + COL / 2] = 'o';
+            let mark = |changed: bool, s: String| if changed { format!("*{s}*") } else { s };
+            let what = match prev {
+                Some(p) => format!(
+                    "{} > {} id {} ttl {}",
+                    mark(p.src != r.src, r.src.to_string()),
+                    mark(p.dst != r.dst, r.dst.to_string()),
+                    mark(p.icmp_id != r.icmp_id, r.icmp_id.to_string()),
+                    r.ttl
+                ),
+                None => format!(
+                    "{} {} > {} id {} ttl {}",
+                    if dir == Direction::Request {
+                        "request"
+                    } else {
+                        "reply"
+                    },
+                    r.src,
+                    r.dst,
+                    r.icmp_id,
+                    r.ttl
+                ),
+            };
+            let line: String = line.into_iter().collect();
+            let _ = writeln!(
+                o,
+                "{:>10}  {}  {what}",
+                format!("+{}", fmt_ns(r.ts_ns - t0)),
+                line.trim_end()
+            );
+        }
+    }
+    Some(o)
+}
