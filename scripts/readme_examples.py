@@ -25,7 +25,7 @@ def run(spec):
         elif p.startswith("to="):
             cut_to = p[3:]
         else:
-            args.extend(sorted(glob.glob(p)) if "*" in p else [p])
+            args.extend(sorted(glob.glob(p)) if "*" in p and "/" in p else [p])
     out = subprocess.run([BIN] + args, capture_output=True, text=True).stdout.rstrip("\n")
     lines = out.split("\n")
     if cut_from:
