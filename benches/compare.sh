@@ -15,15 +15,20 @@ gen=target/release/examples/gencap
 for tool in tcpdump tshark /usr/bin/time; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
 
 filter='(icmp or icmp6) or (vlan and (icmp or icmp6))'
-best() { # best of 3 wall-clock seconds of a command (stdout discarded)
-  local b=999
+measured=$work/.time
+best() { # best of 3 wall-clock seconds of a command (its output discarded)
+  local b=999 t
   for _ in 1 2 3; do
-    local t; t=$( { /usr/bin/time -f '%e' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f '%e' -o "$measured" "$@" >/dev/null 2>&1 || true
+    t=$(tail -1 "$measured")
     b=$(awk -v a="$b" -v c="$t" 'BEGIN { print (c < a ? c : a) }')
   done
   echo "$b"
 }
-peak() { { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1; }
+peak() { # peak resident set size in kB
+  /usr/bin/time -f '%M' -o "$measured" "$@" >/dev/null 2>&1 || true
+  tail -1 "$measured"
+}
 gbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.2f", b / s / 1e9 }'; }
 
 echo "## natcorr vs tcpdump vs cat ($(nproc) cores, $(uname -r), $(date -u +%F))"

@@ -81,6 +81,10 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub ladder: Option<u64>,
 
+    /// No progress bar (it is shown on a terminal for inputs over 64 MB).
+    #[arg(short, long)]
+    pub quiet: bool,
+
     /// Print how long each stage took (read and decode, correlate, clock offsets, infer, report)
     /// to standard error.
     #[arg(long)]

@@ -16,7 +16,6 @@
 
 use crate::model::{Analysis, TranslationKind};
 use serde::Serialize;
-use std::fmt;
 
 /// One rule, as parsed.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,16 +73,11 @@ pub struct Outcome {
 }
 
 /// A rule that could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read expectation {rule:?}: {why}")]
 pub struct ParseError {
     pub rule: String,
     pub why: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot read expectation {:?}: {}", self.rule, self.why)
-    }
 }
 
 impl std::str::FromStr for Expectation {

@@ -58,8 +58,20 @@ pub fn analyze(inputs: &[Input]) -> Analysis {
 
 /// [`analyze`] with options.
 pub fn analyze_with(inputs: &[Input], options: &Options) -> Analysis {
+    analyze_with_progress(inputs, options, &|_| {})
+}
+
+/// [`analyze_with`], reporting bytes read as it goes (from several threads).
+pub fn analyze_with_progress(
+    inputs: &[Input],
+    options: &Options,
+    progress: scan::Progress,
+) -> Analysis {
     let start = Instant::now();
-    let scans = inputs.par_iter().map(scan::scan).collect();
+    let scans = inputs
+        .par_iter()
+        .map(|i| scan::scan_with_progress(i, progress))
+        .collect();
     let read = start.elapsed();
     let mut analysis = analyze_scans(scans, options);
     analysis.timings.insert(0, ("read and decode", read));

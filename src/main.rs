@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let mut analysis = natcorr::analyze_with(&inputs, &cli.options());
+    let mut analysis = analyze(&cli, &inputs);
     analysis.expectations = rules.iter().map(|r| r.check(&analysis)).collect();
     if let Some(path) = &cli.html {
         if let Err(e) =
@@ -133,6 +133,32 @@ fn main() -> ExitCode {
     } else {
         0
     })
+}
+
+/// Inputs larger than this get a progress bar on a terminal.
+const PROGRESS_ABOVE: u64 = 64 << 20;
+
+/// The analysis, with a progress bar on stderr when it is a terminal and the inputs are large.
+fn analyze(cli: &Cli, inputs: &[natcorr::scan::Input]) -> natcorr::model::Analysis {
+    use std::io::IsTerminal;
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum();
+    if cli.quiet || total <= PROGRESS_ABOVE || !std::io::stderr().is_terminal() {
+        return natcorr::analyze_with(inputs, &cli.options());
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} reading {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let analysis = natcorr::analyze_with_progress(inputs, &cli.options(), &|n| bar.inc(n));
+    bar.finish_and_clear();
+    analysis
 }
 
 fn completions(shell: Option<&str>) -> ExitCode {

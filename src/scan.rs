@@ -72,11 +72,23 @@ impl Diagnostics {
 /// Where a frame was seen inside its file: pcapng interface, and the SLL2 interface index.
 type PointKey = (u32, Option<u32>);
 
+/// Told how many more bytes of input were read, now and then (for a progress bar).
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
 /// Reads one capture file (or `-`, standard input), decompressing it when needed.
 pub fn scan(input: &Input) -> FileScan {
+    scan_with_progress(input, &|_| {})
+}
+
+/// [`scan`], reporting progress.
+pub fn scan_with_progress(input: &Input, progress: Progress) -> FileScan {
     match capture::open_source(&input.path) {
-        Ok(capture::Opened::Mapped(map)) => scan_capture(input, Capture::open_mapped(map)),
-        Ok(capture::Opened::Stream(reader, _)) => scan_reader(input, reader),
+        Ok(capture::Opened::Mapped(map)) => {
+            scan_capture(input, Capture::open_mapped(map), progress)
+        }
+        Ok(capture::Opened::Stream(reader, _)) => {
+            scan_capture(input, Capture::open(reader), progress)
+        }
         Err(p) => {
             let mut diags = Diagnostics::new(&input.path);
             diags.push(p);
@@ -90,10 +102,18 @@ pub fn scan(input: &Input) -> FileScan {
 
 /// Reads one capture from `reader`; `input` names it.
 pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
-    scan_capture(input, Capture::open(reader))
+    scan_capture(input, Capture::open(reader), &|_| {})
 }
 
-fn scan_capture<S: Source>(input: &Input, opened: Result<Capture<S>, Problem>) -> FileScan {
+/// Progress is reported in steps of this many bytes.
+const PROGRESS_STEP: u64 = 4 << 20;
+
+fn scan_capture<S: Source>(
+    input: &Input,
+    opened: Result<Capture<S>, Problem>,
+    progress: Progress,
+) -> FileScan {
+    let mut reported = 0u64;
     let file = capture::sanitize(&input.path);
     let mut diags = Diagnostics::new(&input.path);
     let mut scan = FileScan::default();
@@ -123,6 +143,10 @@ fn scan_capture<S: Source>(input: &Input, opened: Result<Capture<S>, Problem>) -
                 diags.push(p)
             }
             Event::Frame(f) => {
+                if f.offset - reported >= PROGRESS_STEP {
+                    progress(f.offset - reported);
+                    reported = f.offset;
+                }
                 let link = LinkLayer::from_linktype(f.link_type);
                 let (ifindex, outcome) = decode::decode(link, f.data);
                 let key = (f.interface, ifindex);

@@ -171,6 +171,12 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
             "{ambiguous} packet(s) share sequence number and payload with another packet at the same point; they were paired by time order"
         ));
     }
+    // In capture order: later stages then walk each file's observations front to back, which
+    // keeps them in cache (random order made inference superlinear on millions of packets).
+    for f in &mut flows {
+        f.requests.sort_unstable_by_key(|j| j.iter().min().copied());
+        f.replies.sort_unstable_by_key(|j| j.iter().min().copied());
+    }
     let mut flows = flow_fallback(obs, flows, &mut notes);
     flows.sort_by_key(|f| first_seen(obs, f));
     let (errors, untied) = errors::tie(obs, errs, &flows);
