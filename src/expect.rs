@@ -200,12 +200,7 @@ impl Expectation {
                     .nat
                     .iter()
                     .filter(|n| n.kind == *kind && glob(from, &n.from) && glob(to, &n.to))
-                    .map(|n| {
-                        format!(
-                            "{} {} → {} between {} and {}",
-                            n.kind, n.before, n.after, n.from, n.to
-                        )
-                    })
+                    .map(crate::report::nat_short)
                     .collect();
                 if hits.is_empty() {
                     (false, describe_nat(a, *kind))
@@ -218,12 +213,7 @@ impl Expectation {
                     .nat
                     .iter()
                     .filter(|n| glob(from, &n.from) && glob(to, &n.to))
-                    .map(|n| {
-                        format!(
-                            "{} {} → {} between {} and {}",
-                            n.kind, n.before, n.after, n.from, n.to
-                        )
-                    })
+                    .map(crate::report::nat_short)
                     .collect();
                 if hits.is_empty() {
                     (true, "no translation there".to_string())
@@ -303,7 +293,7 @@ fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
                     p95 as f64,
                     format!(
                         "worst p95 {} ({dir}s, {} → {})",
-                        crate::report::fmt_ns(p95),
+                        crate::units::fmt_ns(p95),
                         h.from,
                         h.to
                     ),
@@ -323,7 +313,7 @@ fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
                     m as f64,
                     format!(
                         "worst median RTT {} at {}",
-                        crate::report::fmt_ns(m),
+                        crate::units::fmt_ns(m),
                         p.point
                     ),
                 ),

@@ -35,6 +35,7 @@ pub mod model;
 pub mod output;
 pub mod report;
 pub mod scan;
+pub mod units;
 
 use infer::clock::{self, FileOffset};
 use model::{Analysis, ClockOffset, ErrorObservation, Observation, Point, SCHEMA_VERSION};

@@ -156,18 +156,11 @@ fn scan_capture<S: Source>(
                         let n = scan.points.len();
                         let i = *keys.entry(key).or_insert(n);
                         if i == n {
-                            scan.points.push(Point {
-                                name: String::new(),
-                                file: file.clone(),
-                                link_type: link_type_name(f.link_type),
-                                interface: None,
-                                packets: 0,
-                                echo_packets: 0,
-                                fragments: 0,
-                                first_ns: None,
-                                last_ns: None,
-                                ts_resolution_ns: 1,
-                            });
+                            scan.points.push(empty_point(
+                                file.clone(),
+                                link_type_name(f.link_type),
+                                1,
+                            ));
                         }
                         last_key = Some((key, i));
                         i
@@ -295,28 +288,37 @@ fn scan_capture<S: Source>(
     if scan.points.is_empty() {
         // A capture with no packets is still a point: the report must show it saw nothing.
         let lt = cap.interfaces().first().map_or(0, |i| i.link_type);
-        scan.points.push(Point {
-            name: input.name.clone().unwrap_or_else(|| {
-                capture::point_name(
-                    &input.path,
-                    cap.interfaces().first().and_then(|i| i.name.as_deref()),
-                    false,
-                    0,
-                )
-            }),
-            file,
-            link_type: link_type_name(lt),
-            interface: None,
-            packets: 0,
-            echo_packets: 0,
-            fragments: 0,
-            first_ns: None,
-            last_ns: None,
-            ts_resolution_ns: cap.interfaces().first().map_or(1, |i| i.resolution_ns),
+        let name = input.name.clone().unwrap_or_else(|| {
+            capture::point_name(
+                &input.path,
+                cap.interfaces().first().and_then(|i| i.name.as_deref()),
+                false,
+                0,
+            )
         });
+        let resolution = cap.interfaces().first().map_or(1, |i| i.resolution_ns);
+        let mut point = empty_point(file, link_type_name(lt), resolution);
+        point.name = name;
+        scan.points.push(point);
     }
     scan.diagnostics = diags.list;
     scan
+}
+
+/// A capture point that has seen nothing yet; named once the whole file is read.
+fn empty_point(file: String, link_type: String, ts_resolution_ns: u64) -> Point {
+    Point {
+        name: String::new(),
+        file,
+        link_type,
+        interface: None,
+        packets: 0,
+        echo_packets: 0,
+        fragments: 0,
+        first_ns: None,
+        last_ns: None,
+        ts_resolution_ns,
+    }
 }
 
 fn name_points<S: Source>(

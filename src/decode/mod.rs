@@ -238,13 +238,9 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         (false, 12) | (true, 4) => return error(ErrorKind::ParameterProblem, src, icmp),
         _ => return Outcome::Other,
     };
-    if icmp.len() < 8 {
+    let Some(h) = EchoHeader::parse(icmp) else {
         return Outcome::TruncatedEcho;
-    }
-    let data = &icmp[8..];
-    let mut prefix = [0u8; PREFIX_LEN];
-    let prefix_len = data.len().min(PREFIX_LEN);
-    prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
+    };
     Outcome::Echo(Echo {
         fragmented: payload.fragmented,
         dir,
@@ -252,13 +248,13 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         dst,
         ttl,
         ip_id,
-        icmp_id: u16::from_be_bytes([icmp[4], icmp[5]]),
-        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
+        icmp_id: h.id,
+        seq: h.seq,
         icmp_len,
-        prefix,
-        prefix_len: prefix_len as u8,
-        digest: fnv1a(data),
-        digest_len: data.len() as u32,
+        prefix: h.prefix,
+        prefix_len: h.prefix_len,
+        digest: fnv1a(h.data),
+        digest_len: h.data.len() as u32,
     })
 }
 
@@ -266,7 +262,6 @@ mod icmp_error {
     pub const CODE: usize = 1;
     /// Type, code, checksum and 4 bytes (unused, MTU or pointer), then the quoted packet.
     pub const QUOTE: usize = 8;
-    pub const ECHO_HEADER: usize = 8;
 }
 
 /// An ICMP error: which echo request it quotes (RFC 792 / 4443: the IP header and at least the
@@ -308,13 +303,9 @@ fn error(kind: ErrorKind, reporter: IpAddr, icmp: &[u8]) -> Outcome {
         IpNumber::IPV6_ICMP => echo.first() == Some(&128),
         _ => false,
     };
-    if !is_request || echo.len() < icmp_error::ECHO_HEADER {
+    let Some(h) = EchoHeader::parse(echo).filter(|_| is_request) else {
         return Outcome::Other;
-    }
-    let data = &echo[icmp_error::ECHO_HEADER..];
-    let mut prefix = [0u8; PREFIX_LEN];
-    let prefix_len = data.len().min(PREFIX_LEN);
-    prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
+    };
     Outcome::Error(IcmpError {
         kind,
         code: icmp[icmp_error::CODE],
@@ -322,13 +313,45 @@ fn error(kind: ErrorKind, reporter: IpAddr, icmp: &[u8]) -> Outcome {
         quoted: QuotedEcho {
             src,
             dst,
-            id: u16::from_be_bytes([echo[4], echo[5]]),
-            seq: u16::from_be_bytes([echo[6], echo[7]]),
+            id: h.id,
+            seq: h.seq,
             icmp_len,
-            prefix,
-            prefix_len: prefix_len as u8,
+            prefix: h.prefix,
+            prefix_len: h.prefix_len,
         },
     })
+}
+
+mod echo {
+    pub const ID: std::ops::Range<usize> = 4..6;
+    pub const SEQ: std::ops::Range<usize> = 6..8;
+    pub const LEN: usize = 8;
+}
+
+/// An ICMP/ICMPv6 echo header and the start of its payload, checked once.
+struct EchoHeader<'a> {
+    id: u16,
+    seq: u16,
+    prefix: [u8; PREFIX_LEN],
+    prefix_len: u8,
+    data: &'a [u8],
+}
+
+impl<'a> EchoHeader<'a> {
+    fn parse(icmp: &'a [u8]) -> Option<Self> {
+        let header = icmp.get(..echo::LEN)?;
+        let data = &icmp[echo::LEN..];
+        let mut prefix = [0u8; PREFIX_LEN];
+        let prefix_len = data.len().min(PREFIX_LEN);
+        prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
+        Some(EchoHeader {
+            id: u16::from_be_bytes([header[echo::ID.start], header[echo::ID.start + 1]]),
+            seq: u16::from_be_bytes([header[echo::SEQ.start], header[echo::SEQ.start + 1]]),
+            prefix,
+            prefix_len: prefix_len as u8,
+            data,
+        })
+    }
 }
 
 /// FNV-1a: fast, stable across runs and platforms, good enough to tell payloads apart.

@@ -327,7 +327,7 @@ fn order_by_packets(
                     "{} comes after {} by TTL, but sees the packets {} earlier: their clocks differ",
                     points[w[1].point as usize].name,
                     points[w[0].point as usize].name,
-                    crate::report::fmt_ns(-d)
+                    crate::units::fmt_ns(-d)
                 ));
             }
         }

@@ -13,7 +13,7 @@ pub use rows::COLUMNS;
 
 use crate::cli::Format;
 use crate::model::{Analysis, NatFinding};
-use chrono::DateTime;
+pub use crate::units::{fmt_ns, fmt_time};
 
 /// A report format.
 pub trait Render {
@@ -36,26 +36,12 @@ pub fn render(analysis: &Analysis, format: Format, all_flows: bool, color: bool)
     }
 }
 
-/// A duration for people: `812µs`, `1.25ms`, `3.2s`.
-pub fn fmt_ns(ns: i64) -> String {
-    let a = ns.unsigned_abs() as f64;
-    let sign = if ns < 0 { "-" } else { "" };
-    if a < 1_000.0 {
-        format!("{sign}{a}ns")
-    } else if a < 1_000_000.0 {
-        format!("{sign}{:.0}µs", a / 1e3)
-    } else if a < 1_000_000_000.0 {
-        format!("{sign}{:.2}ms", a / 1e6)
-    } else {
-        format!("{sign}{:.2}s", a / 1e9)
-    }
-}
-
-/// A timestamp for people, UTC, to the microsecond.
-pub fn fmt_time(ns: i64) -> String {
-    DateTime::from_timestamp_nanos(ns)
-        .format("%Y-%m-%d %H:%M:%S%.6f")
-        .to_string()
+/// A translation in a few words: "SNAT a → b between X and Y".
+pub fn nat_short(n: &NatFinding) -> String {
+    format!(
+        "{} {} → {} between {} and {}",
+        n.kind, n.before, n.after, n.from, n.to
+    )
 }
 
 /// The sentence that names one translation.
