@@ -28,11 +28,13 @@ type Exchange = (i64, i64, i64, i64);
 /// Request and reply journeys of one flow that are the same exchange (the reply echoes the
 /// request's sequence number and payload).
 pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &'a Journey)> {
+    // Sequence number, length and payload start: the digest would differ between points whose
+    // snaplens differ.
     let key = |j: &Journey| {
         let o = &obs[j[0] as usize];
-        (o.seq, o.icmp_len, o.prefix, o.digest)
+        (o.seq, o.icmp_len, o.prefix)
     };
-    let mut replies: HashMap<_, Vec<&Journey>> = HashMap::default();
+    let mut replies: HashMap<_, smallvec::SmallVec<[&Journey; 1]>> = HashMap::default();
     for j in &f.replies {
         replies.entry(key(j)).or_default().push(j);
     }

@@ -66,13 +66,14 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
     };
     seen.sort_by_key(|s| order.iter().position(|&p| p == s.point));
     let pos: HashMap<PointId, usize> = order.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+    let placed = Placed::new(obs, f, &pos);
     let name = |p: PointId| points[p as usize].name.clone();
 
     let rtts = rtt_per_point(obs, f);
     let hops: Vec<Hop> = seen
         .windows(2)
         .map(|w| match f.matched {
-            Matched::Packet => packet_hop(points, obs, f, &pos, &w[0], &w[1]),
+            Matched::Packet => packet_hop(points, obs, &placed, &pos, &w[0], &w[1]),
             Matched::Flow => flow_hop(points, obs, &w[0], &w[1]),
         })
         .collect();
@@ -183,10 +184,17 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
         (Direction::Request, &f.requests),
         (Direction::Reply, &f.replies),
     ] {
+        // Points by id, without a tree lookup per packet.
+        let top = by_point.keys().next_back().map_or(0, |&p| p as usize + 1);
+        let mut slot: Vec<Option<&mut Seen>> = (0..top).map(|_| None).collect();
+        for s in by_point.values_mut() {
+            let p = s.point as usize;
+            slot[p] = Some(s);
+        }
         for j in journeys {
             for &o in j {
                 let ob = &obs[o as usize];
-                if let Some(s) = by_point.get_mut(&ob.point) {
+                if let Some(Some(s)) = slot.get_mut(ob.point as usize) {
                     match dir {
                         Direction::Request => s.requests.push(o),
                         Direction::Reply => s.replies.push(o),
@@ -198,16 +206,24 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
     }
     for s in by_point.values_mut() {
         // The addresses and ids most packets carry here.
-        let mut count: HashMap<(IpAddr, IpAddr), usize> = HashMap::default();
+        // A point sees one or a few of each: small lists beat hashing millions of packets.
+        let mut count: Vec<((IpAddr, IpAddr), usize)> = Vec::new();
         let mut ids: Vec<u16> = Vec::new();
         for &o in s.requests.iter().chain(&s.replies) {
             let ob = &obs[o as usize];
-            *count.entry(ob.initiator_side()).or_default() += 1;
-            ids.push(ob.icmp_id);
+            let side = ob.initiator_side();
+            match count.iter_mut().find(|(k, _)| *k == side) {
+                Some((_, n)) => *n += 1,
+                None => count.push((side, 1)),
+            }
+            // Past a few distinct ids, collect and sort instead (quadratic otherwise).
+            if ids.len() > 64 || !ids.contains(&ob.icmp_id) {
+                ids.push(ob.icmp_id);
+            }
         }
-        if let Some((&(src, dst), _)) = count
+        if let Some(&((src, dst), _)) = count
             .iter()
-            .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+            .max_by_key(|(k, n)| (*n, std::cmp::Reverse(*k)))
         {
             s.src = src;
             s.dst = dst;
@@ -219,14 +235,6 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
         s.ttl = median_u8(&mut ttls);
     }
     by_point.into_values().collect()
-}
-
-/// Observation of `journey` at `point`, if it was seen there.
-fn at(obs: &[Observation], journey: &Journey, point: PointId) -> Option<u32> {
-    journey
-        .iter()
-        .copied()
-        .find(|&o| obs[o as usize].point == point)
 }
 
 /// Path order from packets: TTL first (routers decrement it, and it is immune to clock offsets),
@@ -243,7 +251,12 @@ impl PairOrder {
     fn new(obs: &[Observation], f: &FlowObs) -> Self {
         let mut samples: HashMap<(PointId, PointId), (Vec<i64>, Vec<i64>)> = HashMap::default();
         for (journeys, reply) in [(&f.requests, false), (&f.replies, true)] {
-            for j in journeys.iter().filter(|j| j.len() > 1) {
+            // Enough journeys for stable medians; looking at all would only cost time.
+            for j in journeys
+                .iter()
+                .filter(|j| j.len() > 1)
+                .take(4 * MAX_PAIR_SAMPLES)
+            {
                 for &x in j {
                     for &y in j {
                         let (ox, oy) = (&obs[x as usize], &obs[y as usize]);
@@ -358,10 +371,58 @@ struct TranslationCount {
     replies_reversed: u64,
 }
 
+/// Every journey's observation at each path position, laid out once per flow so that each hop
+/// reads its two columns instead of searching every journey (`NONE`: not seen there).
+struct Placed {
+    width: usize,
+    requests: Vec<u32>,
+    replies: Vec<u32>,
+    /// First and last path position each journey was seen at.
+    request_span: Vec<(usize, usize)>,
+    reply_span: Vec<(usize, usize)>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Placed {
+    fn new(obs: &[Observation], f: &FlowObs, pos: &HashMap<PointId, usize>) -> Self {
+        let width = pos.len();
+        let lay = |journeys: &[Journey]| {
+            let mut slots = vec![NONE; journeys.len() * width];
+            let mut span = Vec::with_capacity(journeys.len());
+            for (i, j) in journeys.iter().enumerate() {
+                let (mut lo, mut hi) = (usize::MAX, 0);
+                for &o in j {
+                    if let Some(&p) = pos.get(&obs[o as usize].point) {
+                        slots[i * width + p] = o;
+                        lo = lo.min(p);
+                        hi = hi.max(p);
+                    }
+                }
+                span.push((lo.min(hi), hi));
+            }
+            (slots, span)
+        };
+        let (requests, request_span) = lay(&f.requests);
+        let (replies, reply_span) = lay(&f.replies);
+        Placed {
+            width,
+            requests,
+            replies,
+            request_span,
+            reply_span,
+        }
+    }
+
+    fn get(slots: &[u32], width: usize, journey: usize, position: usize) -> Option<u32> {
+        Some(slots[journey * width + position]).filter(|&o| o != NONE)
+    }
+}
+
 fn packet_hop(
     points: &[Point],
     obs: &[Observation],
-    f: &FlowObs,
+    placed: &Placed,
     pos: &HashMap<PointId, usize>,
     a: &Seen,
     b: &Seen,
@@ -390,13 +451,12 @@ fn packet_hop(
             _ => false,
         }
     };
-    for j in &f.requests {
-        let last = j
-            .iter()
-            .map(|&o| pos.get(&obs[o as usize].point).copied().unwrap_or(0))
-            .max()
-            .unwrap_or(0);
-        match (at(obs, j, a.point), at(obs, j, b.point)) {
+    let w = placed.width;
+    for (ji, &(_, last)) in placed.request_span.iter().enumerate() {
+        match (
+            Placed::get(&placed.requests, w, ji, pa),
+            Placed::get(&placed.requests, w, ji, pb),
+        ) {
             (Some(x), Some(y)) => {
                 let (x, y) = (&obs[x as usize], &obs[y as usize]);
                 of += 1;
@@ -417,13 +477,11 @@ fn packet_hop(
     }
     let mut rep_lat = Vec::new();
     let mut reply_pairs = Vec::new();
-    for j in &f.replies {
-        let first = j
-            .iter()
-            .map(|&o| pos.get(&obs[o as usize].point).copied().unwrap_or(0))
-            .min()
-            .unwrap_or(0);
-        match (at(obs, j, a.point), at(obs, j, b.point)) {
+    for (ji, &(first, _)) in placed.reply_span.iter().enumerate() {
+        match (
+            Placed::get(&placed.replies, w, ji, pa),
+            Placed::get(&placed.replies, w, ji, pb),
+        ) {
             (Some(x), Some(y)) => {
                 rep_lat.push(delta(obs[y as usize].ts_ns, obs[x as usize].ts_ns));
                 lost.fragments += u64::from(
@@ -586,20 +644,16 @@ fn rtt_per_point(obs: &[Observation], f: &FlowObs) -> HashMap<PointId, Vec<i64>>
     if f.matched == Matched::Flow {
         return out;
     }
-    let key = |o: &Observation| (o.point, o.seq, o.icmp_len, o.prefix, o.digest);
-    let mut replies: HashMap<_, Vec<i64>> = HashMap::default();
-    for j in &f.replies {
-        for &o in j {
-            let ob = &obs[o as usize];
-            replies.entry(key(ob)).or_default().push(ob.ts_ns);
-        }
-    }
-    for j in &f.requests {
-        for &o in j {
-            let ob = &obs[o as usize];
-            if let Some(ts) = replies.get(&key(ob)) {
-                if let Some(&t) = ts.iter().filter(|&&t| t >= ob.ts_ns).min() {
-                    out.entry(ob.point).or_default().push(t - ob.ts_ns);
+    for (request, reply) in clock::exchanges(obs, f) {
+        for &q in request.iter() {
+            let q = &obs[q as usize];
+            if let Some(r) = reply
+                .iter()
+                .map(|&r| &obs[r as usize])
+                .find(|r| r.point == q.point)
+            {
+                if r.ts_ns >= q.ts_ns {
+                    out.entry(q.point).or_default().push(r.ts_ns - q.ts_ns);
                 }
             }
         }
