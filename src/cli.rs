@@ -77,7 +77,8 @@ pub struct Cli {
     pub junit: Option<std::path::PathBuf>,
 
     /// Draw journey N (the same packet at every point, numbered as in --format csv) and its reply
-    /// as a ladder in the terminal, the fields each hop changed marked.
+    /// as a ladder in the terminal, the fields each hop changed marked; with --html, the report's
+    /// ladder for that flow shows this journey.
     #[arg(long, value_name = "N")]
     pub ladder: Option<u64>,
 

@@ -56,9 +56,10 @@ fn main() -> ExitCode {
     let mut analysis = analyze(&cli, &inputs);
     analysis.expectations = rules.iter().map(|r| r.check(&analysis)).collect();
     if let Some(path) = &cli.html {
-        if let Err(e) =
-            natcorr::output::write_atomic(path, natcorr::report::html(&analysis).as_bytes())
-        {
+        if let Err(e) = natcorr::output::write_atomic(
+            path,
+            natcorr::report::html(&analysis, cli.ladder).as_bytes(),
+        ) {
             eprintln!("natcorr: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }

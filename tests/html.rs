@@ -151,3 +151,28 @@ fn chromium_renders_the_nat_hops_and_fetches_nothing() {
         png.len()
     );
 }
+
+#[test]
+fn chosen_journey_is_the_ladder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r.html");
+    let files = captures_in(&root().join("captures/plain"));
+    let run = Command::cargo_bin("natcorr")
+        .unwrap()
+        .args(["--ladder", "3", "--html"])
+        .arg(&out)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("Ladder: seq 3 (journeys 3, "),
+        "the chosen journey is drawn"
+    );
+    let plain = html_for(&files, &tmp.path().join("p.html"));
+    assert!(
+        plain.contains("Ladder: seq 1 (journeys 1, "),
+        "else the first exchange"
+    );
+}

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let options = natcorr::Options { per_packet: true, ..Default::default() };
     let analysis = natcorr::analyze_scans(scans, &options);
-    let _ = natcorr::report::html(&analysis);
+    let _ = natcorr::report::html(&analysis, Some(3));
     if let Some(j) = analysis.packets.first().map(|p| p.journey) {
         let _ = natcorr::report::ladder(&analysis, j);
     }

@@ -7,7 +7,10 @@ use crate::expect::xml as esc;
 use crate::model::{Analysis, Flow, PacketRow, Severity};
 use std::fmt::Write;
 
-pub struct Html;
+pub struct Html {
+    /// A journey to draw (`--ladder N`) in its flow, instead of the flow's first exchange.
+    pub chosen: Option<u64>,
+}
 
 const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;max-width:1400px}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d0d7de}\
@@ -45,7 +48,7 @@ impl Render for Html {
         let _ = writeln!(o, "</ul>");
         points(&mut o, a);
         for (i, f) in a.flows.iter().enumerate().take(MAX_FLOWS) {
-            flow(&mut o, a, i, f);
+            flow(&mut o, a, i, f, self.chosen);
         }
         if a.flows.len() > MAX_FLOWS {
             let _ = writeln!(
@@ -104,7 +107,7 @@ fn points(o: &mut String, a: &Analysis) {
     let _ = writeln!(o, "</table>");
 }
 
-fn flow(o: &mut String, a: &Analysis, i: usize, f: &Flow) {
+fn flow(o: &mut String, a: &Analysis, i: usize, f: &Flow, chosen: Option<u64>) {
     let _ = writeln!(
         o,
         "<h2>Flow {}: {} → {} (id {} at {})</h2><p>{} requests, {} replies, matched {}</p>",
@@ -190,7 +193,7 @@ fn flow(o: &mut String, a: &Analysis, i: usize, f: &Flow) {
     for n in &f.notes {
         let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(n));
     }
-    ladder_svg(o, a, i as u32 + 1, f);
+    ladder_svg(o, a, i as u32 + 1, f, chosen);
 }
 
 /// The path as boxes, each hop's translations written on its arrow.
@@ -232,9 +235,13 @@ fn short(s: &str, n: usize) -> String {
 
 /// A ladder of the flow's first exchange: one column per point, one arrow per hop in time order,
 /// the fields a hop changed in orange.
-fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow) {
+fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<u64>) {
     let rows: Vec<&PacketRow> = a.packets.iter().filter(|r| r.flow == flow).collect();
-    let Some(first) = rows.first() else { return };
+    let pick = rows
+        .iter()
+        .find(|r| Some(r.journey) == chosen)
+        .or(rows.first());
+    let Some(first) = pick.copied() else { return };
     let req = first.journey;
     let rep = rows
         .iter()

@@ -20,9 +20,9 @@ pub trait Render {
     fn render(&self, analysis: &Analysis) -> String;
 }
 
-/// The self-contained HTML report (`--html FILE`).
-pub fn html(analysis: &Analysis) -> String {
-    html::Html.render(analysis)
+/// The self-contained HTML report (`--html FILE`); `chosen` is a journey to draw as a ladder.
+pub fn html(analysis: &Analysis, chosen: Option<u64>) -> String {
+    html::Html { chosen }.render(analysis)
 }
 
 /// Renders `analysis`; `color` adds ANSI colors to the table (only for a terminal).
