@@ -94,13 +94,6 @@ pub enum Event<'a> {
     End,
 }
 
-/// Which container the file is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Pcap,
-    PcapNg,
-}
-
 enum Inner {
     Pcap(pcap::PcapFramer),
     PcapNg(pcapng::PcapNgFramer),
@@ -132,7 +125,6 @@ pub struct Capture<S: Source> {
     window: S,
     inner: Inner,
     interfaces: Vec<Interface>,
-    format: Format,
     /// A record whose problem was reported first; handed out on the next call.
     ready: Option<Record>,
     /// Bytes of the last handed-out record, consumed on the next call.
@@ -186,12 +178,12 @@ impl<S: Source> Capture<S> {
         }
         let magic = [head[0], head[1], head[2], head[3]];
         let mut interfaces = Vec::new();
-        let (inner, format) = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-            (Inner::PcapNg(pcapng::PcapNgFramer::new()), Format::PcapNg)
+        let inner = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            Inner::PcapNg(pcapng::PcapNgFramer::new())
         } else if pcap::is_magic(magic) {
             let framer = pcap::PcapFramer::open(&mut window)?;
             interfaces.push(framer.interface());
-            (Inner::Pcap(framer), Format::Pcap)
+            Inner::Pcap(framer)
         } else {
             return Err(Problem::file(not_a_capture(magic)));
         };
@@ -199,16 +191,11 @@ impl<S: Source> Capture<S> {
             window,
             inner,
             interfaces,
-            format,
             ready: None,
             to_consume: 0,
             latest: Vec::new(),
             reordering: None,
         })
-    }
-
-    pub fn format(&self) -> Format {
-        self.format
     }
 
     /// Interfaces declared so far (pcapng declares them as it goes).
