@@ -27,7 +27,7 @@ pub fn infer(
     errs: &[ErrorObservation],
     corr: &Correlation,
 ) -> (Vec<Flow>, Vec<NatFinding>) {
-    let flows: Vec<Flow> = corr
+    let mut flows: Vec<Flow> = corr
         .flows
         .iter()
         .enumerate()
@@ -40,8 +40,92 @@ pub fn infer(
             flow
         })
         .collect();
+    extend_dead_ends(points, obs, corr, &mut flows);
     let nat = summarize_nat(&flows);
     (flows, nat)
+}
+
+/// A flow whose requests all died inside a router was seen only up to the point before it. When
+/// another flow took the same path further, the next point on it was there to see them: add that
+/// point (it saw nothing of this flow) and count the requests lost on the hop to it. Requests
+/// answered by an ICMP error (a traceroute probe's time exceeded) are not lost.
+fn extend_dead_ends(points: &[Point], obs: &[Observation], corr: &Correlation, flows: &mut [Flow]) {
+    let mut extensions = Vec::new();
+    for (i, f) in flows.iter().enumerate() {
+        if f.matched != Matched::Packet || f.requests == 0 {
+            continue;
+        }
+        // Another flow through this flow's last point, and on to a next one.
+        let Some(end) = f.path.last() else { continue };
+        let next = flows
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .find_map(|(_, g)| {
+                let k = g.path.iter().position(|p| p == end)?;
+                g.path.get(k + 1).filter(|n| !f.path.contains(n)).cloned()
+            });
+        let Some(next) = next else { continue };
+        let Some(np) = points.iter().position(|p| p.name == next) else {
+            continue;
+        };
+        let last = points.iter().position(|p| Some(&p.name) == f.path.last());
+        let answered: Vec<usize> = corr
+            .errors
+            .iter()
+            .filter(|e| e.flow == i)
+            .map(|e| e.request)
+            .collect();
+        let (start, end) = (
+            points[np].first_ns.unwrap_or(i64::MAX),
+            points[np].last_ns.unwrap_or(i64::MIN),
+        );
+        let mut lost = Lost::default();
+        for (ji, j) in corr.flows[i].requests.iter().enumerate() {
+            let at_last = j
+                .iter()
+                .map(|&o| &obs[o as usize])
+                .find(|o| Some(o.point as usize) == last);
+            if let Some(o) = at_last.filter(|o| {
+                o.ts_ns >= start - WINDOW_MARGIN_NS && o.ts_ns <= end + WINDOW_MARGIN_NS
+            }) {
+                if !answered.contains(&ji) {
+                    lost.request += 1;
+                    if lost.request_seqs.len() < MAX_LOST_SEQS {
+                        lost.request_seqs.push(o.seq);
+                    }
+                }
+            }
+        }
+        if lost.request > 0 {
+            extensions.push((i, next, lost));
+        }
+    }
+    for (i, next, lost) in extensions {
+        let f = &mut flows[i];
+        let from = f.path.last().cloned().unwrap_or_default();
+        f.notes.push(format!("no packet of this flow reached {next}, the next capture point on the path other flows took"));
+        f.points.push(PathPoint {
+            point: next.clone(),
+            src: String::new(),
+            dst: String::new(),
+            ids: Vec::new(),
+            ttl: None,
+            requests: 0,
+            replies: 0,
+            rtt_ns: None,
+            first_ns: None,
+        });
+        f.path.push(next.clone());
+        f.hops.push(Hop {
+            from,
+            to: next,
+            translations: Vec::new(),
+            ttl_delta: None,
+            latency_ns: Latency::default(),
+            lost,
+        });
+    }
 }
 
 /// What one point saw of one flow.

@@ -168,6 +168,7 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
         let hop = i.checked_sub(1).and_then(|h| f.hops.get(h));
         let change = match hop {
             None => String::new(),
+            Some(_) if p.requests + p.replies == 0 => "nothing of this flow arrived".to_string(),
             Some(h) if h.translations.is_empty() => match h.ttl_delta {
                 Some(0) => "none (same link)".to_string(),
                 Some(d) => format!("none (routed, ttl -{d})"),
