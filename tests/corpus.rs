@@ -29,12 +29,7 @@ fn every_corpus_file_is_read_or_rejected_clearly() {
         let file = dir.join(cells[file_col]);
         let (code, json, stderr) = run_json(&[], std::slice::from_ref(&file));
         assert!(!stderr.contains("panicked"), "{}: {stderr}", file.display());
-        let echoes: u64 = json["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["echo_packets"].as_u64().unwrap())
-            .sum();
+        let echoes = total_echoes(&json);
         match cells[count_col].parse::<u64>() {
             Ok(expected) => {
                 assert_eq!(

@@ -165,12 +165,7 @@ fn per_packet_rows_equal_the_observations() {
         let files = captures_in(&dir(scenario));
         let (_, json, _) = run_json(&[], &files);
         // Echo packets only: ICMP errors and later fragments are not rows.
-        let echoes: u64 = json["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["echo_packets"].as_u64().unwrap())
-            .sum();
+        let echoes = total_echoes(&json);
         let (code, csv, _) = natcorr(&["--format", "csv"], &files);
         assert_eq!(code, 0);
         let mut lines = csv.lines();

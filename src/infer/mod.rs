@@ -418,6 +418,13 @@ fn order_by_packets(
         let tick = points[w[0].point as usize]
             .ts_resolution_ns
             .max(points[w[1].point as usize].ts_resolution_ns) as i64;
+        if w[0].ttl == w[1].ttl && order.compare(points, w[0].point, w[1].point) == 0 {
+            notes.push(format!(
+                "{} and {} saw this flow's packets within one timestamp tick on one link: their order is a guess",
+                points[w[0].point as usize].name,
+                points[w[1].point as usize].name
+            ));
+        }
         if let Some(d) = order.request_delta(w[0].point, w[1].point) {
             if d <= -tick {
                 notes.push(format!(

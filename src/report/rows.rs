@@ -26,10 +26,7 @@ pub const COLUMNS: [&str; 13] = [
 ];
 
 fn csv_field(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect();
+    let s = crate::capture::sanitize(s);
     if s.contains([',', '"']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

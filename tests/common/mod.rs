@@ -52,6 +52,16 @@ pub fn analyze(dir: &Path) -> Value {
     json
 }
 
+/// Echo packets decoded at all points together.
+pub fn total_echoes(json: &Value) -> u64 {
+    json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["echo_packets"].as_u64().unwrap())
+        .sum()
+}
+
 pub fn strs(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -442,7 +452,15 @@ pub fn check_traceroute(dir: &Path) {
         .collect();
     assert_eq!(reached.len(), 1);
     assert_eq!(reached[0]["points"][0]["ttl"], 4);
-    assert_eq!(strs(&reached[0]["path"]).last().unwrap(), "far-eth0");
+    // One packet: far-eth0 shares a link with dest-eth2, so their order may be a (noted) guess.
+    let path = strs(&reached[0]["path"]);
+    let guess = reached[0]["notes"]
+        .to_string()
+        .contains("their order is a guess");
+    assert!(
+        path.last().unwrap() == "far-eth0" || (guess && path.contains(&"far-eth0".to_string())),
+        "{path:?}"
+    );
 }
 
 /// Two hosts, identical 8-byte payloads, same seqs at the same time: kept apart.
@@ -509,7 +527,21 @@ pub fn check_fragloss(dir: &Path) {
         .iter()
         .find(|f| f["origin"]["id"] == 3101)
         .expect("flow 3101");
-    assert_eq!(strs(&small["path"]), LAB_PATH);
+    // One packet: points on one link may see it within one microsecond. Then natcorr must say
+    // that their order is a guess.
+    let path = strs(&small["path"]);
+    let mut sorted = path.clone();
+    sorted.sort();
+    let mut want: Vec<String> = LAB_PATH.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(sorted, want);
+    if path != LAB_PATH {
+        let notes = small["notes"].to_string();
+        assert!(
+            notes.contains("their order is a guess"),
+            "{path:?} without a note: {notes}"
+        );
+    }
 }
 
 /// The tail link as VXLAN: the underlay capture is a point between eth2.106 and dest-eth1.
