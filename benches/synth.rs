@@ -228,7 +228,7 @@ fn echo(
     };
     let dst = [203, 0, 113, 234];
     // conntrack renumbers some identifiers behind the shared address.
-    let id = if point >= 1 && host % 7 == 0 {
+    let id = if point >= 1 && host.is_multiple_of(7) {
         flow_id ^ 0x5a5a
     } else {
         flow_id

@@ -131,7 +131,7 @@ fn json_output_matches_the_schema_for_every_scenario() {
         if !d.is_dir()
             || std::fs::read_dir(&d)
                 .unwrap()
-                .all(|f| !f.unwrap().path().extension().is_some_and(|e| e == "pcap"))
+                .all(|f| f.unwrap().path().extension().is_none_or(|e| e != "pcap"))
         {
             continue;
         }
