@@ -311,6 +311,14 @@ echoes() {
   expect "$1" "$3" "icmp[icmptype] = icmp-echoreply and src $5 and dst $4$idf"
 }
 
+# outbound NREQ NREQ_OUT NREP ID: vm1's echoes at all six points, with the source each NAT gives
+# them; NREQ requests up to ex-l3dngw, NREQ_OUT from eth2.106 on, NREP replies everywhere.
+outbound() {
+  echoes vm1-eth0 "$1" "$3" "$VM1_IP" "$DST_IP" "$4"; echoes "$HA" "$1" "$3" "$VM1_IP" "$DST_IP" "$4"
+  echoes "$QG" "$1" "$3" "$QG_IP" "$DST_IP" "$4";    echoes "$EX" "$1" "$3" "$QG_IP" "$DST_IP" "$4"
+  echoes "$UP" "$2" "$3" "$UP_IP" "$DST_IP" "$4";    echoes dest-eth1 "$2" "$3" "$UP_IP" "$DST_IP" "$4"
+}
+
 # first_id POINT FILTER: ICMP echo id of the first frame matching FILTER
 first_id() { tcpdump -n -r "$DIR/$1.pcap" -c 1 "$2" 2>/dev/null | sed -n 's/.*, id \([0-9]*\), seq.*/\1/p'; }
 
@@ -355,9 +363,7 @@ scn_plain() {
   wait_pings; stop_captures
   local id; id=$(first_id vm1-eth0 'icmp[icmptype] = icmp-echo')
   [[ -n $id ]] || die "plain: no echo request at vm1-eth0"
-  echoes vm1-eth0 5 5 "$VM1_IP" "$DST_IP" "$id"; echoes "$HA" 5 5 "$VM1_IP" "$DST_IP" "$id"
-  echoes "$QG" 5 5 "$QG_IP" "$DST_IP" "$id";    echoes "$EX" 5 5 "$QG_IP" "$DST_IP" "$id"
-  echoes "$UP" 5 5 "$UP_IP" "$DST_IP" "$id";    echoes dest-eth1 5 5 "$UP_IP" "$DST_IP" "$id"
+  outbound 5 5 5 "$id"
   local p; for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 10 icmp; done
   log "plain: echo id $id (unchanged along the path)"
 }
@@ -450,9 +456,7 @@ scn_drop() {
   wait_pings; stop_captures
   local id; id=$(first_id vm1-eth0 'icmp[icmptype] = icmp-echo')
   [[ -n $id ]] || die "drop: no echo request at vm1-eth0"
-  echoes vm1-eth0 6 3 "$VM1_IP" "$DST_IP" "$id"; echoes "$HA" 6 3 "$VM1_IP" "$DST_IP" "$id"
-  echoes "$QG" 6 3 "$QG_IP" "$DST_IP" "$id";    echoes "$EX" 6 3 "$QG_IP" "$DST_IP" "$id"
-  echoes "$UP" 3 3 "$UP_IP" "$DST_IP" "$id";    echoes dest-eth1 3 3 "$UP_IP" "$DST_IP" "$id"
+  outbound 6 3 3 "$id"
   local seqs; seqs=$(tcpdump -n -r "$DIR/$UP.pcap" 'icmp[icmptype] = icmp-echo' 2>/dev/null |
     sed -n 's/.*seq \([0-9]*\),.*/\1/p' | tr '\n' ' ')
   log "drop: echo id $id; requests passing $EX -> $UP: seq ${seqs% }"
@@ -567,9 +571,7 @@ scn_vxlan() {
   build; start_captures
   ping_bg vm1 -c 5 -i 0.2 -W 1 -e 1060 "$DST_IP"
   wait_pings; stop_captures
-  echoes vm1-eth0 5 5 "$VM1_IP" "$DST_IP" 1060; echoes "$HA" 5 5 "$VM1_IP" "$DST_IP" 1060
-  echoes "$QG" 5 5 "$QG_IP" "$DST_IP" 1060;    echoes "$EX" 5 5 "$QG_IP" "$DST_IP" 1060
-  echoes "$UP" 5 5 "$UP_IP" "$DST_IP" 1060;    echoes dest-eth1 5 5 "$UP_IP" "$DST_IP" 1060
+  outbound 5 5 5 1060
   # Underlay: outer UDP/4789, inner ethertype IPv4 at udp[28], inner proto at udp[39], ICMP type at udp[50].
   local vx='udp port 4789 and udp[8:4] = 0x08000000 and udp[12:4] = 0x00006a00 and udp[28:2] = 0x0800 and udp[39] = 1'
   expect underlay 5 "$vx and src $UL_L3 and udp[50] = 8 and udp[54:2] = 1060"

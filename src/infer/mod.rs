@@ -27,20 +27,25 @@ pub fn infer(
     errs: &[ErrorObservation],
     corr: &Correlation,
 ) -> (Vec<Flow>, Vec<NatFinding>) {
+    // Each flow's ICMP errors, grouped once (not searched once per flow).
+    let mut errors_of: Vec<Vec<&ErrorJourney>> = vec![Vec::new(); corr.flows.len()];
+    for e in &corr.errors {
+        errors_of[e.flow].push(e);
+    }
     let mut flows: Vec<Flow> = corr
         .flows
         .iter()
-        .enumerate()
-        .map(|(i, f)| {
+        .zip(&errors_of)
+        .map(|(f, errors)| {
             let mut flow = infer_flow(points, obs, f);
-            let journeys = corr.errors.iter().filter(|e| e.flow == i);
-            flow.errors = journeys
+            flow.errors = errors
+                .iter()
                 .map(|e| error_finding(points, obs, errs, f, &flow, e))
                 .collect();
             flow
         })
         .collect();
-    extend_dead_ends(points, obs, corr, &mut flows);
+    extend_dead_ends(points, obs, corr, &errors_of, &mut flows);
     let nat = summarize_nat(&flows);
     (flows, nat)
 }
@@ -49,7 +54,13 @@ pub fn infer(
 /// another flow took the same path further, the next point on it was there to see them: add that
 /// point (it saw nothing of this flow) and count the requests lost on the hop to it. Requests
 /// answered by an ICMP error (a traceroute probe's time exceeded) are not lost.
-fn extend_dead_ends(points: &[Point], obs: &[Observation], corr: &Correlation, flows: &mut [Flow]) {
+fn extend_dead_ends(
+    points: &[Point],
+    obs: &[Observation],
+    corr: &Correlation,
+    errors_of: &[Vec<&ErrorJourney>],
+    flows: &mut [Flow],
+) {
     let mut extensions = Vec::new();
     for (i, f) in flows.iter().enumerate() {
         if f.matched != Matched::Packet || f.requests == 0 {
@@ -70,12 +81,8 @@ fn extend_dead_ends(points: &[Point], obs: &[Observation], corr: &Correlation, f
             continue;
         };
         let last = points.iter().position(|p| Some(&p.name) == f.path.last());
-        let answered: Vec<usize> = corr
-            .errors
-            .iter()
-            .filter(|e| e.flow == i)
-            .map(|e| e.request)
-            .collect();
+        let answered: rustc_hash::FxHashSet<usize> =
+            errors_of[i].iter().map(|e| e.request).collect();
         let (start, end) = (
             points[np].first_ns.unwrap_or(i64::MAX),
             points[np].last_ns.unwrap_or(i64::MIN),

@@ -136,12 +136,17 @@ pub fn check_lab_nat(json: &Value, vm_src: &str, flows: u64) {
     );
 }
 
+/// The one flow a scenario must have.
+pub fn only_flow(json: &Value) -> &Value {
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{json:#}");
+    &flows[0]
+}
+
 /// The plain scenario: one VM pings through both NATs, five requests, all answered.
 pub fn check_plain(dir: &Path) {
     let json = analyze(dir);
-    let flows = json["flows"].as_array().unwrap();
-    assert_eq!(flows.len(), 1, "{json:#}");
-    let f = &flows[0];
+    let f = only_flow(&json);
     assert_eq!(strs(&f["path"]), LAB_PATH);
     assert_eq!(f["matched"], "packet");
     assert_eq!(f["requests"], 5);
@@ -229,9 +234,7 @@ pub fn check_same_id(dir: &Path) {
 /// Every second request dropped inside the l3agent: loss on ex-l3dngw → eth2.106.
 pub fn check_drop(dir: &Path) {
     let json = analyze(dir);
-    let flows = json["flows"].as_array().unwrap();
-    assert_eq!(flows.len(), 1, "{json:#}");
-    let f = &flows[0];
+    let f = only_flow(&json);
     assert_eq!(strs(&f["path"]), LAB_PATH);
     assert_eq!(f["requests"], 6);
     assert_eq!(f["replies"], 3);
