@@ -8,7 +8,8 @@ mod synth;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use natcorr::capture::{Capture, Event};
 use natcorr::decode::{decode, LinkLayer};
-use natcorr::scan::{scan_reader, FileScan, Input};
+use natcorr::decode::{merge, read_reader, FileScan};
+use natcorr::model::Input;
 use std::hint::black_box;
 use std::time::Duration;
 use synth::{Out, Spec, POINTS};
@@ -36,7 +37,7 @@ fn scan_all(files: &[Vec<u8>]) -> Vec<FileScan> {
         .iter()
         .zip(POINTS)
         .map(|(f, p)| {
-            scan_reader(
+            read_reader(
                 &Input {
                     path: format!("{p}.pcap"),
                     name: None,
@@ -63,7 +64,7 @@ fn reading(c: &mut Criterion) {
     });
     g.bench_function("read and decode", |b| {
         b.iter(|| {
-            black_box(scan_reader(
+            black_box(read_reader(
                 &Input {
                     path: "bench.pcap".into(),
                     name: None,
@@ -117,7 +118,7 @@ fn analysis(c: &mut Criterion) {
     g.bench_function("everything after reading", |b| {
         b.iter_batched(
             || scan_all(&files),
-            |s| black_box(natcorr::analyze_scans(s, &Default::default())),
+            |s| black_box(natcorr::analyze_decoded(merge(s), &Default::default())),
             criterion::BatchSize::LargeInput,
         )
     });

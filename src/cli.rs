@@ -1,12 +1,18 @@
-//! The command line: every flag defined and documented once, here.
+//! The command line: every flag and subcommand defined and documented once, here; `--help`, the
+//! man page and the completions come from these definitions. Turns the command line into a
+//! validated [`Plan`] before anything is read or written.
 
-use crate::scan::Input;
-use clap::{Parser, ValueEnum};
+use crate::expect::Expectation;
+use crate::model::{Input, Options};
+use crate::report::{Format, Html, Junit, Ladder, Render};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "natcorr",
     version,
+    args_conflicts_with_subcommands = true,
     about = "Follow ICMP echoes across packet captures taken at several points of a path, through NAT",
     long_about = "natcorr reads tcpdump captures (pcap or pcapng) taken at several points of one path, \
 finds the same echo request and reply at every point even where NAT rewrote addresses or the ICMP \
@@ -27,6 +33,9 @@ met; 2 an input could not be used at all, the command line or a rule was wrong, 
 --strict) an input had problems."
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Capture files (pcap or pcapng, any extension). Each file is a capture point named after the
     /// pcapng interface name, else the file name without extension; a `tcpdump -i any` file yields
     /// one point per interface (`NAME#ifN`).
@@ -66,7 +75,7 @@ pub struct Cli {
     /// `hop-latency OP DURATION`, `rtt OP DURATION`, `nat-count OP N`, `flows OP N`; OP is one of
     /// = == != < <= > >=. Example: --expect 'snat ha-*>qg-*' --expect 'loss=0'.
     #[arg(long = "expect", value_name = "RULE", value_parser = parse_rule)]
-    pub expect: Vec<crate::expect::Expectation>,
+    pub expect: Vec<Expectation>,
 
     /// Read expectations from FILE, one rule per line (`#` starts a comment).
     #[arg(long = "expect-file", value_name = "FILE")]
@@ -96,18 +105,30 @@ pub struct Cli {
     pub strict: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Tables for a person.
-    Table,
-    /// One JSON document, documented in the README (schema_version 1).
-    Json,
-    /// One CSV row per packet seen at a point, with its flow and journey (for pandas, DuckDB).
-    Csv,
-    /// The same rows as JSON Lines.
-    Jsonl,
-    /// A Mermaid sequence diagram of each path and its translations (renders in GitHub/GitLab).
-    Mermaid,
+/// What natcorr can print instead of analyzing captures.
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum Command {
+    /// Print the shell completion script for SHELL.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+impl Command {
+    /// The completion script or man page.
+    pub fn generate(self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        match self {
+            Command::Completions { shell } => {
+                clap_complete::generate(shell, &mut Cli::command(), "natcorr", &mut out)
+            }
+            Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut out)?,
+        }
+        Ok(out)
+    }
 }
 
 fn parse_offset(s: &str) -> Result<(String, i64), String> {
@@ -123,7 +144,7 @@ fn parse_offset(s: &str) -> Result<(String, i64), String> {
     Ok((point.to_string(), (secs * 1e9).round() as i64))
 }
 
-fn parse_rule(s: &str) -> Result<crate::expect::Expectation, String> {
+fn parse_rule(s: &str) -> Result<Expectation, String> {
     s.parse().map_err(|e: crate::expect::ParseError| e.why)
 }
 
@@ -136,14 +157,86 @@ fn parse_point(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A run, checked: what to read, with which options, what to check and what to write where.
+pub struct Plan {
+    pub inputs: Vec<Input>,
+    pub options: Options,
+    pub rules: Vec<Expectation>,
+    /// Reports written to files (`--html`, `--junit`), in that order.
+    pub files: Vec<(PathBuf, Box<dyn Render>)>,
+    /// The report for standard output, or for `-o FILE`.
+    pub main: Box<dyn Render>,
+    pub output: Option<PathBuf>,
+}
+
+impl Plan {
+    /// Every file a report will be written to.
+    pub fn outputs(&self) -> Vec<&std::path::Path> {
+        self.files
+            .iter()
+            .map(|(p, _)| p.as_path())
+            .chain(self.output.as_deref())
+            .collect()
+    }
+
+    /// Every input's path (`-` is standard input).
+    pub fn input_paths(&self) -> Vec<&std::path::Path> {
+        self.inputs
+            .iter()
+            .map(|i| std::path::Path::new(&i.path))
+            .collect()
+    }
+}
+
 impl Cli {
+    /// The run this command line asks for; `color` says standard output is a person's terminal.
+    /// Errors (exit code 2) say what is wrong before anything is read or written.
+    pub fn plan(&self, color: bool) -> Result<Plan, String> {
+        let inputs = self.inputs();
+        if inputs.is_empty() {
+            return Err("no capture files given (see natcorr --help)".to_string());
+        }
+        let mut rules = self.expect.clone();
+        for path in &self.expect_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let parsed =
+                crate::expect::parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            rules.extend(parsed);
+        }
+        let mut files: Vec<(PathBuf, Box<dyn Render>)> = Vec::new();
+        if let Some(path) = &self.html {
+            files.push((
+                path.clone(),
+                Box::new(Html {
+                    chosen: self.ladder,
+                }),
+            ));
+        }
+        if let Some(path) = &self.junit {
+            files.push((path.clone(), Box::new(Junit)));
+        }
+        let main: Box<dyn Render> = match self.ladder {
+            Some(journey) => Box::new(Ladder { journey }),
+            None => self
+                .format
+                .renderer(self.flows, color && self.output.is_none()),
+        };
+        Ok(Plan {
+            inputs,
+            options: self.options(),
+            rules,
+            files,
+            main,
+            output: self.output.clone(),
+        })
+    }
+
     /// What the analysis needs from the command line besides the files.
-    pub fn options(&self) -> crate::Options {
-        crate::Options {
+    pub fn options(&self) -> Options {
+        Options {
             clock_offsets: self.clock_offsets.clone(),
-            per_packet: matches!(self.format, Format::Csv | Format::Jsonl)
-                || self.html.is_some()
-                || self.ladder.is_some(),
+            per_packet: self.format.per_packet() || self.html.is_some() || self.ladder.is_some(),
         }
     }
 

@@ -14,8 +14,7 @@
 //! OP is one of = == != < <= > >=; globs use * and ?; spaces around OP are allowed.
 //! ```
 
-use crate::model::{Analysis, TranslationKind};
-use serde::Serialize;
+use crate::model::{Analysis, TranslationKind, Verdict};
 
 /// One rule, as parsed.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,15 +60,6 @@ impl Op {
             Op::Ge => a >= b,
         }
     }
-}
-
-/// What an expectation came to.
-#[derive(Clone, Debug, Serialize)]
-pub struct Outcome {
-    pub rule: String,
-    pub passed: bool,
-    /// What was found: the evidence when it passed, what was there instead when it failed.
-    pub found: String,
 }
 
 /// A rule that could not be read.
@@ -193,14 +183,14 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 }
 
 impl Expectation {
-    pub fn check(&self, a: &Analysis) -> Outcome {
+    pub fn check(&self, a: &Analysis) -> Verdict {
         let (passed, found) = match &self.rule {
             Rule::Nat(kind, from, to) => {
                 let hits: Vec<String> = a
                     .nat
                     .iter()
                     .filter(|n| n.kind == *kind && glob(from, &n.from) && glob(to, &n.to))
-                    .map(crate::report::nat_short)
+                    .map(ToString::to_string)
                     .collect();
                 if hits.is_empty() {
                     (false, describe_nat(a, *kind))
@@ -213,7 +203,7 @@ impl Expectation {
                     .nat
                     .iter()
                     .filter(|n| glob(from, &n.from) && glob(to, &n.to))
-                    .map(crate::report::nat_short)
+                    .map(ToString::to_string)
                     .collect();
                 if hits.is_empty() {
                     (true, "no translation there".to_string())
@@ -226,7 +216,7 @@ impl Expectation {
                 (op.holds(value, *want), found)
             }
         };
-        Outcome {
+        Verdict {
             rule: self.text.clone(),
             passed,
             found,
@@ -337,55 +327,6 @@ pub fn parse_file(text: &str) -> Result<Vec<Expectation>, ParseError> {
         .collect()
 }
 
-/// The outcomes as JUnit XML: one test case per expectation.
-pub fn junit(outcomes: &[Outcome]) -> String {
-    let failures = outcomes.iter().filter(|o| !o.passed).count();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x += &format!(
-        "<testsuites tests=\"{}\" failures=\"{failures}\">\n",
-        outcomes.len()
-    );
-    x += &format!(
-        "  <testsuite name=\"natcorr expectations\" tests=\"{}\" failures=\"{failures}\">\n",
-        outcomes.len()
-    );
-    for o in outcomes {
-        x += &format!(
-            "    <testcase classname=\"natcorr.expect\" name=\"{}\">",
-            xml(&o.rule)
-        );
-        if o.passed {
-            x += &format!("<system-out>{}</system-out>", xml(&o.found));
-        } else {
-            x += &format!(
-                "<failure message=\"{}\">{}</failure>",
-                xml(&o.found),
-                xml(&o.found)
-            );
-        }
-        x += "</testcase>\n";
-    }
-    x += "  </testsuite>\n</testsuites>\n";
-    x
-}
-
-/// Escapes text for XML and HTML (control characters become U+FFFD).
-pub fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,22 +386,8 @@ mod tests {
     }
 
     #[test]
-    fn files_and_junit() {
+    fn files() {
         let rules = parse_file("# CI check\nsnat ha-*>qg-*   # the qrouter\n\nloss=0\n").unwrap();
         assert_eq!(rules.len(), 2);
-        let x = junit(&[
-            Outcome {
-                rule: "loss=0".into(),
-                passed: false,
-                found: "3 lost <x>".into(),
-            },
-            Outcome {
-                rule: "a".into(),
-                passed: true,
-                found: "ok".into(),
-            },
-        ]);
-        assert!(x.contains("tests=\"2\" failures=\"1\""));
-        assert!(x.contains("<failure message=\"3 lost &lt;x&gt;\">"));
     }
 }

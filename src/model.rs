@@ -1,9 +1,27 @@
-//! The types that flow through the pipeline: capture points and observations in,
-//! flows, hops, translations and findings out. Times are `i64` nanoseconds since the epoch.
+//! The types that flow through the pipeline: inputs and options, capture points and
+//! observations in; flows, hops, translations and findings out. Times are `i64` nanoseconds
+//! since the epoch. This module imports no stage.
 
 use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
+
+/// A capture file to read (`-`: standard input), and the point name the user gave it
+/// (`--point NAME=FILE`).
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub path: String,
+    pub name: Option<String>,
+}
+
+/// What the command line can tell the analysis beyond the files.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Known clock offsets: (point name, nanoseconds the point's clock is ahead).
+    pub clock_offsets: Vec<(String, i64)>,
+    /// Keep one row per observation for per-packet output.
+    pub per_packet: bool,
+}
 
 /// Index of a capture point in [`Analysis::points`] (and in the pipeline's point list).
 pub type PointId = u32;
@@ -37,11 +55,15 @@ pub struct Point {
     pub ts_resolution_ns: u64,
 }
 
-/// One echo request or reply seen at one capture point: everything later stages need, nothing more.
-#[derive(Clone, Copy, Debug)]
-pub struct Observation {
-    pub point: PointId,
-    pub ts_ns: i64,
+/// The coarser timestamp tick of two points: time differences between them smaller than this
+/// cannot be told from zero.
+pub fn tick(a: &Point, b: &Point) -> i64 {
+    a.ts_resolution_ns.max(b.ts_resolution_ns) as i64
+}
+
+/// The fields natcorr reads from one echo request or reply, as the decoder found them in a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packet {
     pub dir: Direction,
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -59,16 +81,40 @@ pub struct Observation {
     /// FNV-1a digest of all captured payload bytes, with their count.
     pub digest: u64,
     pub digest_len: u32,
+    /// The first fragment of a fragmented datagram.
+    pub fragmented: bool,
+}
+
+/// One echo request or reply seen at one capture point: the decoded packet, where and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Observation {
+    pub point: PointId,
+    pub ts_ns: i64,
     /// 1-based record number in its file, to point a person at the packet.
     pub record: u64,
     /// Fragments of this packet's datagram seen at its point (0: not fragmented).
     pub fragments: u16,
+    pub packet: Packet,
+}
+
+/// An observation reads as its packet: `o.src`, `o.seq`.
+impl std::ops::Deref for Observation {
+    type Target = Packet;
+    fn deref(&self) -> &Packet {
+        &self.packet
+    }
+}
+
+impl std::ops::DerefMut for Observation {
+    fn deref_mut(&mut self) -> &mut Packet {
+        &mut self.packet
+    }
 }
 
 /// Payload bytes kept verbatim per observation: enough for ping's timestamp.
 pub const PREFIX_LEN: usize = 16;
 
-impl Observation {
+impl Packet {
     /// The flow this packet belongs to as seen at its point, oriented from the echo's initiator.
     pub fn initiator_side(&self) -> (IpAddr, IpAddr) {
         match self.dir {
@@ -78,7 +124,7 @@ impl Observation {
     }
 
     /// True when the two payloads can be the same packet's: the captured bytes agree where both have them.
-    pub fn payload_compatible(&self, other: &Observation) -> bool {
+    pub fn payload_compatible(&self, other: &Packet) -> bool {
         let n = self.prefix_len.min(other.prefix_len) as usize;
         if self.prefix[..n] != other.prefix[..n] {
             return false;
@@ -173,6 +219,66 @@ impl fmt::Display for TranslationKind {
     }
 }
 
+/// A value a translation rewrites: an address or an ICMP identifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    Addr(IpAddr),
+    Id(u16),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Addr(a) => a.fmt(f),
+            Value::Id(i) => i.fmt(f),
+        }
+    }
+}
+
+/// What a hop changed in one packet: the one definition every stage and report uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Change {
+    pub kind: TranslationKind,
+    pub before: Value,
+    pub after: Value,
+}
+
+impl Packet {
+    /// What changed from this packet (earlier point) to `later`, the same packet further on.
+    pub fn changes(&self, later: &Packet) -> impl Iterator<Item = Change> {
+        let addr = |kind, x: IpAddr, y: IpAddr| {
+            (x != y).then_some(Change {
+                kind,
+                before: Value::Addr(x),
+                after: Value::Addr(y),
+            })
+        };
+        let id = (self.icmp_id != later.icmp_id).then_some(Change {
+            kind: TranslationKind::Id,
+            before: Value::Id(self.icmp_id),
+            after: Value::Id(later.icmp_id),
+        });
+        [
+            addr(TranslationKind::Snat, self.src, later.src),
+            addr(TranslationKind::Dnat, self.dst, later.dst),
+            id,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// The value a translation of `kind` acts on in this packet, on the request's side: a
+    /// request's source for SNAT, a reply's destination.
+    pub fn translated(&self, kind: TranslationKind) -> Value {
+        let (src, dst) = self.initiator_side();
+        match kind {
+            TranslationKind::Snat => Value::Addr(src),
+            TranslationKind::Dnat => Value::Addr(dst),
+            TranslationKind::Id => Value::Id(self.icmp_id),
+        }
+    }
+}
+
 /// One value a hop rewrote, in the request direction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Translation {
@@ -211,9 +317,26 @@ pub struct Lost {
     /// Fragments of packets seen at both ends that did not reach the far end (requests: `to`,
     /// replies: `from`).
     pub fragments: u64,
-    /// Sequence numbers of the lost packets, in the order sent (at most 100 each).
+    /// Sequence numbers of the lost packets, in the order sent (at most [`MAX_LOST_SEQS`] each).
     pub request_seqs: Vec<u16>,
     pub reply_seqs: Vec<u16>,
+}
+
+/// Sequence numbers of lost packets listed per hop and direction; the counts are always complete.
+pub const MAX_LOST_SEQS: usize = 100;
+
+impl Lost {
+    /// Counts a lost packet of `dir` and lists its sequence number while the list has room.
+    pub fn add(&mut self, dir: Direction, seq: u16) {
+        let (count, seqs) = match dir {
+            Direction::Request => (&mut self.request, &mut self.request_seqs),
+            Direction::Reply => (&mut self.reply, &mut self.reply_seqs),
+        };
+        *count += 1;
+        if seqs.len() < MAX_LOST_SEQS {
+            seqs.push(seq);
+        }
+    }
 }
 
 /// Two consecutive points of a flow's path (request direction) and what happened between them.
@@ -280,6 +403,30 @@ pub struct Flow {
     pub notes: Vec<String>,
 }
 
+/// Flows with one path and the same kinds of translation on the same hops: how the table,
+/// Mermaid and HTML group many flows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FlowGroup {
+    pub path: Vec<String>,
+    /// (kind, from, to) per hop, each kind once per hop.
+    pub translations: Vec<(TranslationKind, String, String)>,
+}
+
+impl Flow {
+    pub fn group(&self) -> FlowGroup {
+        let mut translations = Vec::new();
+        for h in &self.hops {
+            let mut kinds: Vec<TranslationKind> = h.translations.iter().map(|t| t.kind).collect();
+            kinds.dedup();
+            translations.extend(kinds.into_iter().map(|k| (k, h.from.clone(), h.to.clone())));
+        }
+        FlowGroup {
+            path: self.path.clone(),
+            translations,
+        }
+    }
+}
+
 /// A translation summed over flows: "SNAT a → b between X and Y".
 #[derive(Clone, Debug, Serialize)]
 pub struct NatFinding {
@@ -296,6 +443,17 @@ pub struct NatFinding {
     /// True when replies were seen at both points and every one had the translation undone.
     pub reply_reversed: bool,
     pub matched: Matched,
+}
+
+impl fmt::Display for NatFinding {
+    /// A translation in a few words: "SNAT a → b between X and Y".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} → {} between {} and {}",
+            self.kind, self.before, self.after, self.from, self.to
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -341,8 +499,35 @@ pub struct ClockOffset {
     pub offset_ns: i64,
     /// Echo exchanges seen at both ends the estimate rests on (0 when given).
     pub pairs: u64,
-    /// "estimated" from the packets, or "given" with --clock-offset.
-    pub source: String,
+    pub source: OffsetSource,
+}
+
+/// Where a clock offset came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetSource {
+    /// Estimated from the packets.
+    Estimated,
+    /// Given with --clock-offset.
+    Given,
+}
+
+impl fmt::Display for OffsetSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OffsetSource::Estimated => "estimated",
+            OffsetSource::Given => "given",
+        })
+    }
+}
+
+/// What an `--expect` rule came to.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub rule: String,
+    pub passed: bool,
+    /// What was found: the evidence when it passed, what was there instead when it failed.
+    pub found: String,
 }
 
 /// Everything natcorr concluded: what every report renders.
@@ -356,7 +541,7 @@ pub struct Analysis {
     /// Capture points whose clock was off and by how much; their timestamps were corrected.
     pub clock_offsets: Vec<ClockOffset>,
     /// `--expect` rules and what they came to (empty without rules).
-    pub expectations: Vec<crate::expect::Outcome>,
+    pub expectations: Vec<Verdict>,
     pub warnings: Vec<Diagnostic>,
     /// Things the data left undecided, not tied to one file.
     pub notes: Vec<String>,
@@ -371,20 +556,19 @@ pub struct Analysis {
 /// One observation with the flow and journey (packet) it belongs to.
 #[derive(Clone, Copy, Debug)]
 pub struct PacketRow {
-    pub point: PointId,
-    pub ts_ns: i64,
-    pub dir: Direction,
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    pub icmp_id: u16,
-    pub seq: u16,
-    pub ttl: u8,
-    pub ip_id: u32,
-    pub icmp_len: u32,
+    pub observation: Observation,
     /// 1-based, as in the report's FLOW n.
     pub flow: u32,
     /// The same packet at every point has one journey number (unique in the output).
     pub journey: u64,
+}
+
+/// A row reads as its observation: `r.point`, `r.src`.
+impl std::ops::Deref for PacketRow {
+    type Target = Observation;
+    fn deref(&self) -> &Observation {
+        &self.observation
+    }
 }
 
 /// The JSON output's `schema_version`.

@@ -3,8 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use natcorr::cli::Format;
-use natcorr::scan::{scan_reader, Input};
+use natcorr::decode::{merge, read_reader};
+use natcorr::model::Input;
+use natcorr::report::{Format, Html, Ladder, Render};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&cut, rest)) = data.split_first() else { return };
@@ -12,15 +13,15 @@ fuzz_target!(|data: &[u8]| {
     let (a, b) = rest.split_at(at);
     let scans = [("a.pcap", a), ("b.pcap", b)]
         .iter()
-        .map(|(name, bytes)| scan_reader(&Input { path: name.to_string(), name: None }, *bytes))
+        .map(|(name, bytes)| read_reader(&Input { path: name.to_string(), name: None }, *bytes))
         .collect();
     let options = natcorr::Options { per_packet: true, ..Default::default() };
-    let analysis = natcorr::analyze_scans(scans, &options);
-    let _ = natcorr::report::html(&analysis, Some(3));
-    if let Some(j) = analysis.packets.first().map(|p| p.journey) {
-        let _ = natcorr::report::ladder(&analysis, j);
+    let analysis = natcorr::analyze_decoded(merge(scans), &options);
+    let _ = Html { chosen: Some(3) }.render(&analysis);
+    if let Some(journey) = analysis.packets.first().map(|p| p.journey) {
+        let _ = Ladder { journey }.render(&analysis);
     }
     for format in [Format::Table, Format::Json, Format::Csv, Format::Jsonl, Format::Mermaid] {
-        let _ = natcorr::report::render(&analysis, format, true, false);
+        let _ = format.renderer(true, false).render(&analysis);
     }
 });

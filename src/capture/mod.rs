@@ -9,7 +9,7 @@ mod pcapng;
 mod source;
 mod window;
 
-pub use naming::{file_stem, point_name, sanitize};
+pub use naming::{file_stem, point_name};
 pub use source::{open as open_source, Compression, Opened};
 
 use mapped::Mapped;

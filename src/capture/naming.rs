@@ -1,14 +1,7 @@
-//! Naming capture points: from the pcapng interface name, else from the file name;
-//! and making any text that came from a file safe to print.
+//! Naming capture points: from the pcapng interface name, else from the file name.
 
+use crate::text::sanitize;
 use std::path::Path;
-
-/// Removes control characters (terminal escapes, newlines) from text read from a capture.
-pub fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
-}
 
 /// The stem of a capture file: `captures/qg-0aeca8b7-8a.pcap` → `qg-0aeca8b7-8a`.
 /// Only known capture extensions are removed, so `eth2.106` keeps its dot.

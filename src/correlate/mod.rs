@@ -9,9 +9,11 @@
 //! (captures taken one at a time), flows are matched by destination instead (`Matched::Flow`).
 
 mod errors;
+mod rows;
 mod unionfind;
 
 pub use errors::ErrorJourney;
+pub use rows::packet_rows;
 
 use crate::model::{Direction, ErrorObservation, Matched, Observation, PointId};
 use rustc_hash::FxHashMap as HashMap;
@@ -203,36 +205,36 @@ fn packet_groups(obs: &[Observation]) -> (Vec<Journey>, Vec<bool>) {
         .enumerate()
         .map(|(i, o)| {
             let (meta, prefix) = packet_key(o);
-            (
+            Keyed {
                 meta,
                 prefix,
-                o.ts_ns,
-                i as u32,
-                o.point,
-                o.digest_len,
-                o.digest as u32,
-            )
+                ts_ns: o.ts_ns,
+                index: i as u32,
+                point: o.point,
+                digest_len: o.digest_len,
+                digest_bits: o.digest as u32,
+            }
         })
         .collect();
-    keyed.sort_unstable_by_key(|k| (k.0, k.1, k.2, k.3));
+    keyed.sort_unstable_by_key(|k| (k.meta, k.prefix, k.ts_ns, k.index));
     let mut groups = Vec::new();
     let mut clean = Vec::new();
     let mut run: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < keyed.len() {
         let start = i;
-        let (meta, prefix) = (keyed[i].0, keyed[i].1);
-        while i < keyed.len() && keyed[i].0 == meta && keyed[i].1 == prefix {
+        let (meta, prefix) = (keyed[i].meta, keyed[i].prefix);
+        while i < keyed.len() && keyed[i].meta == meta && keyed[i].prefix == prefix {
             i += 1;
         }
         let members = &keyed[start..i];
         if members.len() <= 16 && simple_run(members) {
-            groups.push(members.iter().map(|k| k.3).collect());
+            groups.push(members.iter().map(|k| k.index).collect());
             clean.push(members.len() > 1);
             continue;
         }
         run.clear();
-        run.extend(members.iter().map(|k| k.3));
+        run.extend(members.iter().map(|k| k.index));
         let before = groups.len();
         split_run(obs, &run, &mut groups);
         clean.extend(groups[before..].iter().map(|g| one_per_point(obs, g)));
@@ -240,13 +242,26 @@ fn packet_groups(obs: &[Observation]) -> (Vec<Journey>, Vec<bool>) {
     (groups, clean)
 }
 
-/// (direction/family/seq/length, payload start, time, index, point, digest length, digest bits).
-type Keyed = (u64, u128, i64, u32, u32, u32, u32);
+/// An observation in the matching sort: its [`packet_key`], then time and index; the point and
+/// a short digest ride along (in what would be padding).
+#[derive(Clone, Copy)]
+struct Keyed {
+    meta: u64,
+    prefix: u128,
+    ts_ns: i64,
+    index: u32,
+    point: PointId,
+    digest_len: u32,
+    /// The digest's low 32 bits: enough to tell payloads of one run apart.
+    digest_bits: u32,
+}
 
 /// One packet seen once at each point, with one payload.
 fn simple_run(members: &[Keyed]) -> bool {
+    let first = &members[0];
     members.iter().enumerate().all(|(i, a)| {
-        members[i + 1..].iter().all(|b| a.4 != b.4) && (a.5 != members[0].5 || a.6 == members[0].6)
+        members[i + 1..].iter().all(|b| a.point != b.point)
+            && (a.digest_len != first.digest_len || a.digest_bits == first.digest_bits)
     })
 }
 

@@ -2,7 +2,7 @@
 #![allow(clippy::too_many_arguments, clippy::vec_init_then_push)]
 
 use super::*;
-use crate::model::PREFIX_LEN;
+use crate::model::{Packet, PREFIX_LEN};
 
 fn ob(
     point: PointId,
@@ -19,20 +19,23 @@ fn ob(
     Observation {
         point,
         ts_ns: ts_ms * 1_000_000,
-        dir,
-        src: src.parse().unwrap(),
-        dst: dst.parse().unwrap(),
-        ttl: 64,
-        ip_id: 0,
-        icmp_id: id,
-        seq,
-        icmp_len: 64,
-        prefix,
-        prefix_len: PREFIX_LEN as u8,
-        digest: u64::from(tag) << 16 | u64::from(seq),
-        digest_len: 48,
         record: 1,
         fragments: 0,
+        packet: Packet {
+            dir,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            ttl: 64,
+            ip_id: 0,
+            icmp_id: id,
+            seq,
+            icmp_len: 64,
+            prefix,
+            prefix_len: PREFIX_LEN as u8,
+            digest: u64::from(tag) << 16 | u64::from(seq),
+            digest_len: 48,
+            fragmented: false,
+        },
     }
 }
 

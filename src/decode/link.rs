@@ -86,13 +86,13 @@ pub fn strip(link: LinkLayer, d: &[u8]) -> Stripped<'_> {
         LinkLayer::Ethernet => Stripped::Ethernet(d),
         LinkLayer::LinuxSll => {
             if d.len() < sll::LEN {
-                return Stripped::Short("Linux SLL header cut short");
+                return Stripped::Short("Linux SLL");
             }
             Stripped::Ether(None, be16(&d[sll::PROTOCOL]), &d[sll::LEN..])
         }
         LinkLayer::LinuxSll2 => {
             if d.len() < sll2::LEN {
-                return Stripped::Short("Linux SLL2 header cut short");
+                return Stripped::Short("Linux SLL2");
             }
             let i = &d[sll2::IFINDEX];
             let ifindex = u32::from_be_bytes([i[0], i[1], i[2], i[3]]);
@@ -101,7 +101,7 @@ pub fn strip(link: LinkLayer, d: &[u8]) -> Stripped<'_> {
         LinkLayer::RawIp => Stripped::Ip(d),
         LinkLayer::Null | LinkLayer::Loop => {
             if d.len() < 4 {
-                return Stripped::Short("loopback header cut short");
+                return Stripped::Short("loopback");
             }
             let b = [d[0], d[1], d[2], d[3]];
             // NULL is in the writer's byte order, which the file does not say: try both.
@@ -125,7 +125,7 @@ pub fn strip(link: LinkLayer, d: &[u8]) -> Stripped<'_> {
                 d
             };
             if d.len() < 2 {
-                return Stripped::Short("PPP header cut short");
+                return Stripped::Short("PPP");
             }
             match be16(d) {
                 0x0021 => Stripped::Ether(None, ETHERTYPE_IPV4, &d[2..]),
@@ -135,14 +135,14 @@ pub fn strip(link: LinkLayer, d: &[u8]) -> Stripped<'_> {
         }
         LinkLayer::CiscoHdlc => {
             if d.len() < 4 {
-                return Stripped::Short("Cisco HDLC header cut short");
+                return Stripped::Short("Cisco HDLC");
             }
             Stripped::Ether(None, be16(&d[2..4]), &d[4..])
         }
         LinkLayer::FrameRelay => {
             // Q.922 address (2 bytes), then either Cisco's EtherType or UI control 0x03 and an NLPID.
             if d.len() < 4 {
-                return Stripped::Short("Frame Relay header cut short");
+                return Stripped::Short("Frame Relay");
             }
             match (d[2], d[3]) {
                 (0x03, 0xcc) => Stripped::Ether(None, ETHERTYPE_IPV4, &d[4..]),
@@ -156,7 +156,7 @@ pub fn strip(link: LinkLayer, d: &[u8]) -> Stripped<'_> {
         LinkLayer::Ipnet => {
             // Solaris ipnet: 24-byte header, address family at byte 1 (2 = IPv4, 26 = IPv6).
             if d.len() < 24 {
-                return Stripped::Short("IPNET header cut short");
+                return Stripped::Short("IPNET");
             }
             match d[1] {
                 2 => Stripped::Ether(None, ETHERTYPE_IPV4, &d[24..]),
@@ -167,7 +167,7 @@ pub fn strip(link: LinkLayer, d: &[u8]) -> Stripped<'_> {
         LinkLayer::IpOverIb => {
             // 20-byte destination and source hardware addresses, EtherType, 2 reserved bytes.
             if d.len() < 44 {
-                return Stripped::Short("IPoIB header cut short");
+                return Stripped::Short("IPoIB");
             }
             Stripped::Ether(None, be16(&d[40..42]), &d[44..])
         }

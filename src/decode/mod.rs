@@ -7,30 +7,14 @@ mod link;
 mod prefilter;
 mod tunnel;
 
+mod file;
+
+pub use file::{merge, read, read_file, read_reader, Decoded, FileScan, Progress};
 pub use link::LinkLayer;
 
-use crate::model::{Direction, ErrorKind, QuotedEcho, PREFIX_LEN};
+use crate::model::{Direction, ErrorKind, Packet, QuotedEcho, PREFIX_LEN};
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket};
 use std::net::IpAddr;
-
-/// The echo fields of one frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Echo {
-    /// The first fragment of a fragmented datagram.
-    pub fragmented: bool,
-    pub dir: Direction,
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    pub ttl: u8,
-    pub ip_id: u32,
-    pub icmp_id: u16,
-    pub seq: u16,
-    pub icmp_len: u32,
-    pub prefix: [u8; PREFIX_LEN],
-    pub prefix_len: u8,
-    pub digest: u64,
-    pub digest_len: u32,
-}
 
 mod ipv6_ext {
     pub const HOP_BY_HOP: u8 = 0;
@@ -98,10 +82,34 @@ pub struct IcmpError {
     pub quoted: QuotedEcho,
 }
 
+/// Why a frame could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unusable {
+    /// The link layer's header is shorter than its type requires (which header).
+    HeaderCut(&'static str),
+    /// natcorr does not decode this link type.
+    UnsupportedLinkType,
+    /// The ICMP header itself is beyond the snaplen.
+    IcmpHeaderCut,
+    /// An echo whose 8-byte header the snaplen cut: counted, but it cannot be matched.
+    EchoHeaderCut,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::HeaderCut(what) => write!(f, "{what} header cut short"),
+            Unusable::UnsupportedLinkType => f.write_str("unsupported link type"),
+            Unusable::IcmpHeaderCut => f.write_str("ICMP header cut by the snaplen"),
+            Unusable::EchoHeaderCut => f.write_str("ICMP echo header cut by the snaplen"),
+        }
+    }
+}
+
 /// What a frame turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Echo(Echo),
+    Echo(Packet),
     /// An ICMP error quoting an echo request.
     Error(IcmpError),
     /// A later fragment (offset > 0) of an ICMP datagram: counted with its first fragment.
@@ -110,8 +118,8 @@ pub enum Outcome {
     Other,
     /// An echo whose header the snaplen cut: counted, but it cannot be matched.
     TruncatedEcho,
-    /// A frame the link layer could not parse: why.
-    Unusable(&'static str),
+    /// A frame that could not be decoded: why.
+    Unusable(Unusable),
 }
 
 /// Decodes one frame of the given LINKTYPE_. Returns the Linux SLL2 interface index when the
@@ -128,15 +136,15 @@ pub fn decode(link: LinkLayer, data: &[u8]) -> (Option<u32>, Outcome) {
         }
         link::Stripped::Ethernet(frame) => match LaxSlicedPacket::from_ethernet(frame) {
             Ok(sliced) => (None, from_sliced(&sliced, 0)),
-            Err(_) => (None, Outcome::Unusable("Ethernet header cut short")),
+            Err(_) => (None, Outcome::Unusable(Unusable::HeaderCut("Ethernet"))),
         },
         link::Stripped::Ip(payload) => match LaxSlicedPacket::from_ip(payload) {
             Ok(sliced) => (None, from_sliced(&sliced, 0)),
             Err(_) => (None, Outcome::Other),
         },
         link::Stripped::NotIp => (None, Outcome::Other),
-        link::Stripped::Short(why) => (None, Outcome::Unusable(why)),
-        link::Stripped::Unsupported => (None, Outcome::Unusable("unsupported link type")),
+        link::Stripped::Short(header) => (None, Outcome::Unusable(Unusable::HeaderCut(header))),
+        link::Stripped::Unsupported => (None, Outcome::Unusable(Unusable::UnsupportedLinkType)),
     }
 }
 
@@ -227,21 +235,27 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
     }
     let icmp = payload.payload;
     let Some(&kind) = icmp.first() else {
-        return Outcome::Unusable("ICMP header cut by the snaplen");
+        return Outcome::Unusable(Unusable::IcmpHeaderCut);
     };
     let dir = match (v6, kind) {
-        (false, 8) | (true, 128) => Direction::Request,
-        (false, 0) | (true, 129) => Direction::Reply,
-        (false, 11) | (true, 3) => return error(ErrorKind::TimeExceeded, src, icmp),
-        (false, 3) | (true, 1) => return error(ErrorKind::Unreachable, src, icmp),
-        (true, 2) => return error(ErrorKind::PacketTooBig, src, icmp),
-        (false, 12) | (true, 4) => return error(ErrorKind::ParameterProblem, src, icmp),
+        (false, icmpv4::ECHO_REQUEST) | (true, icmpv6::ECHO_REQUEST) => Direction::Request,
+        (false, icmpv4::ECHO_REPLY) | (true, icmpv6::ECHO_REPLY) => Direction::Reply,
+        (false, icmpv4::TIME_EXCEEDED) | (true, icmpv6::TIME_EXCEEDED) => {
+            return error(ErrorKind::TimeExceeded, src, icmp)
+        }
+        (false, icmpv4::UNREACHABLE) | (true, icmpv6::UNREACHABLE) => {
+            return error(ErrorKind::Unreachable, src, icmp)
+        }
+        (true, icmpv6::PACKET_TOO_BIG) => return error(ErrorKind::PacketTooBig, src, icmp),
+        (false, icmpv4::PARAMETER_PROBLEM) | (true, icmpv6::PARAMETER_PROBLEM) => {
+            return error(ErrorKind::ParameterProblem, src, icmp)
+        }
         _ => return Outcome::Other,
     };
     let Some(h) = EchoHeader::parse(icmp) else {
         return Outcome::TruncatedEcho;
     };
-    Outcome::Echo(Echo {
+    Outcome::Echo(Packet {
         fragmented: payload.fragmented,
         dir,
         src,
@@ -256,6 +270,25 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         digest: fnv1a(h.data),
         digest_len: h.data.len() as u32,
     })
+}
+
+/// ICMPv4 message types (RFC 792).
+mod icmpv4 {
+    pub const ECHO_REPLY: u8 = 0;
+    pub const UNREACHABLE: u8 = 3;
+    pub const ECHO_REQUEST: u8 = 8;
+    pub const TIME_EXCEEDED: u8 = 11;
+    pub const PARAMETER_PROBLEM: u8 = 12;
+}
+
+/// ICMPv6 message types (RFC 4443).
+mod icmpv6 {
+    pub const UNREACHABLE: u8 = 1;
+    pub const PACKET_TOO_BIG: u8 = 2;
+    pub const TIME_EXCEEDED: u8 = 3;
+    pub const PARAMETER_PROBLEM: u8 = 4;
+    pub const ECHO_REQUEST: u8 = 128;
+    pub const ECHO_REPLY: u8 = 129;
 }
 
 mod icmp_error {
@@ -299,8 +332,8 @@ fn error(kind: ErrorKind, reporter: IpAddr, icmp: &[u8]) -> Outcome {
     };
     let echo = payload.payload;
     let is_request = match payload.ip_number {
-        IpNumber::ICMP => echo.first() == Some(&8),
-        IpNumber::IPV6_ICMP => echo.first() == Some(&128),
+        IpNumber::ICMP => echo.first() == Some(&icmpv4::ECHO_REQUEST),
+        IpNumber::IPV6_ICMP => echo.first() == Some(&icmpv6::ECHO_REQUEST),
         _ => false,
     };
     let Some(h) = EchoHeader::parse(echo).filter(|_| is_request) else {

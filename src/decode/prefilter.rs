@@ -2,6 +2,8 @@
 //! a frame cannot hold an ICMP echo, an ICMP error or a tunnel that could; only the rest are
 //! sliced properly. When in doubt (short frames, extension headers, fragments) it says yes.
 
+use super::tunnel::{GENEVE_PORT, VXLAN_PORT};
+
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const VLAN_TAGS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
@@ -19,7 +21,7 @@ fn be16(d: &[u8], at: usize) -> Option<u16> {
 
 /// UDP to the VXLAN or Geneve port, starting at `udp`.
 fn tunnel_port(d: &[u8], udp: usize) -> bool {
-    matches!(be16(d, udp + 2), Some(4789 | 6081) | None)
+    matches!(be16(d, udp + 2), Some(VXLAN_PORT | GENEVE_PORT) | None)
 }
 
 pub fn ethernet_may_carry_echo(d: &[u8]) -> bool {
@@ -104,8 +106,16 @@ mod tests {
             0x0800,
             &v4(6, 80)
         )));
-        assert!(ethernet_may_carry_echo(&frame(&[], 0x0800, &v4(17, 4789))));
-        assert!(ethernet_may_carry_echo(&frame(&[], 0x0800, &v4(17, 6081))));
+        assert!(ethernet_may_carry_echo(&frame(
+            &[],
+            0x0800,
+            &v4(17, VXLAN_PORT)
+        )));
+        assert!(ethernet_may_carry_echo(&frame(
+            &[],
+            0x0800,
+            &v4(17, GENEVE_PORT)
+        )));
         let mut v6 = vec![0x60, 0, 0, 0, 0, 8, 58, 64];
         v6.extend([0; 32]);
         assert!(ethernet_may_carry_echo(&frame(&[], 0x86dd, &v6)));

@@ -1,7 +1,7 @@
 //! Each decoder on crafted bytes.
 
 use super::*;
-use crate::model::ErrorKind;
+use crate::model::{ErrorKind, Packet};
 use etherparse::PacketBuilder;
 
 const PAYLOAD: &[u8] = b"0123456789abcdefPAYLOAD-PAYLOAD-PAYLOAD-PAYLOAD-";
@@ -37,14 +37,14 @@ fn ether(ethertype: u16, tags: &[(u16, u16)], ip: &[u8]) -> Vec<u8> {
     f
 }
 
-fn echo(link: u32, frame: &[u8]) -> (Option<u32>, Echo) {
+fn echo(link: u32, frame: &[u8]) -> (Option<u32>, Packet) {
     match decode(LinkLayer::from_linktype(link), frame) {
         (ifx, Outcome::Echo(e)) => (ifx, e),
         other => panic!("expected an echo, got {other:?}"),
     }
 }
 
-fn check_v4(e: &Echo) {
+fn check_v4(e: &Packet) {
     assert_eq!(e.dir, Direction::Request);
     assert_eq!(e.src.to_string(), "192.168.65.125");
     assert_eq!(e.dst.to_string(), "203.0.113.234");
@@ -215,11 +215,11 @@ fn other_traffic_is_skipped() {
 fn unknown_link_type_and_short_headers() {
     assert_eq!(
         decode(LinkLayer::from_linktype(147), &[1, 2, 3]).1,
-        Outcome::Unusable("unsupported link type")
+        Outcome::Unusable(Unusable::UnsupportedLinkType)
     );
     assert_eq!(
         decode(LinkLayer::LinuxSll2, &[0; 10]).1,
-        Outcome::Unusable("Linux SLL2 header cut short")
+        Outcome::Unusable(Unusable::HeaderCut("Linux SLL2"))
     );
     assert!(matches!(
         decode(LinkLayer::Ethernet, &[0; 5]).1,
@@ -289,8 +289,8 @@ fn fuzz_regressions() {
                 let _ = decode(LinkLayer::from_linktype(lt), &data);
                 let _ = decode(LinkLayer::from_linktype(lt), data.get(1..).unwrap_or(&[]));
             }
-            let _ = crate::scan::scan_reader(
-                &crate::scan::Input {
+            let _ = crate::decode::read_reader(
+                &crate::model::Input {
                     path: "fuzz".into(),
                     name: None,
                 },

@@ -4,11 +4,100 @@
 //! θ = ((t2 − t1) + (t3 − t4)) / 2 (t1, t4: request and reply at one point; t2, t3: at the other),
 //! and every capture of a file (one host, one clock) is shifted by its offset before timing.
 
-use crate::correlate::UnionFind;
-use crate::correlate::{FlowObs, Journey};
-use crate::model::{Matched, Observation, Point, PointId};
+use super::stats::median;
+use crate::correlate::{self, Correlation, FlowObs, Journey, UnionFind};
+use crate::model::{
+    ClockOffset, ErrorObservation, Matched, Observation, OffsetSource, Point, PointId,
+};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
+
+/// The offsets the user gave (`--clock-offset POINT=SECONDS`), per file: every point of a file
+/// shares one host's clock. Names that are no capture point become notes.
+pub fn given(points: &[Point], offsets: &[(String, i64)]) -> (Vec<FileOffset>, Vec<String>) {
+    let mut given = Vec::new();
+    let mut notes = Vec::new();
+    for (name, ns) in offsets {
+        match points.iter().find(|p| &p.name == name) {
+            Some(p) => given.push(FileOffset {
+                file: p.file.clone(),
+                offset_ns: *ns,
+                pairs: 0,
+            }),
+            None => notes.push(format!(
+                "--clock-offset names {name}, which is no capture point"
+            )),
+        }
+    }
+    (given, notes)
+}
+
+/// Moves every timestamp of the given files onto the reference clock.
+pub fn shift(
+    offsets: &[FileOffset],
+    points: &mut [Point],
+    obs: &mut [Observation],
+    errors: &mut [ErrorObservation],
+) {
+    if offsets.is_empty() {
+        return;
+    }
+    let by_point: Vec<i64> = points
+        .iter()
+        .map(|p| {
+            offsets
+                .iter()
+                .find(|o| o.file == p.file)
+                .map_or(0, |o| o.offset_ns)
+        })
+        .collect();
+    for (p, off) in points.iter_mut().zip(&by_point) {
+        p.first_ns = p.first_ns.map(|t| t - off);
+        p.last_ns = p.last_ns.map(|t| t - off);
+    }
+    for o in obs.iter_mut() {
+        o.ts_ns -= by_point[o.point as usize];
+    }
+    for e in errors.iter_mut() {
+        e.ts_ns -= by_point[e.point as usize];
+    }
+}
+
+/// Estimates the offsets the packets show (for files without a given one), shifts those files'
+/// timestamps and correlates again when any moved. Returns the correlation to infer from and
+/// every offset applied, given and estimated, per capture point.
+pub fn settle(
+    given: &[FileOffset],
+    points: &mut [Point],
+    obs: &mut [Observation],
+    errors: &mut [ErrorObservation],
+    mut correlation: Correlation,
+) -> (Correlation, Vec<ClockOffset>) {
+    let fixed: Vec<String> = given.iter().map(|g| g.file.clone()).collect();
+    let estimated = estimate(points, obs, &correlation.flows, &fixed);
+    if !estimated.is_empty() {
+        shift(&estimated, points, obs, errors);
+        correlation = correlate::correlate(obs, errors);
+    }
+    let points: &[Point] = points;
+    let offsets = given
+        .iter()
+        .map(|g| (g, OffsetSource::Given))
+        .chain(estimated.iter().map(|e| (e, OffsetSource::Estimated)))
+        .flat_map(|(o, source)| {
+            points
+                .iter()
+                .filter(|p| p.file == o.file)
+                .map(move |p| ClockOffset {
+                    point: p.name.clone(),
+                    offset_ns: o.offset_ns,
+                    pairs: o.pairs,
+                    source,
+                })
+        })
+        .collect();
+    (correlation, offsets)
+}
 
 /// A file's clock offset from the reference clock: subtract it from the file's timestamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,16 +192,11 @@ pub fn estimate(
             continue;
         }
         let n = ex.len();
-        let median = |mut v: Vec<i64>| {
-            v.sort_unstable();
-            v[n / 2]
-        };
+        let median = |mut v: Vec<i64>| median(&mut v).unwrap_or(0);
         let forward = median(ex.iter().map(|e| e.1 - e.0).collect());
         let backward = median(ex.iter().map(|e| e.3 - e.2).collect());
         let rtt = median(ex.iter().map(|e| (e.3 - e.0).max(e.2 - e.1)).collect());
-        let tick = points[*a as usize]
-            .ts_resolution_ns
-            .max(points[*b as usize].ts_resolution_ns) as i64;
+        let tick = crate::model::tick(&points[*a as usize], &points[*b as usize]);
         // On one clock both one-way times have one sign and neither exceeds the round trip.
         let opposite = (forward < -tick && backward > tick) || (forward > tick && backward < -tick);
         let impossible = opposite || forward.abs() > rtt + tick || backward.abs() > rtt + tick;

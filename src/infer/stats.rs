@@ -13,14 +13,15 @@ pub fn summarize(values: &mut [i64]) -> Option<Stats> {
     Some(Stats {
         count: n as u64,
         min: values[0],
-        median: rank(0.5),
+        median: values[(n - 1) / 2],
         p95: rank(0.95),
         max: values[n - 1],
     })
 }
 
-/// The median of small integer samples (TTLs), `None` when empty.
-pub fn median_u8(values: &mut [u8]) -> Option<u8> {
+/// The median (nearest rank: the lower middle of an even count), `None` for no values; the one
+/// definition [`summarize`], clock estimation and TTLs use.
+pub fn median<T: Ord + Copy>(values: &mut [T]) -> Option<T> {
     if values.is_empty() {
         return None;
     }
@@ -47,7 +48,7 @@ mod tests {
 
     #[test]
     fn ttl_median() {
-        assert_eq!(median_u8(&mut [64, 63, 64]), Some(64));
-        assert_eq!(median_u8(&mut []), None);
+        assert_eq!(median(&mut [64u8, 63, 64]), Some(64));
+        assert_eq!(median::<u8>(&mut []), None);
     }
 }

@@ -2,9 +2,9 @@
 //! are inline SVG, there is no script and nothing is fetched; every string from a capture is
 //! escaped.
 
-use super::{fmt_ns, fmt_time, nat_sentence, Render};
-use crate::expect::xml as esc;
-use crate::model::{Analysis, Flow, PacketRow, Severity};
+use super::{fmt_ns, fmt_time, nat_sentence, Render, RenderError};
+use crate::model::{Analysis, Flow, PacketRow, Severity, TranslationKind};
+use crate::text::xml as esc;
 use std::fmt::Write;
 
 pub struct Html {
@@ -20,7 +20,13 @@ th{background:#f6f8fa}.nat{color:#b35900;font-weight:600}.ok{color:#1a7f37}.bad{
 .note{color:#57606a}svg text{font:12px system-ui,sans-serif}code{background:#f6f8fa;padding:0 3px}";
 
 impl Render for Html {
-    fn render(&self, a: &Analysis) -> String {
+    fn render(&self, a: &Analysis) -> Result<String, RenderError> {
+        Ok(self.text(a))
+    }
+}
+
+impl Html {
+    fn text(&self, a: &Analysis) -> String {
         let mut o = String::new();
         let _ = write!(
             o,
@@ -281,16 +287,17 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
         let yy = 44 + k * 34;
         let (x1, x2) = (75 + cx * w, 75 + cy * w);
         let mut label = format!("+{}", fmt_ns(y.ts_ns - t0));
-        let mut changed = Vec::new();
-        if x.src != y.src {
-            changed.push(format!("src {}", y.src));
-        }
-        if x.dst != y.dst {
-            changed.push(format!("dst {}", y.dst));
-        }
-        if x.icmp_id != y.icmp_id {
-            changed.push(format!("id {}", y.icmp_id));
-        }
+        let changed: Vec<String> = x
+            .changes(y)
+            .map(|c| {
+                let field = match c.kind {
+                    TranslationKind::Snat => "src",
+                    TranslationKind::Dnat => "dst",
+                    TranslationKind::Id => "id",
+                };
+                format!("{field} {}", c.after)
+            })
+            .collect();
         if !changed.is_empty() {
             label = format!("{label}  {}", changed.join(", "));
         }
@@ -320,7 +327,7 @@ fn clocks_and_problems(o: &mut String, a: &Analysis) {
                 esc(&c.point),
                 fmt_ns(c.offset_ns.abs()),
                 if c.offset_ns >= 0 { "ahead" } else { "behind" },
-                esc(&c.source),
+                c.source,
                 c.pairs
             );
         }

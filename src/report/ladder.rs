@@ -1,8 +1,8 @@
 //! `--ladder N`: journey N (numbered as in `--format csv`) and its reply drawn across the capture
 //! points in the terminal, like a flow graph; what each hop rewrote is marked.
 
-use super::fmt_ns;
-use crate::model::{Analysis, Direction, PacketRow};
+use super::{fmt_ns, Render, RenderError};
+use crate::model::{Analysis, Direction, PacketRow, TranslationKind};
 use std::fmt::Write;
 
 const COL: usize = 18;
@@ -16,8 +16,19 @@ fn cell(s: &str) -> String {
     format!("{s:^COL$}")
 }
 
+/// Journey N and its reply, drawn across the capture points.
+pub struct Ladder {
+    pub journey: u64,
+}
+
+impl Render for Ladder {
+    fn render(&self, a: &Analysis) -> Result<String, RenderError> {
+        ladder(a, self.journey).ok_or(RenderError::NoJourney(self.journey))
+    }
+}
+
 /// The ladder, or `None` when no journey has that number.
-pub fn ladder(a: &Analysis, journey: u64) -> Option<String> {
+fn ladder(a: &Analysis, journey: u64) -> Option<String> {
     let first = a.packets.iter().find(|r| r.journey == journey)?;
     let flow = &a.flows[first.flow as usize - 1];
     let col = |r: &PacketRow| {
@@ -93,13 +104,17 @@ pub fn ladder(a: &Analysis, journey: u64) -> Option<String> {
             line[c * COL + COL / 2] = 'o';
             let mark = |changed: bool, s: String| if changed { format!("*{s}*") } else { s };
             let what = match prev {
-                Some(p) => format!(
-                    "{} > {} id {} ttl {}",
-                    mark(p.src != r.src, r.src.to_string()),
-                    mark(p.dst != r.dst, r.dst.to_string()),
-                    mark(p.icmp_id != r.icmp_id, r.icmp_id.to_string()),
-                    r.ttl
-                ),
+                Some(p) => {
+                    let changed: Vec<TranslationKind> = p.changes(r).map(|c| c.kind).collect();
+                    let has = |k| changed.contains(&k);
+                    format!(
+                        "{} > {} id {} ttl {}",
+                        mark(has(TranslationKind::Snat), r.src.to_string()),
+                        mark(has(TranslationKind::Dnat), r.dst.to_string()),
+                        mark(has(TranslationKind::Id), r.icmp_id.to_string()),
+                        r.ttl
+                    )
+                }
                 None => format!(
                     "{} {} > {} id {} ttl {}",
                     if dir == Direction::Request {

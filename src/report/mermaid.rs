@@ -1,8 +1,9 @@
 //! `--format mermaid`: a sequence diagram per path (flows that share a path and translations are
 //! drawn once), with each translation noted on its hop. GitHub and GitLab render it in tickets.
 
-use super::Render;
-use crate::model::{Analysis, Flow};
+use super::{Render, RenderError};
+use crate::model::{Analysis, Flow, FlowGroup};
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
 
 pub struct Mermaid;
@@ -73,26 +74,27 @@ fn diagram(o: &mut String, f: &Flow, count: usize) {
 }
 
 impl Render for Mermaid {
-    fn render(&self, a: &Analysis) -> String {
+    fn render(&self, a: &Analysis) -> Result<String, RenderError> {
+        Ok(self.text(a))
+    }
+}
+
+impl Mermaid {
+    fn text(&self, a: &Analysis) -> String {
         let mut o = String::new();
         // One diagram per distinct path and set of translations.
-        let mut drawn: Vec<(Vec<String>, Vec<String>, usize, &Flow)> = Vec::new();
+        let mut drawn: Vec<(usize, &Flow)> = Vec::new();
+        let mut index: HashMap<FlowGroup, usize> = HashMap::default();
         for f in &a.flows {
-            let tr: Vec<String> = f
-                .hops
-                .iter()
-                .flat_map(|h| {
-                    h.translations
-                        .iter()
-                        .map(|t| format!("{}{}{}", t.kind, h.from, h.to))
-                })
-                .collect();
-            match drawn.iter_mut().find(|d| d.0 == f.path && d.1 == tr) {
-                Some(d) => d.2 += 1,
-                None => drawn.push((f.path.clone(), tr, 1, f)),
+            match index.entry(f.group()) {
+                std::collections::hash_map::Entry::Occupied(e) => drawn[*e.get()].0 += 1,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(drawn.len());
+                    drawn.push((1, f));
+                }
             }
         }
-        for (_, _, count, f) in drawn {
+        for (count, f) in drawn {
             diagram(&mut o, f, count);
             o.push('\n');
         }

@@ -1,47 +1,66 @@
-//! Reports: renderings of one [`Analysis`]. One format, one file; adding a format touches one
-//! new file and one arm of [`render`].
+//! Reports: renderings of one [`Analysis`], each behind the [`Render`] trait. One format, one
+//! file; adding a format touches one new file and one arm of [`Format::renderer`].
 
 mod html;
 mod json;
+mod junit;
 mod ladder;
 mod mermaid;
 mod rows;
 mod table;
 
-pub use ladder::ladder;
+pub use html::Html;
+pub use junit::Junit;
+pub use ladder::Ladder;
 pub use rows::COLUMNS;
 
-use crate::cli::Format;
 use crate::model::{Analysis, NatFinding};
 pub use crate::units::{fmt_ns, fmt_time};
 
-/// A report format.
+/// A rendering of the analysis.
 pub trait Render {
-    fn render(&self, analysis: &Analysis) -> String;
+    fn render(&self, analysis: &Analysis) -> Result<String, RenderError>;
 }
 
-/// The self-contained HTML report (`--html FILE`); `chosen` is a journey to draw as a ladder.
-pub fn html(analysis: &Analysis, chosen: Option<u64>) -> String {
-    html::Html { chosen }.render(analysis)
+/// Why a report could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("there is no journey {0} (journeys are numbered as in --format csv)")]
+    NoJourney(u64),
 }
 
-/// Renders `analysis`; `color` adds ANSI colors to the table (only for a terminal).
-pub fn render(analysis: &Analysis, format: Format, all_flows: bool, color: bool) -> String {
-    match format {
-        Format::Table => table::Table { all_flows, color }.render(analysis),
-        Format::Json => json::Json.render(analysis),
-        Format::Csv => rows::Rows { jsonl: false }.render(analysis),
-        Format::Jsonl => rows::Rows { jsonl: true }.render(analysis),
-        Format::Mermaid => mermaid::Mermaid.render(analysis),
+/// The report printed on standard output (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables for a person.
+    Table,
+    /// One JSON document, documented in the README (schema_version 1).
+    Json,
+    /// One CSV row per packet seen at a point, with its flow and journey (for pandas, DuckDB).
+    Csv,
+    /// The same rows as JSON Lines.
+    Jsonl,
+    /// A Mermaid sequence diagram of each path and its translations (renders in GitHub/GitLab).
+    Mermaid,
+}
+
+impl Format {
+    /// Whether this format lists every packet (the analysis must keep per-packet rows).
+    pub fn per_packet(self) -> bool {
+        matches!(self, Format::Csv | Format::Jsonl)
     }
-}
 
-/// A translation in a few words: "SNAT a → b between X and Y".
-pub fn nat_short(n: &NatFinding) -> String {
-    format!(
-        "{} {} → {} between {} and {}",
-        n.kind, n.before, n.after, n.from, n.to
-    )
+    /// The renderer; `all_flows` lists every flow in the table, `color` adds ANSI colors
+    /// (only for a terminal).
+    pub fn renderer(self, all_flows: bool, color: bool) -> Box<dyn Render> {
+        match self {
+            Format::Table => Box::new(table::Table { all_flows, color }),
+            Format::Json => Box::new(json::Json),
+            Format::Csv => Box::new(rows::Rows { jsonl: false }),
+            Format::Jsonl => Box::new(rows::Rows { jsonl: true }),
+            Format::Mermaid => Box::new(mermaid::Mermaid),
+        }
+    }
 }
 
 /// The sentence that names one translation.

@@ -1,7 +1,7 @@
 //! `--format csv` and `--format jsonl`: one row per packet seen at a capture point, with the flow
 //! (numbered as in the table) and the journey (the same packet at every point shares it).
 
-use super::{fmt_time, Render};
+use super::{fmt_time, Render, RenderError};
 use crate::model::{Analysis, Direction};
 
 pub struct Rows {
@@ -26,7 +26,7 @@ pub const COLUMNS: [&str; 13] = [
 ];
 
 fn csv_field(s: &str) -> String {
-    let s = crate::capture::sanitize(s);
+    let s = crate::text::sanitize(s);
     if s.contains([',', '"']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -35,7 +35,13 @@ fn csv_field(s: &str) -> String {
 }
 
 impl Render for Rows {
-    fn render(&self, a: &Analysis) -> String {
+    fn render(&self, a: &Analysis) -> Result<String, RenderError> {
+        Ok(self.text(a))
+    }
+}
+
+impl Rows {
+    fn text(&self, a: &Analysis) -> String {
         let mut out = String::with_capacity(a.packets.len() * 120);
         if !self.jsonl {
             out.push_str(&COLUMNS.join(","));

@@ -1,7 +1,8 @@
 //! The default report: tables a person reads at a glance.
 
-use super::{fmt_ns, fmt_time, nat_sentence, Render};
-use crate::model::{Analysis, Flow, Matched, Severity, Stats};
+use super::{fmt_ns, fmt_time, nat_sentence, Render, RenderError};
+use crate::model::{Analysis, ErrorKind, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
@@ -62,7 +63,13 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 impl Render for Table {
-    fn render(&self, a: &Analysis) -> String {
+    fn render(&self, a: &Analysis) -> Result<String, RenderError> {
+        Ok(self.text(a))
+    }
+}
+
+impl Table {
+    fn text(&self, a: &Analysis) -> String {
         let mut o = String::new();
         let _ = writeln!(
             o,
@@ -234,24 +241,16 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
 }
 
 fn groups(o: &mut String, a: &Analysis) {
-    let mut groups: Vec<(String, String, Vec<&Flow>)> = Vec::new();
+    let mut groups: Vec<(FlowGroup, Vec<&Flow>)> = Vec::new();
+    let mut index: HashMap<FlowGroup, usize> = HashMap::default();
     for f in &a.flows {
-        let path = f.path.join(" → ");
-        let tr = f
-            .hops
-            .iter()
-            .flat_map(|h| {
-                let mut kinds: Vec<_> = h.translations.iter().map(|t| t.kind.to_string()).collect();
-                kinds.dedup();
-                kinds
-                    .into_iter()
-                    .map(move |k| format!("{k} {}→{}", h.from, h.to))
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        match groups.iter_mut().find(|g| g.0 == path && g.1 == tr) {
-            Some(g) => g.2.push(f),
-            None => groups.push((path, tr, vec![f])),
+        let key = f.group();
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(f),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![f]));
+            }
         }
     }
     let mut rows = vec![[
@@ -265,17 +264,24 @@ fn groups(o: &mut String, a: &Analysis) {
     .iter()
     .map(|s| s.to_string())
     .collect::<Vec<_>>()];
-    for (path, tr, fs) in &groups {
+    for (group, fs) in &groups {
+        let path = group.path.join(" → ");
+        let tr = group
+            .translations
+            .iter()
+            .map(|(k, from, to)| format!("{k} {from}→{to}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let lost: (u64, u64) = fs.iter().flat_map(|f| &f.hops).fold((0, 0), |acc, h| {
             (acc.0 + h.lost.request, acc.1 + h.lost.reply)
         });
         rows.push(vec![
             fs.len().to_string(),
-            path.clone(),
+            path,
             if tr.is_empty() {
                 "none".to_string()
             } else {
-                tr.clone()
+                tr
             },
             fs.iter().map(|f| f.requests).sum::<u64>().to_string(),
             fs.iter().map(|f| f.replies).sum::<u64>().to_string(),
@@ -360,10 +366,27 @@ fn nat(o: &mut String, a: &Analysis, all: bool, color: bool) {
     o.push('\n');
 }
 
+/// What answered a probe: a router's ICMP error, or the destination's echo reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Error(ErrorKind),
+    EchoReply,
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Error(kind) => kind.fmt(f),
+            Answer::EchoReply => f.write_str("echo reply"),
+        }
+    }
+}
+
 /// A traceroute read from the captures: per source and destination, who answered each probe TTL.
 fn routers(o: &mut String, a: &Analysis) {
-    type Answers = Vec<(u8, String, String)>;
+    type Answers = Vec<(u8, String, Answer)>;
     let mut routes: Vec<((&str, &str), Answers)> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::default();
     for f in &a.flows {
         let key = (f.origin.src.as_str(), f.origin.dst.as_str());
         let mut answers: Answers = f
@@ -373,7 +396,7 @@ fn routers(o: &mut String, a: &Analysis) {
                 (
                     e.probe_ttl.unwrap_or(0),
                     e.reporter.clone(),
-                    e.kind.to_string(),
+                    Answer::Error(e.kind),
                 )
             })
             .collect();
@@ -383,14 +406,17 @@ fn routers(o: &mut String, a: &Analysis) {
             .and_then(|p| p.ttl)
             .filter(|_| f.replies > 0)
         {
-            answers.push((ttl, f.origin.dst.clone(), "echo reply".to_string()));
+            answers.push((ttl, f.origin.dst.clone(), Answer::EchoReply));
         }
-        match routes.iter_mut().find(|r| r.0 == key) {
-            Some(r) => r.1.extend(answers),
-            None => routes.push((key, answers)),
+        match index.get(&key) {
+            Some(&i) => routes[i].1.extend(answers),
+            None => {
+                index.insert(key, routes.len());
+                routes.push((key, answers));
+            }
         }
     }
-    routes.retain(|r| r.1.iter().any(|(_, _, k)| k != "echo reply"));
+    routes.retain(|r| r.1.iter().any(|(_, _, k)| *k != Answer::EchoReply));
     if routes.is_empty() {
         return;
     }
@@ -399,7 +425,7 @@ fn routers(o: &mut String, a: &Analysis) {
         "ROUTERS THAT ANSWERED (ICMP errors, by the TTL the request left with)"
     );
     for ((src, dst), mut answers) in routes {
-        answers.sort();
+        answers.sort_by_cached_key(|(ttl, who, what)| (*ttl, who.clone(), what.to_string()));
         answers.dedup();
         let _ = writeln!(o, "  {src} → {dst}");
         for (ttl, who, what) in answers {
@@ -416,7 +442,7 @@ fn clocks(o: &mut String, a: &Analysis) {
     let _ = writeln!(o, "CLOCKS (timestamps corrected before timing)");
     for c in &a.clock_offsets {
         let dir = if c.offset_ns >= 0 { "ahead" } else { "behind" };
-        let how = if c.source == "given" {
+        let how = if c.source == OffsetSource::Given {
             "given with --clock-offset".to_string()
         } else {
             format!("estimated from {} request/reply pairs", c.pairs)
@@ -576,7 +602,7 @@ mod tests {
             all_flows: false,
             color: false,
         }
-        .render(&analysis(7));
+        .text(&analysis(7));
         assert!(
             grouped.contains("FLOWS (7 flows in 1 groups; --flows lists every flow)"),
             "{grouped}"
@@ -588,13 +614,13 @@ mod tests {
             all_flows: true,
             color: false,
         }
-        .render(&analysis(7));
+        .text(&analysis(7));
         assert!(all.contains("FLOW 7  10.0.0.6 → 203.0.113.1"), "{all}");
         let few = Table {
             all_flows: false,
             color: false,
         }
-        .render(&analysis(2));
+        .text(&analysis(2));
         assert!(few.contains("FLOW 2 "));
     }
 }

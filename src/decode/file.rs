@@ -1,17 +1,14 @@
-//! One capture file → its capture points, their echo observations and the file's problems.
-//! This is the loop over every record; it is kept free of allocation per packet.
+//! The per-file driver: one capture file → its capture points, their echo observations and the
+//! file's problems (the loop over every record, kept free of allocation per packet); and every
+//! file's results merged into one numbering of points.
 
+use super::{FragmentKey, LinkLayer, Outcome, Unusable};
 use crate::capture::{self, link_type_name, Capture, Event, Problem, Source};
-use crate::decode::{self, FragmentKey, LinkLayer, Outcome};
-use crate::model::{Diagnostic, ErrorObservation, Observation, Point, Severity};
+use crate::model::{Diagnostic, ErrorObservation, Input, Observation, Point, Severity};
+use crate::text::sanitize;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
-
-/// A capture file to read, and the point name the user gave it (`--point NAME=FILE`).
-#[derive(Clone, Debug)]
-pub struct Input {
-    pub path: String,
-    pub name: Option<String>,
-}
 
 /// What one file yielded. Observations refer to `points` by index.
 #[derive(Debug, Default)]
@@ -34,7 +31,7 @@ struct Diagnostics {
 impl Diagnostics {
     fn new(path: &str) -> Self {
         Diagnostics {
-            file: capture::sanitize(path),
+            file: sanitize(path),
             list: Vec::new(),
             unlisted: 0,
         }
@@ -75,13 +72,69 @@ type PointKey = (u32, Option<u32>);
 /// Told how many more bytes of input were read, now and then (for a progress bar).
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
-/// Reads one capture file (or `-`, standard input), decompressing it when needed.
-pub fn scan(input: &Input) -> FileScan {
-    scan_with_progress(input, &|_| {})
+/// Every input read and decoded (in parallel), merged in the given order.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub points: Vec<Point>,
+    pub observations: Vec<Observation>,
+    pub errors: Vec<ErrorObservation>,
+    pub diagnostics: Vec<Diagnostic>,
 }
 
-/// [`scan`], reporting progress.
-pub fn scan_with_progress(input: &Input, progress: Progress) -> FileScan {
+/// Reads every input, one thread per file, and numbers their points in input order.
+pub fn read(inputs: &[Input], progress: Progress) -> Decoded {
+    let scans: Vec<FileScan> = inputs.par_iter().map(|i| read_file(i, progress)).collect();
+    merge(scans)
+}
+
+/// Per-file results in one list: point indexes renumbered, names made unique.
+pub fn merge(scans: Vec<FileScan>) -> Decoded {
+    let mut all = Decoded::default();
+    for s in scans {
+        let base = all.points.len() as u32;
+        all.points.extend(s.points);
+        all.observations
+            .extend(s.observations.into_iter().map(|mut o| {
+                o.point += base;
+                o
+            }));
+        all.errors.extend(s.errors.into_iter().map(|mut e| {
+            e.point += base;
+            e
+        }));
+        all.diagnostics.extend(s.diagnostics);
+    }
+    disambiguate_names(&mut all.points);
+    all
+}
+
+/// Two points with one name (two files both with `if_name` eth0) get their file's stem added.
+fn disambiguate_names(points: &mut [Point]) {
+    let mut count: FxHashMap<String, usize> = FxHashMap::default();
+    for p in points.iter() {
+        *count.entry(p.name.clone()).or_default() += 1;
+    }
+    for p in points.iter_mut() {
+        if count[&p.name] > 1 {
+            let stem = capture::file_stem(&p.file);
+            if stem != p.name {
+                p.name = format!("{}@{stem}", p.name);
+            }
+        }
+    }
+    // Still equal (same file name in two folders, or one stem): number them.
+    let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+    for p in points.iter_mut() {
+        let n = seen.entry(p.name.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            p.name = format!("{}~{}", p.name, *n);
+        }
+    }
+}
+
+/// Reads one capture file (or `-`, standard input), decompressing it when needed.
+pub fn read_file(input: &Input, progress: Progress) -> FileScan {
     match capture::open_source(&input.path) {
         Ok(capture::Opened::Mapped(map)) => {
             scan_capture(input, Capture::open_mapped(map), progress)
@@ -101,7 +154,7 @@ pub fn scan_with_progress(input: &Input, progress: Progress) -> FileScan {
 }
 
 /// Reads one capture from `reader`; `input` names it.
-pub fn scan_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
+pub fn read_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
     scan_capture(input, Capture::open(reader), &|_| {})
 }
 
@@ -114,7 +167,7 @@ fn scan_capture<S: Source>(
     progress: Progress,
 ) -> FileScan {
     let mut reported = 0u64;
-    let file = capture::sanitize(&input.path);
+    let file = sanitize(&input.path);
     let mut diags = Diagnostics::new(&input.path);
     let mut scan = FileScan::default();
     let mut cap = match opened {
@@ -131,7 +184,7 @@ fn scan_capture<S: Source>(
     let mut fragments: HashMap<(u32, FragmentKey), u16> = HashMap::new();
     let mut first_fragments: Vec<(usize, (u32, FragmentKey))> = Vec::new();
     // Frames and echoes per point, and the reasons echoes could not be used (first record, count).
-    let mut unusable: HashMap<&'static str, (u64, u64)> = HashMap::new();
+    let mut unusable: HashMap<Unusable, (u64, u64)> = HashMap::new();
     let mut unsupported: HashMap<u32, u64> = HashMap::new();
     let mut last_key: Option<(PointKey, usize)> = None;
     loop {
@@ -148,7 +201,7 @@ fn scan_capture<S: Source>(
                     reported = f.offset;
                 }
                 let link = LinkLayer::from_linktype(f.link_type);
-                let (ifindex, outcome) = decode::decode(link, f.data);
+                let (ifindex, outcome) = super::decode(link, f.data);
                 let key = (f.interface, ifindex);
                 let idx = match last_key {
                     Some((k, i)) if k == key => i,
@@ -189,20 +242,9 @@ fn scan_capture<S: Source>(
                         scan.observations.push(Observation {
                             point: idx as u32,
                             ts_ns: f.ts_ns,
-                            dir: e.dir,
-                            src: e.src,
-                            dst: e.dst,
-                            ttl: e.ttl,
-                            ip_id: e.ip_id,
-                            icmp_id: e.icmp_id,
-                            seq: e.seq,
-                            icmp_len: e.icmp_len,
-                            prefix: e.prefix,
-                            prefix_len: e.prefix_len,
-                            digest: e.digest,
-                            digest_len: e.digest_len,
                             record: f.record,
                             fragments: 0,
+                            packet: e,
                         });
                     }
                     Outcome::Fragment(key) => {
@@ -222,11 +264,11 @@ fn scan_capture<S: Source>(
                     Outcome::TruncatedEcho => {
                         point.echo_packets += 1;
                         unusable
-                            .entry("ICMP echo header cut by the snaplen")
+                            .entry(Unusable::EchoHeaderCut)
                             .or_insert((f.record, 0))
                             .1 += 1;
                     }
-                    Outcome::Unusable("unsupported link type") => {
+                    Outcome::Unusable(Unusable::UnsupportedLinkType) => {
                         *unsupported.entry(f.link_type).or_default() += 1;
                     }
                     Outcome::Unusable(why) => {
@@ -337,7 +379,7 @@ fn name_points<S: Source>(
         let name = match (&input.name, multi) {
             (Some(n), false) => n.clone(),
             (Some(n), true) => match if_name {
-                Some(i) if ifindex.is_none() => format!("{n}:{}", capture::sanitize(i)),
+                Some(i) if ifindex.is_none() => format!("{n}:{}", sanitize(i)),
                 _ => format!("{n}#if{index}"),
             },
             (None, _) => {

@@ -1,0 +1,72 @@
+//! Where reports and problems go: standard output, files ([`files`]: never over an input, never
+//! half-written, never replacing a device or FIFO), warnings on standard error, and the progress
+//! bar.
+
+mod files;
+
+pub use files::{
+    check_outputs, install_signal_cleanup, write_output, write_output_with, OutputError,
+};
+
+use crate::model::Input;
+use std::fs;
+use std::io::{self, IsTerminal, Write};
+
+/// Prints a problem on standard error, prefixed with the program's name.
+pub fn warn(message: impl std::fmt::Display) {
+    eprintln!("natcorr: {message}");
+}
+
+/// Writes a report to standard output; a closed pipe (`| head`) is not an error.
+pub fn stdout(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// Whether standard output is a person's terminal that takes colors (never with NO_COLOR,
+/// no-color.org).
+pub fn color() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Inputs larger than this get a progress bar on a terminal.
+const PROGRESS_ABOVE: u64 = 64 << 20;
+
+/// A progress bar on standard error while large inputs are read (only on a terminal).
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn new(inputs: &[Input], quiet: bool) -> Self {
+        let total: u64 = inputs
+            .iter()
+            .filter_map(|i| fs::metadata(&i.path).ok())
+            .map(|m| m.len())
+            .sum();
+        if quiet || total <= PROGRESS_ABOVE || !io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Progress(Some(bar))
+    }
+
+    pub fn inc(&self, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(bytes);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
