@@ -321,3 +321,6 @@ pub fn link_type_name(lt: u32) -> String {
     };
     name.to_string()
 }
+
+#[cfg(test)]
+mod tests;

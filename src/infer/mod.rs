@@ -222,3 +222,6 @@ fn rtt_per_point(obs: &[Observation], f: &FlowObs) -> HashMap<PointId, Vec<i64>>
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
