@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # record.sh OUTDIR [SCENARIO...|all]
+# record.sh OUTDIR dumps [SCENARIO...|all]      (or: record.sh --dumps-only OUTDIR ...)
 #
 # Rebuilds the OpenStack Neutron path from the engineer's notes
 # (VM -> qrouter SNAT -> l3agent MASQUERADE -> destination) in throw-away
-# network namespaces, pings through it and captures every interface at once
-# with one tcpdump per interface. Writes OUTDIR/<scenario>/<point>.pcap and
-# checks the packet counts per point. See captures/lab/README.md.
+# network namespaces, sends ICMP/TCP/UDP through it and captures every interface at once
+# with one tcpdump per interface. Writes OUTDIR/<scenario>/<point>.pcap plus the rule and
+# address dumps (<ns>.iptables-save, <ns>.ip6tables-save, <ns>.nft.json, <ns>.ip-addr.txt)
+# and checks the packet counts per point. The dumps mode builds each scenario, writes only
+# the dumps (no traffic, no pcaps touched) and tears down. See captures/lab/README.md.
 #
 # Exit: 0 ok, 1 failure, 2 usage, 77 SKIP (no root / netns / iptables / tools).
 set -euo pipefail
 
 BASE_SCENARIOS=(plain same-id drop any)
-EXTRA_SCENARIOS=(dnat ipv6 traceroute constant-payload bigping vxlan fragloss)
+EXTRA_SCENARIOS=(dnat ipv6 traceroute constant-payload bigping vxlan fragloss tcp same-port udp-drop dnat-tcp)
 
 usage() {
   cat >&2 <<EOF
 usage: $0 OUTDIR [SCENARIO...]
+       $0 OUTDIR dumps [SCENARIO...]     (same as: $0 --dumps-only OUTDIR [SCENARIO...])
   scenarios: ${BASE_SCENARIOS[*]} ${EXTRA_SCENARIOS[*]}
   default:   ${BASE_SCENARIOS[*]}   ('all' = every scenario)
-  writes OUTDIR/<scenario>/<point>.pcap (old *.pcap there are replaced)
+  writes OUTDIR/<scenario>/<point>.pcap (old *.pcap there are replaced) and the dumps
+  <ns>.iptables-save, <ns>.ip6tables-save (ipv6), <ns>.nft.json (native nft rules),
+  <ns>.ip-addr.txt; 'dumps' writes only the dumps and leaves the pcaps alone
 EOF
   exit 2
 }
@@ -28,8 +34,11 @@ die()  { echo "record.sh: ERROR: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
 
 # ---------------------------------------------------------------- arguments
+DUMPS_ONLY=0
+if [[ ${1:-} == --dumps-only ]]; then DUMPS_ONLY=1; shift; fi
 [[ $# -ge 1 && $1 != -* ]] || usage
 OUTDIR=$1; shift
+if [[ ${1:-} == dumps || ${1:-} == --dumps-only ]]; then DUMPS_ONLY=1; shift; fi
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=("${BASE_SCENARIOS[@]}")
 if [[ ${SCENARIOS[*]} == all ]]; then SCENARIOS=("${BASE_SCENARIOS[@]}" "${EXTRA_SCENARIOS[@]}"); fi
@@ -39,9 +48,12 @@ done
 
 # ---------------------------------------------------------------- preflight
 [[ $EUID -eq 0 ]] || skip "must run as root (network namespaces, iptables, tcpdump)"
-for tool in ip tcpdump ping iptables ip6tables sysctl awk; do
+for tool in ip tcpdump ping iptables ip6tables iptables-save ip6tables-save sysctl awk; do
   command -v "$tool" >/dev/null || skip "missing tool: $tool"
 done
+# python3 runs the servers and clients of the tcp/udp scenarios (checked there). The system
+# interpreter is preferred: a pyenv shim in PATH would add a slow wrapper in front of it.
+PY=/usr/bin/python3; [[ -x $PY ]] || PY=$(command -v python3 || true)
 # -e IDENT is needed for same-id and for fixed ids elsewhere (iputils >= 20210202).
 ping -V 2>&1 | grep -q iputils || skip "ping is not iputils ping (need -e IDENT)"
 
@@ -63,7 +75,7 @@ FAR_GW=203.0.113.1                          # traceroute: dest becomes a router
 P="nc-$$-"               # namespace prefix: unique per run, so parallel runs never collide
 NAMESPACES=()            # namespaces of the current scenario (deleted by teardown)
 PIDS=()                  # our background processes still running (killed by teardown)
-CAP_PIDS=() POINTS=() PING_PIDS=() FAILS=() PING_SEQ=0
+CAP_PIDS=() POINTS=() PING_PIDS=() FAILS=() PING_SEQ=0 PY_PIDS=() SRV_PIDS=() CAPFILTER=
 TMP=$(mktemp -d /tmp/natcorr-lab.XXXXXX)
 
 nsx() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
@@ -77,6 +89,10 @@ teardown() {
   PIDS=()
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   NAMESPACES=()
+  # Namespaces a dumps-mode subshell made are not in this shell's list: the prefix is ours alone.
+  for ns in $(ip netns list 2>/dev/null | awk -v p="$P" 'index($1, p) == 1 { print $1 }'); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
 }
 
 on_exit() {
@@ -223,11 +239,67 @@ build() {
   if (( VXLAN )); then point l3 underlay underlay; fi
   point dst eth1 dest-eth1
   if (( FAR )); then point dst eth2 dest-eth2; point far eth0 far-eth0; fi
+  if (( CSUM_OFF )); then csum_off; fi
+}
+
+# csum_off: no TX checksum offload on any interface of the scenario. A veth hands locally sent
+# TCP/UDP on as CHECKSUM_PARTIAL (only the pseudo-header sum in the packet), the routers forward
+# it so, and then every point, not only the sender's, records a wrong TCP/UDP checksum (seen:
+# tshark flagged all of them). With "tx off" the sender's stack computes the full sum and the
+# NATs update it. ICMP is always summed in software, so the ping scenarios do not need this.
+csum_off() {
+  local ns ifc
+  for ns in "${NAMESPACES[@]}"; do
+    for ifc in $(ip -n "$ns" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); if ($2 != "lo") print $2 }'); do
+      ip netns exec "$ns" ethtool -K "$ifc" tx off >/dev/null
+    done
+  done
+}
+
+# ---------------------------------------------------------------- rule and address dumps
+# The names a person knows the namespaces by (the script's own are nc-<pid>-<short>).
+dump_name() { case $1 in qr) echo qrouter ;; l3) echo l3agent ;; dst) echo dest ;; br) echo bridge ;; *) echo "$1" ;; esac; }
+
+# native_nft NS: nft tables in NS that iptables-nft did not create ("family name" per line).
+# nft warns about every table iptables-nft manages, so those are the ones to leave out.
+native_nft() {
+  local managed
+  managed=$(nsx "$1" nft list ruleset 2>&1 >/dev/null |
+    sed -n 's/^# Warning: table \(.*\) is managed by iptables-nft.*/\1/p')
+  nsx "$1" nft list tables | sed 's/^table //' | grep -vxF -f <(printf '%s\n' "$managed") || true
+}
+
+# write_dumps: for each namespace of the scenario, its rules and addresses beside the pcaps:
+# <name>.ip-addr.txt (ip -o addr), <name>.iptables-save, <name>.ip6tables-save (ipv6 only),
+# <name>.nft.json (nft -j list ruleset, only where native nft tables exist). Interface names
+# are the real ones, i.e. the capture-point names (vm1's eth0 is point vm1-eth0, dest's eth1
+# dest-eth1). The bridge namespace has no addresses and is dumped only when it holds rules.
+# Called after every rule is in place and before any traffic, so all counters are 0.
+write_dumps() {
+  local ns n name native
+  mkdir -p "$DIR"
+  rm -f "$DIR"/*.iptables-save "$DIR"/*.ip6tables-save "$DIR"/*.nft.json "$DIR"/*.ip-addr.txt
+  for ns in "${NAMESPACES[@]}"; do
+    n=${ns#"$P"}
+    name=$(dump_name "$n")
+    native=
+    if command -v nft >/dev/null; then native=$(native_nft "$n"); fi
+    if [[ $n == br && -z $native && -z $(nsx br iptables-save) ]]; then continue; fi
+    nsx "$n" ip -o addr >"$DIR/$name.ip-addr.txt"
+    nsx "$n" iptables-save >"$DIR/$name.iptables-save"
+    if (( IPV6 )); then nsx "$n" ip6tables-save >"$DIR/$name.ip6tables-save"; fi
+    if [[ -n $native ]]; then nsx "$n" nft -j list ruleset >"$DIR/$name.nft.json"; fi
+  done
+  log "$SCN: dumps: $(cd "$DIR" && ls -- *.ip-addr.txt *.iptables-save *.ip6tables-save *.nft.json 2>/dev/null | tr '\n' ' ')"
 }
 
 # ---------------------------------------------------------------- capture
+# start_captures: the scenario's rules are all in place here, so the dumps are written first.
+# In dumps mode (run in a subshell) this is where the scenario ends: no captures, no traffic.
 start_captures() {
   local spec ns ifc file pid deadline extra
+  write_dumps
+  if (( DUMPS_ONLY )); then teardown; exit 0; fi
   mkdir -p "$DIR"
   rm -f "$DIR"/*.pcap
   CAP_PIDS=()
@@ -239,8 +311,9 @@ start_captures() {
     # -Z root: Debian's tcpdump would otherwise drop to user tcpdump and chown the files to it.
     # --immediate-mode: with TPACKET_V3 frames wait up to 1 s in a ring block, and a SIGINT
     # then loses them (seen: the last request/reply of a run missing).
+    # CAPFILTER: empty (no filter) for the ICMP scenarios; the tcp/udp ones set one.
     ip netns exec "$P$ns" tcpdump -i "$ifc" -n -U --immediate-mode -Z root "${extra[@]}" \
-      -w "$DIR/$file.pcap" 2>"$TMP/$file.err" &
+      -w "$DIR/$file.pcap" ${CAPFILTER:+"$CAPFILTER"} 2>"$TMP/$file.err" &
     pid=$!; PIDS+=("$pid"); CAP_PIDS+=("$pid:$file")
   done
   deadline=$((SECONDS + 10))
@@ -336,11 +409,21 @@ check_files() {
 finish() {
   local spec file
   check_files
-  log "$SCN: frames per point (all / icmp+icmp6):"
+  log "$SCN: frames per point (all / icmp+icmp6 / tcp / udp):"
   for spec in "${POINTS[@]}"; do
     file=${spec##*:}
-    log "$(printf '  %-16s %4d / %4d' "$file" "$(count "$file" "")" "$(count "$file" 'icmp or icmp6')")"
+    log "$(printf '  %-16s %4d / %4d / %4d / %4d' "$file" "$(count "$file" "")" \
+      "$(count "$file" 'icmp or icmp6')" "$(count "$file" tcp)" "$(count "$file" udp)")"
   done
+  if (( CSUM_OFF )); then
+    # tcpdump -vv verifies TCP/UDP checksums; none may be "incorrect" (see csum_off)
+    local bad
+    for spec in "${POINTS[@]}"; do
+      file=${spec##*:}
+      bad=$(tcpdump -n -vv -r "$DIR/$file.pcap" 'tcp or udp' 2>/dev/null | grep -c 'incorrect' || true)
+      (( bad == 0 )) || FAILS+=("$file: $bad TCP/UDP checksum(s) incorrect")
+    done
+  fi
   if (( ${#FAILS[@]} )); then
     printf 'record.sh: FAIL %s\n' "${FAILS[@]}" >&2
     die "$SCN: ${#FAILS[@]} check(s) failed; captures left in $DIR for inspection"
@@ -462,15 +545,18 @@ scn_drop() {
   log "drop: echo id $id; requests passing $EX -> $UP: seq ${seqs% }"
 }
 
-scn_dnat() {
-  build
-  # Floating IP, Neutron style: the address sits on the outer port, DNAT in, SNAT out (1:1).
+# floating_ip: Neutron style: the address sits on the outer port, DNAT in, SNAT out (1:1).
+floating_ip() {
   ip -n "$P"l3 addr add "$FIP/32" dev "$UP"
   nsx l3 iptables -t nat -A PREROUTING -d "$FIP" -j DNAT --to-destination "$FIP_MID"
   nsx l3 iptables -t nat -I POSTROUTING -s "$FIP_MID" ! -o "$EX" -j SNAT --to-source "$FIP"
   ip -n "$P"qr addr add "$FIP_MID/32" dev "$QG"
   nsx qr iptables -t nat -A PREROUTING -d "$FIP_MID" -j DNAT --to-destination "$VM1_IP"
   nsx qr iptables -t nat -I POSTROUTING -s "$VM1_IP" -o "$QG" -j SNAT --to-source "$FIP_MID"
+}
+
+scn_dnat() {
+  build; floating_ip
   start_captures
   # Inbound (outside host -> floating IP) and outbound (VM -> outside) at the same time.
   ping_bg dst -c 5 -i 0.2 -W 1 -e 2050 -I "$DST_IP" "$FIP"
@@ -580,20 +666,314 @@ scn_vxlan() {
   expect underlay 0 'udp port 4789 and udp[6:2] != 0'
 }
 
+# ---------------------------------------------------------------- tcp / udp: python3 programs
+# Servers and clients are small python3 programs started as `ip netns exec NS python3 -c ...`
+# in the background, so $! is the python process itself (ip netns exec execs it).
+
+# HTTP/1.0 server: ADDR PORT. Fixed small text body; status, headers and body leave in one
+# segment (buffered wfile), the server closes first (HTTP/1.0). server_bind skips HTTPServer's
+# socket.getfqdn(): that reverse DNS query went to the host's resolver (seen in dnat-tcp, where
+# the VM has a default route; the l3agent answered "net unreachable").
+PY_HTTPD=$(cat <<'PYEOF'
+import socketserver, sys, http.server
+class S(http.server.ThreadingHTTPServer):
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+class H(http.server.BaseHTTPRequestHandler):
+    wbufsize = -1
+    def version_string(self): return "natcorr-lab"
+    def log_message(self, *args): pass
+    def do_GET(self):
+        body = ("hello %s from %s\n" % (self.path, self.server.server_address[0])).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+s = S((sys.argv[1], int(sys.argv[2])), H)
+print("ready", flush=True)
+s.serve_forever()
+PYEOF
+)
+
+# HTTP/1.0 client: DST PORT SRC HOLD LABEL SPORT...: one connection per SPORT (bound to
+# SRC:SPORT, 0.2 s apart), each waits HOLD s after the handshake, sends GET /LABEL/<n>, reads
+# the response to EOF and closes. Exit 1 unless every answer is 200.
+PY_HTTPGET=$(cat <<'PYEOF'
+import socket, sys, time
+dst, port, src, hold, label = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
+ok = True
+for n, sport in enumerate(sys.argv[6:], 1):
+    if n > 1:
+        time.sleep(0.2)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.bind((src, int(sport)))
+    s.connect((dst, port))
+    time.sleep(hold)
+    s.sendall(("GET /%s/%d HTTP/1.0\r\nHost: %s\r\nUser-Agent: natcorr-lab\r\n\r\n" % (label, n, dst)).encode())
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n")[0].decode()
+    print("sport %s: %s: %s" % (sport, status, body.decode().strip()), flush=True)
+    ok = ok and " 200 " in status
+sys.exit(0 if ok else 1)
+PYEOF
+)
+
+# UDP echo server: ADDR PORT.
+PY_UDPECHO=$(cat <<'PYEOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data, peer)
+PYEOF
+)
+
+# UDP client: DST PORT SPORT N GAP: N datagrams "natcorr-udp NN\n" (NN = 01..N) from SPORT,
+# GAP s apart, then 0.3 s for late echoes; prints which seqs came back.
+PY_UDPSEND=$(cat <<'PYEOF'
+import select, socket, sys, time
+dst, port, sport, count, gap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("", sport))
+got = []
+def drain(until):
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        if select.select([s], [], [], left)[0]:
+            got.append(s.recv(2048).decode().split()[-1])
+t0 = time.monotonic()
+for n in range(1, count + 1):
+    s.sendto(b"natcorr-udp %02d\n" % n, (dst, port))
+    drain(t0 + n * gap)
+drain(time.monotonic() + 0.3)
+print("sent %d, echoed %d: %s" % (count, len(got), " ".join(got)), flush=True)
+PYEOF
+)
+
+need_python() {
+  (( DUMPS_ONLY )) || [[ -n $PY ]] || skip "$SCN needs python3"
+  command -v ethtool >/dev/null || skip "$SCN needs ethtool (checksum offload off, see csum_off)"
+}
+
+# server_bg NS NAME CODE ARGS...: start a python server in NS, wait until it prints "ready".
+server_bg() {
+  local n=$1 name=$2 code=$3; shift 3
+  local out=$TMP/srv.$SCN.$name pid deadline=$((SECONDS + 10))
+  # Fresh file, truncated here: the child's own redirect may happen after the first grep.
+  : >"$out"
+  ip netns exec "$P$n" "$PY" -c "$code" "$@" >"$out" 2>&1 &
+  pid=$!; PIDS+=("$pid"); SRV_PIDS+=("$pid")
+  until grep -q '^ready' "$out"; do
+    kill -0 "$pid" 2>/dev/null || die "$name server in $n exited: $(cat "$out")"
+    (( SECONDS < deadline )) || die "$name server in $n did not get ready"
+    sleep 0.05
+  done
+}
+
+# stop_servers: SIGTERM each server by its pid (they never exit on their own).
+stop_servers() {
+  local pid
+  for pid in "${SRV_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${SRV_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; forget "$pid"; done
+  SRV_PIDS=()
+}
+
+# py_bg NS NAME CODE ARGS...: a python client in NS in the background (output kept).
+py_bg() {
+  local n=$1 name=$2 code=$3; shift 3
+  ip netns exec "$P$n" "$PY" -c "$code" "$@" >"$TMP/py.$name" 2>&1 &
+  PIDS+=("$!"); PY_PIDS+=("$!:$name")
+}
+
+# wait_py: every client must exit 0 (they time out after 3 s on their own).
+wait_py() {
+  local spec pid name rc
+  for spec in "${PY_PIDS[@]}"; do
+    pid=${spec%%:*} name=${spec#*:}
+    rc=0; wait "$pid" || rc=$?
+    forget "$pid"
+    (( rc == 0 )) || die "client $name failed (rc $rc): $(cat "$TMP/py.$name")"
+    log "  client $name: $(tr '\n' ';' <"$TMP/py.$name")"
+  done
+  PY_PIDS=()
+}
+
+SYN='tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn'
+SYNACK='tcp[tcpflags] & (tcp-syn|tcp-ack) = (tcp-syn|tcp-ack)'
+FIN='tcp[tcpflags] & tcp-fin != 0'
+HTTP200='tcp[((tcp[12] & 0xf0) >> 2):4] = 0x48545450'   # payload starts with "HTTP"
+
+# sports POINT FILTER: source ports of the matching frames, sorted, space separated
+sports() {
+  tcpdump -n -r "$DIR/$1.pcap" "$2" 2>/dev/null |
+    sed -n 's/^.* IP [0-9.]*\.\([0-9]*\) > .*/\1/p' | sort -n | tr '\n' ' ' | sed 's/ $//'
+}
+sorted() { tr ' ' '\n' <<<"$*" | sort -n | tr '\n' ' ' | sed 's/ $//'; }
+
+# tcp_conns POINT CLIENT SERVER DPORT "SPORTS": one HTTP connection per client port, complete:
+# SYN, SYN-ACK, one HTTP answer, a FIN each way; SYNs from exactly these source ports.
+tcp_conns() {
+  local p=$1 c=$2 sv=$3 dp=$4 want n got
+  want=$(sorted "$5"); n=$(wc -w <<<"$want")
+  expect "$p" "$n" "$SYN and src $c and dst $sv and dst port $dp"
+  expect "$p" "$n" "$SYNACK and src $sv and dst $c and src port $dp"
+  expect "$p" "$n" "tcp and src $sv and dst $c and src port $dp and $HTTP200"
+  expect "$p" $((2 * n)) "$FIN and host $c and host $sv and port $dp"
+  got=$(sports "$p" "$SYN and src $c and dst $sv and dst port $dp")
+  [[ $got == "$want" ]] || FAILS+=("$p: SYN source ports $c -> $sv:$dp are [$got], expected [$want]")
+}
+
+# same_count FILTER POINT...: every point holds as many FILTER frames as the first (no loss);
+# leaves that number in SAME_N (not echoed: expect must run in this shell to record FAILS).
+same_count() {
+  local f=$1 first=$2 p; shift 2
+  SAME_N=$(count "$first" "$f")
+  for p in "$@"; do expect "$p" "$SAME_N" "$f"; done
+}
+
+# syn_seq POINT FILTER: the sequence number of the first SYN matching FILTER
+syn_seq() { tcpdump -n -r "$DIR/$1.pcap" -c 1 "$SYN and $2" 2>/dev/null | sed -n 's/.* seq \([0-9]*\),.*/\1/p'; }
+
+# udp_seqs POINT FILTER: the NN of the "natcorr-udp NN" datagrams matching FILTER (IP header
+# without options: the two digits are IP-packet bytes 40-41, hex characters 81-84)
+udp_seqs() {
+  hexpkts "$1" "$2" | cut -c81-84 | while read -r h; do printf '%b' "\\x${h:0:2}\\x${h:2:2} "; done | sed 's/ $//'
+}
+
+scn_tcp() {
+  need_python
+  build; start_captures
+  server_bg dst http "$PY_HTTPD" "$DST_IP" 80
+  py_bg vm1 vm1 "$PY_HTTPGET" "$DST_IP" 80 0.0.0.0 0 tcp 41001 41002 41003
+  wait_py; stop_servers; stop_captures
+  local p s
+  for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do
+    case $p in vm1-eth0|"$HA") s=$VM1_IP ;; "$QG"|"$EX") s=$QG_IP ;; *) s=$UP_IP ;; esac
+    tcp_conns "$p" "$s" "$DST_IP" 80 "41001 41002 41003"
+    expect "$p" 0 "icmp or udp"
+  done
+  same_count tcp vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1
+  log "tcp: 3 connections from $VM1_IP ports 41001-41003 to $DST_IP:80, $SAME_N TCP frames at every point; ports unchanged"
+}
+
+scn_same_port() {
+  need_python
+  build; start_captures
+  server_bg dst http "$PY_HTTPD" "$DST_IP" 8080
+  # Both VMs bind source port 40000; both connections stay open 0.4 s after the handshake, so
+  # they overlap. vm2 starts 0.1 s later, so vm1's conntrack entry is confirmed by then (no
+  # insert race, cf. same-id) and the qrouter SNAT must give vm2's connection another port.
+  py_bg vm1 vm1 "$PY_HTTPGET" "$DST_IP" 8080 0.0.0.0 0.4 vm1 40000
+  sleep 0.1
+  py_bg vm2 vm2 "$PY_HTTPGET" "$DST_IP" 8080 0.0.0.0 0.4 vm2 40000
+  wait_py; stop_servers; stop_captures
+  tcp_conns vm1-eth0 "$VM1_IP" "$DST_IP" 8080 40000; tcp_conns vm2-eth0 "$VM2_IP" "$DST_IP" 8080 40000
+  tcp_conns "$HA" "$VM1_IP" "$DST_IP" 8080 40000;    tcp_conns "$HA" "$VM2_IP" "$DST_IP" 8080 40000
+  # On qg- exactly one of the two connections still has source port 40000.
+  local other p n1 n2 n seq1 seq2 seqo
+  other=$(sports "$QG" "$SYN and src $QG_IP and not src port 40000")
+  [[ $other =~ ^[0-9]+$ ]] || { FAILS+=("$QG: expected exactly one SYN with a source port other than 40000, got [$other]"); finish; }
+  expect "$QG" 1 "$SYN and src $QG_IP and src port 40000"
+  for p in "$QG" "$EX"; do tcp_conns "$p" "$QG_IP" "$DST_IP" 8080 "40000 $other"; done
+  for p in "$UP" dest-eth1; do tcp_conns "$p" "$UP_IP" "$DST_IP" 8080 "40000 $other"; done
+  for p in vm1-eth0 vm2-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 0 "icmp or udp"; done
+  n1=$(count vm1-eth0 tcp) n2=$(count vm2-eth0 tcp)
+  same_count tcp "$HA" "$QG" "$EX" "$UP" dest-eth1; n=$SAME_N
+  (( n1 + n2 == n )) || FAILS+=("tcp frames: vm1-eth0 $n1 + vm2-eth0 $n2 != $n at $HA")
+  # Which VM was moved: SNAT keeps the initial sequence number, so follow the SYNs by it.
+  seq1=$(syn_seq vm1-eth0 "src $VM1_IP") seq2=$(syn_seq vm2-eth0 "src $VM2_IP")
+  seqo=$(syn_seq "$QG" "src $QG_IP and src port $other")
+  if [[ -n $seqo && $seqo == "$seq2" ]]; then
+    log "same-port: vm1 ($VM1_IP) keeps sport 40000; vm2 ($VM2_IP) sport 40000 -> $other on $HA -> $QG"
+  elif [[ -n $seqo && $seqo == "$seq1" ]]; then
+    log "same-port: vm2 ($VM2_IP) keeps sport 40000; vm1 ($VM1_IP) sport 40000 -> $other on $HA -> $QG"
+  else
+    FAILS+=("$QG: the SYN from port $other (seq $seqo) matches neither VM's SYN ($seq1, $seq2)")
+  fi
+}
+
+scn_udp_drop() {
+  need_python
+  build
+  # Every 2nd datagram towards the echo server dies in l3agent's FORWARD chain; with
+  # --packet 0 the nth counter matches the 1st, 3rd, ... (seq 01, 03, 05, 07, 09 dropped).
+  nsx l3 iptables -I FORWARD -i "$EX" -p udp --dport 9999 \
+    -m statistic --mode nth --every 2 --packet 0 -j DROP
+  start_captures
+  server_bg dst udpecho "$PY_UDPECHO" "$DST_IP" 9999
+  py_bg vm1 vm1 "$PY_UDPSEND" "$DST_IP" 9999 40053 10 0.1
+  wait_py; stop_servers; stop_captures
+  local p s nq seqs want all='01 02 03 04 05 06 07 08 09 10' even='02 04 06 08 10'
+  for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do
+    case $p in vm1-eth0|"$HA") s=$VM1_IP nq=10 want=$all ;; "$QG"|"$EX") s=$QG_IP nq=10 want=$all ;;
+      *) s=$UP_IP nq=5 want=$even ;; esac
+    expect "$p" "$nq" "udp and src $s and src port 40053 and dst $DST_IP and dst port 9999"
+    expect "$p" 5 "udp and src $DST_IP and src port 9999 and dst $s and dst port 40053"
+    expect "$p" $((nq + 5)) udp
+    expect "$p" 0 "icmp or tcp"
+    seqs=$(udp_seqs "$p" "udp and dst port 9999")
+    [[ $seqs == "$want" ]] || FAILS+=("$p: request seqs [$seqs], expected [$want]")
+    seqs=$(udp_seqs "$p" "udp and src port 9999")
+    [[ $seqs == "$even" ]] || FAILS+=("$p: echo seqs [$seqs], expected [$even]")
+  done
+  log "udp-drop: 10 datagrams $VM1_IP:40053 -> $DST_IP:9999; seq 01 03 05 07 09 lost on $EX -> $UP"
+}
+
+scn_dnat_tcp() {
+  need_python
+  build; floating_ip
+  start_captures
+  server_bg vm1 http "$PY_HTTPD" "$VM1_IP" 80
+  # The outside host connects from 203.0.113.234 (bound, like ping -I in dnat) to the floating IP.
+  py_bg dst dest "$PY_HTTPGET" "$FIP" 80 "$DST_IP" 0 dnat 42001 42002 42003
+  wait_py; stop_servers; stop_captures
+  local p d
+  for p in dest-eth1 "$UP" "$EX" "$QG" "$HA" vm1-eth0; do
+    case $p in dest-eth1|"$UP") d=$FIP ;; "$EX"|"$QG") d=$FIP_MID ;; *) d=$VM1_IP ;; esac
+    tcp_conns "$p" "$DST_IP" "$d" 80 "42001 42002 42003"
+    expect "$p" 0 "icmp or udp"
+  done
+  same_count tcp dest-eth1 "$UP" "$EX" "$QG" "$HA" vm1-eth0
+  log "dnat-tcp: 3 connections $DST_IP:42001-42003 -> $FIP:80 -> $FIP_MID:80 -> $VM1_IP:80, $SAME_N TCP frames per point"
+}
+
 # ---------------------------------------------------------------- main
 probe
 mkdir -p "$OUTDIR"
 for SCN in "${SCENARIOS[@]}"; do
-  DIR=$OUTDIR/$SCN FAILS=() VM2=0 IPV6=0 VXLAN=0 FAR=0
+  DIR=$OUTDIR/$SCN FAILS=() VM2=0 IPV6=0 VXLAN=0 FAR=0 CAPFILTER= CSUM_OFF=0
   case $SCN in
-    same-id|constant-payload) VM2=1 ;;
+    same-id|constant-payload|same-port) VM2=1 ;;
     ipv6) IPV6=1 ;;
     vxlan) VXLAN=1 ;;
     traceroute) FAR=1 ;;
   esac
+  # tcp/udp scenarios: everything the lab sends, and nothing else (no IPv6/LLC/other ethertypes).
+  case $SCN in tcp|same-port|udp-drop|dnat-tcp) CAPFILTER='arp or icmp or tcp or udp' CSUM_OFF=1 ;; esac
+  if (( DUMPS_ONLY )); then
+    # The scenario runs in a subshell that ends in start_captures (after writing the dumps).
+    log "$SCN: dumps only into $DIR"
+    ( "scn_${SCN//-/_}" )
+    teardown
+    continue
+  fi
   log "$SCN: recording into $DIR"
   "scn_${SCN//-/_}"
   finish
   teardown
 done
-log "done: ${SCENARIOS[*]}"
+log "done: ${SCENARIOS[*]}$( (( ! DUMPS_ONLY )) || echo ' (dumps only)')"
