@@ -39,7 +39,7 @@ fn scan_all(files: &[Vec<u8>]) -> Vec<FileScan> {
         .map(|(f, p)| {
             read_reader(
                 &Input {
-                    path: format!("{p}.pcap"),
+                    path: format!("{p}.pcap").into(),
                     name: None,
                 },
                 &f[..],

@@ -5,7 +5,9 @@
 use crate::expect::Expectation;
 use crate::model::{Input, Options};
 use crate::report::{Format, Html, Junit, Ladder, Render};
-use clap::{CommandFactory, Parser, Subcommand};
+use crate::text::sanitize;
+use clap::builder::TypedValueParser;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -40,11 +42,12 @@ pub struct Cli {
     /// pcapng interface name, else the file name without extension; a `tcpdump -i any` file yields
     /// one point per interface (`NAME#ifN`).
     #[arg(value_name = "FILE")]
-    pub files: Vec<String>,
+    pub files: Vec<PathBuf>,
 
     /// Read FILE as capture point NAME (repeatable). Overrides the name natcorr would pick.
-    #[arg(long = "point", value_name = "NAME=FILE", value_parser = parse_point)]
-    pub points: Vec<(String, String)>,
+    #[arg(long = "point", value_name = "NAME=FILE",
+          value_parser = clap::builder::OsStringValueParser::new().try_map(parse_point))]
+    pub points: Vec<(String, PathBuf)>,
 
     /// The clock of POINT's capture host is SECONDS ahead of the others (negative: behind); its
     /// timestamps are corrected before timing (repeatable). Without it, natcorr estimates offsets
@@ -88,7 +91,7 @@ pub struct Cli {
     /// Draw journey N (the same packet at every point, numbered as in --format csv) and its reply
     /// as a ladder in the terminal, the fields each hop changed marked; with --html, the report's
     /// ladder for that flow shows this journey.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub ladder: Option<u64>,
 
     /// No progress bar (it is shown on a terminal for inputs over 64 MB).
@@ -99,6 +102,12 @@ pub struct Cli {
     /// to standard error.
     #[arg(long)]
     pub timings: bool,
+
+    /// Stop reading inputs once the analysis would use more than SIZE bytes of memory (K, M, G
+    /// suffixes; default: half the machine's memory). What was read is still analyzed, with an
+    /// error that says where reading stopped (exit code 2).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
 
     /// Treat warnings about the inputs (a cut record, a skipped block, …) as errors: exit code 2.
     #[arg(long)]
@@ -141,20 +150,64 @@ fn parse_offset(s: &str) -> Result<(String, i64), String> {
     if point.is_empty() || !secs.is_finite() || secs.abs() > 1e9 {
         return Err(format!("expected POINT=SECONDS, got {s:?}"));
     }
-    Ok((point.to_string(), (secs * 1e9).round() as i64))
+    Ok((sanitize(point), (secs * 1e9).round() as i64))
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{:?} is not a size (e.g. 512M, 4G)", sanitize(s))),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{:?} is not a size (e.g. 512M, 4G)", sanitize(s)))
+}
+
+/// Half the machine's memory (`MemTotal` in /proc/meminfo), or 8 GiB where that is unknown.
+fn default_memory_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(8 << 30, |kb| kb * 1024 / 2)
 }
 
 fn parse_rule(s: &str) -> Result<Expectation, String> {
     s.parse().map_err(|e: crate::expect::ParseError| e.why)
 }
 
-fn parse_point(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
-            Ok((name.to_string(), file.to_string()))
-        }
-        _ => Err(format!("expected NAME=FILE, got {s:?}")),
+fn parse_point(s: std::ffi::OsString) -> Result<(String, PathBuf), String> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = s.as_bytes();
+    let shown = sanitize(&s.to_string_lossy());
+    let Some(at) = bytes.iter().position(|&b| b == b'=') else {
+        return Err(format!("expected NAME=FILE, got {shown:?}"));
+    };
+    let (name, file) = (&bytes[..at], &bytes[at + 1..]);
+    let name = std::str::from_utf8(name)
+        .map_err(|_| format!("the point name in {shown:?} is not UTF-8"))?;
+    if name.is_empty() || file.is_empty() {
+        return Err(format!("expected NAME=FILE, got {shown:?}"));
     }
+    Ok((
+        sanitize(name),
+        PathBuf::from(std::ffi::OsString::from_vec(file.to_vec())),
+    ))
 }
 
 /// A run, checked: what to read, with which options, what to check and what to write where.
@@ -181,10 +234,7 @@ impl Plan {
 
     /// Every input's path (`-` is standard input).
     pub fn input_paths(&self) -> Vec<&std::path::Path> {
-        self.inputs
-            .iter()
-            .map(|i| std::path::Path::new(&i.path))
-            .collect()
+        self.inputs.iter().map(|i| i.path.as_path()).collect()
     }
 }
 
@@ -196,12 +246,23 @@ impl Cli {
         if inputs.is_empty() {
             return Err("no capture files given (see natcorr --help)".to_string());
         }
+        if inputs.iter().filter(|i| i.path.as_os_str() == "-").count() > 1 {
+            return Err(
+                "standard input (-) is given more than once; it can be read only once".into(),
+            );
+        }
+        if self.ladder.is_some() && self.format != Format::Table {
+            return Err(format!(
+                "--ladder draws in the terminal and cannot be combined with --format {}",
+                self.format
+                    .to_possible_value()
+                    .map_or("?".into(), |v| v.get_name().to_string())
+            ));
+        }
         let mut rules = self.expect.clone();
         for path in &self.expect_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let parsed =
-                crate::expect::parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let shown = sanitize(&path.to_string_lossy());
+            let parsed = crate::expect::read_file(path).map_err(|e| format!("{shown}: {e}"))?;
             rules.extend(parsed);
         }
         let mut files: Vec<(PathBuf, Box<dyn Render>)> = Vec::new();
@@ -237,6 +298,7 @@ impl Cli {
         Options {
             clock_offsets: self.clock_offsets.clone(),
             per_packet: self.format.per_packet() || self.html.is_some() || self.ladder.is_some(),
+            max_memory: Some(self.max_memory.unwrap_or_else(default_memory_budget)),
         }
     }
 

@@ -327,6 +327,50 @@ pub fn parse_file(text: &str) -> Result<Vec<Expectation>, ParseError> {
         .collect()
 }
 
+/// A rule file's line longer than this is not a rule (`--expect-file /dev/zero` must not eat
+/// the memory).
+const MAX_LINE: usize = 4096;
+/// Rules one file may hold.
+const MAX_RULES: usize = 10_000;
+
+/// Reads rules from a file line by line, within bounds; errors name the line.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<Expectation>, String> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut rules = Vec::new();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("line {number}: cannot read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        if line.len() > MAX_LINE {
+            return Err(format!(
+                "line {number}: longer than {MAX_LINE} bytes: not a rule file"
+            ));
+        }
+        let text =
+            std::str::from_utf8(&line).map_err(|_| format!("line {number}: not UTF-8 text"))?;
+        let rule = text.split('#').next().unwrap_or("").trim();
+        if rule.is_empty() {
+            continue;
+        }
+        if rules.len() == MAX_RULES {
+            return Err(format!("line {number}: more than {MAX_RULES} rules"));
+        }
+        rules.push(
+            rule.parse::<Expectation>()
+                .map_err(|e| format!("line {number}: {e}"))?,
+        );
+    }
+    Ok(rules)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

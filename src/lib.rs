@@ -14,7 +14,7 @@
 //! // The seed: one ping run per interface, captured one interface at a time.
 //! let inputs: Vec<Input> = ["ha-2b8cf5e0-b1", "qg-0aeca8b7-8a", "ex-l3dngw", "eth2.106", "eth1"]
 //!     .iter()
-//!     .map(|p| Input { path: format!("captures/seed/{p}.pcap"), name: None })
+//!     .map(|p| Input { path: format!("captures/seed/{p}.pcap").into(), name: None })
 //!     .collect();
 //! let analysis = natcorr::analyze(&inputs, &Default::default());
 //! let snat: Vec<(&str, &str)> = analysis
@@ -52,7 +52,10 @@ pub fn analyze(inputs: &[Input], options: &Options) -> Analysis {
 /// [`analyze`], reporting bytes read as it goes (from several threads).
 pub fn analyze_with_progress(inputs: &[Input], options: &Options, progress: Progress) -> Analysis {
     let start = Instant::now();
-    let decoded = decode::read(inputs, progress);
+    let budget = options
+        .max_memory
+        .map_or_else(decode::Budget::unlimited, decode::Budget::new);
+    let decoded = decode::read(inputs, progress, &budget);
     let read = start.elapsed();
     let mut analysis = analyze_decoded(decoded, options);
     analysis.timings.insert(0, ("read and decode", read));

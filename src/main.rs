@@ -13,9 +13,14 @@ const FAILED: u8 = 2;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // clap's message quotes what was typed: cleaned like every other message.
+            eprint!("{}", natcorr::text::sanitize_lines(&e.render().to_string()));
+            return ExitCode::from(FAILED);
+        }
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { FAILED } else { 0 });
+            return ExitCode::SUCCESS;
         }
     };
     if let Some(command) = cli.command {
@@ -71,8 +76,12 @@ fn main() -> ExitCode {
     if let Err(e) = written {
         return fail(e);
     }
-    // Problems go to stderr too, unless the table on the terminal already lists them.
-    if cli.format != natcorr::report::Format::Table || cli.output.is_some() {
+    // Problems always reach stderr, unless the table on the person's terminal already lists them.
+    let table_on_terminal = plan.output.is_none()
+        && cli.ladder.is_none()
+        && cli.format == natcorr::report::Format::Table
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !table_on_terminal {
         for w in &analysis.warnings {
             warn(w);
         }

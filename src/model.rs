@@ -10,8 +10,16 @@ use std::net::IpAddr;
 /// (`--point NAME=FILE`).
 #[derive(Clone, Debug)]
 pub struct Input {
-    pub path: String,
+    /// Any bytes a file name may hold (not only UTF-8).
+    pub path: std::path::PathBuf,
     pub name: Option<String>,
+}
+
+impl Input {
+    /// The path as text (bytes that are not UTF-8 shown as U+FFFD); `-` for standard input.
+    pub fn display(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
 }
 
 /// What the command line can tell the analysis beyond the files.
@@ -21,6 +29,8 @@ pub struct Options {
     pub clock_offsets: Vec<(String, i64)>,
     /// Keep one row per observation for per-packet output.
     pub per_packet: bool,
+    /// Bytes the analysis may use (`--max-memory`); `None`: no limit.
+    pub max_memory: Option<u64>,
 }
 
 /// Index of a capture point in [`Analysis::points`] (and in the pipeline's point list).

@@ -2,7 +2,6 @@
 //! so that every problem can be named by file, record and byte. Which format a file is
 //! comes from its first bytes, never from its name.
 
-mod mapped;
 mod naming;
 mod pcap;
 mod pcapng;
@@ -12,7 +11,6 @@ mod window;
 pub use naming::{file_stem, point_name};
 pub use source::{open as open_source, Compression, Opened};
 
-use mapped::Mapped;
 use std::io::Read;
 pub use window::Source;
 use window::Window;
@@ -148,13 +146,6 @@ impl<R: Read> Capture<Window<R>> {
     /// Reads a capture from a stream (standard input, a decompressor, a slice).
     pub fn open(reader: R) -> Result<Self, Problem> {
         Capture::from_source(Window::new(reader))
-    }
-}
-
-impl Capture<Mapped> {
-    /// Reads a capture from a memory-mapped file, in place.
-    pub fn open_mapped(map: memmap2::Mmap) -> Result<Self, Problem> {
-        Capture::from_source(Mapped::new(map))
     }
 }
 

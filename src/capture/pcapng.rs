@@ -5,7 +5,6 @@
 use super::pcap::{read_u16, read_u32};
 use super::window::Source;
 use super::{Interface, Problem, Record, Step, MAX_CAPLEN};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -31,6 +30,8 @@ pub struct PcapNgFramer {
     done: bool,
     scratch: Vec<u8>,
     warned_unaligned: bool,
+    /// A timestamp beyond what i64 nanoseconds hold was reported (once per file).
+    warned_timestamp: bool,
 }
 
 impl PcapNgFramer {
@@ -45,6 +46,7 @@ impl PcapNgFramer {
             done: false,
             scratch: Vec::new(),
             warned_unaligned: false,
+            warned_timestamp: false,
         }
     }
 
@@ -197,7 +199,8 @@ impl PcapNgFramer {
                     p.stop()
                 });
             }
-            return match PcapNgParser::new(block) {
+            let cleaned = without_text_options(block, be, SHB_BODY).0;
+            return match PcapNgParser::new(&cleaned) {
                 Ok((_, parser)) => {
                     self.parser = Some(parser);
                     self.base = interfaces.len() as u32;
@@ -242,6 +245,16 @@ impl PcapNgFramer {
             return Step::Skip(extent, problem);
         }
         let parser = self.parser.as_mut().expect("a section header came first");
+        // Text options are read here, lossily: pcap-file rejects a whole block (and with an IDB,
+        // every packet of that interface) whose text option is not UTF-8; tshark reads them.
+        let mut if_name = None;
+        let cleaned;
+        let block = if btype == IDB {
+            (cleaned, if_name) = without_text_options(block, be, IDB_BODY);
+            &cleaned[..]
+        } else {
+            block
+        };
         let parsed = match parser.next_block(block) {
             Ok((_, b)) => b,
             Err(e) => {
@@ -257,13 +270,9 @@ impl PcapNgFramer {
         };
         let (interface, ts, orig_len, data_at, caplen) = match parsed {
             Block::InterfaceDescription(idb) => {
-                let name = idb.options.iter().find_map(|o| match o {
-                    InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
-                    _ => None,
-                });
                 interfaces.push(Interface {
                     link_type: u32::from(idb.linktype),
-                    name,
+                    name: if_name,
                     snaplen: idb.snaplen,
                     resolution_ns: (idb.ts_resolution().decode_timestamp(1).as_nanos() as u64)
                         .max(1),
@@ -311,7 +320,21 @@ impl PcapNgFramer {
             }
             _ => return Step::Skip(extent, note),
         };
-        let ts_ns = i64::try_from(ts.as_nanos()).unwrap_or(i64::MAX);
+        let ts_ns = match i64::try_from(ts.as_nanos()) {
+            Ok(t) => t,
+            Err(_) => {
+                if !self.warned_timestamp {
+                    self.warned_timestamp = true;
+                    let secs = ts.as_secs();
+                    note = Some(Problem::at(
+                        at,
+                        offset,
+                        format!("timestamp {secs} s after 1970 is beyond 2262-04-11, the latest natcorr represents: shown as that date, timing from this interface is meaningless"),
+                    ));
+                }
+                i64::MAX
+            }
+        };
         self.last_ts = ts_ns;
         let rec = Record {
             record: self.block,
@@ -330,6 +353,71 @@ impl PcapNgFramer {
         self.done = true;
         Step::Problem(p)
     }
+}
+
+/// Bytes before the options: SHB (type, length, byte-order magic, version, section length),
+/// IDB (type, length, link type, reserved, snaplen).
+const SHB_BODY: usize = 24;
+const IDB_BODY: usize = 16;
+
+/// pcapng option codes (RFC draft, section 3.5 and 4.2).
+mod option {
+    pub const END: u16 = 0;
+    pub const COMMENT: u16 = 1;
+    pub const IF_NAME: u16 = 2;
+    pub const IF_DESCRIPTION: u16 = 3;
+    pub const IF_OS: u16 = 12;
+    pub const IF_HARDWARE: u16 = 15;
+    pub const CUSTOM_TEXT: [u16; 2] = [2988, 19372];
+}
+
+/// The block with its text options removed (SHB: every option; natcorr reads none), and the
+/// interface name read lossily (bytes that are not UTF-8 become U+FFFD). A malformed option
+/// list ends the walk: what came before is kept.
+fn without_text_options(block: &[u8], be: bool, body: usize) -> (Vec<u8>, Option<String>) {
+    let mut out = block[..body.min(block.len())].to_vec();
+    let mut name = None;
+    let mut at = body;
+    let end = block.len().saturating_sub(4);
+    while at + 4 <= end {
+        let code = read_u16(&block[at..at + 2], be);
+        let len = usize::from(read_u16(&block[at + 2..at + 4], be));
+        let Some(value) = block
+            .get(at + 4..at + 4 + len)
+            .filter(|_| at + 4 + len <= end)
+        else {
+            break;
+        };
+        let padded = 4 + len.next_multiple_of(4);
+        let text = code == option::COMMENT
+            || code == option::IF_NAME
+            || code == option::IF_DESCRIPTION
+            || code == option::IF_OS
+            || code == option::IF_HARDWARE
+            || option::CUSTOM_TEXT.contains(&code);
+        if code == option::END {
+            break;
+        }
+        if code == option::IF_NAME && body == IDB_BODY {
+            name = Some(String::from_utf8_lossy(value).into_owned());
+        }
+        if !text && body == IDB_BODY {
+            out.extend_from_slice(&block[at..(at + padded).min(end)]);
+        }
+        at += padded;
+    }
+    if out.len() > body {
+        out.extend_from_slice(&[0; 4]); // opt_endofopt
+    }
+    let total = (out.len() + 4) as u32;
+    let bytes = if be {
+        total.to_be_bytes()
+    } else {
+        total.to_le_bytes()
+    };
+    out[4..8].copy_from_slice(&bytes);
+    out.extend_from_slice(&bytes);
+    (out, name)
 }
 
 fn block_name(t: u32) -> &'static str {

@@ -13,21 +13,17 @@ pub enum Compression {
     Zstd,
 }
 
-/// An input ready to be read.
-pub enum Opened {
-    /// An uncompressed regular file, mapped into memory and read in place.
-    Mapped(memmap2::Mmap),
-    /// Standard input, a pipe, or a decompressor.
-    Stream(Box<dyn Read>, Compression),
-}
+/// An input ready to be read: a file, standard input or a decompressor, read with `read()`
+/// into reused buffers. Not memory-mapped: a capture truncated while natcorr reads it (tcpdump
+/// `-C`/`-W` ring-buffer rotation) would kill a mapped reader with SIGBUS; `read()` sees the
+/// cut and it is reported like any other.
+pub struct Opened(pub Box<dyn Read>, pub Compression);
 
-/// Opens `path` (`-` is standard input), undoing gzip or zstd compression. Uncompressed regular
-/// files are memory-mapped (the file must not be truncated while natcorr reads it; tcpdump only
-/// appends).
-pub fn open(path: &str) -> Result<Opened, Problem> {
-    if path == "-" {
+/// Opens `path` (`-` is standard input), undoing gzip or zstd compression.
+pub fn open(path: &std::path::Path) -> Result<Opened, Problem> {
+    if path.as_os_str() == "-" {
         let (r, c) = decompress(BufReader::with_capacity(1 << 16, io::stdin()))?;
-        return Ok(Opened::Stream(r, c));
+        return Ok(Opened(r, c));
     }
     let f = File::open(path).map_err(|e| Problem::file(format!("cannot open: {e}")))?;
     let meta = f
@@ -36,20 +32,9 @@ pub fn open(path: &str) -> Result<Opened, Problem> {
     if meta.is_dir() {
         return Err(Problem::file("is a directory, not a capture file"));
     }
-    let mut head = [0u8; 4];
-    let compressed = {
-        use std::os::unix::fs::FileExt;
-        let n = f.read_at(&mut head, 0).unwrap_or(0);
-        n == 4 && (head[..2] == [0x1f, 0x8b] || head == [0x28, 0xb5, 0x2f, 0xfd])
-    };
-    if meta.is_file() && meta.len() > 0 && !compressed {
-        // SAFETY: the map is only read; its length is the file's length when it was opened.
-        if let Ok(map) = unsafe { memmap2::Mmap::map(&f) } {
-            return Ok(Opened::Mapped(map));
-        }
-    }
+    // Reads of a window's size go straight into it, past this buffer.
     let (r, c) = decompress(BufReader::with_capacity(1 << 16, f))?;
-    Ok(Opened::Stream(r, c))
+    Ok(Opened(r, c))
 }
 
 /// Wraps `r` in the decoder its first bytes call for.

@@ -55,7 +55,7 @@ pub fn tie(
     let quote_fits = |e: &ErrorObservation, o: &Observation| {
         let n = e.quoted.prefix_len.min(o.prefix_len) as usize;
         o.ts_ns <= e.ts_ns
-            && e.ts_ns - o.ts_ns <= MAX_ERROR_DELAY_NS
+            && e.ts_ns.saturating_sub(o.ts_ns) <= MAX_ERROR_DELAY_NS
             && e.quoted.prefix[..n] == o.prefix[..n]
             && o.icmp_len == e.quoted.icmp_len
     };

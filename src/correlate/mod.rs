@@ -330,7 +330,7 @@ fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Journey>) {
         let ob = &obs[o as usize];
         let e = match epoch_of_point.get_mut(&ob.point) {
             Some((last, epoch)) => {
-                if ob.ts_ns - *last > MAX_GAP_NS {
+                if ob.ts_ns.saturating_sub(*last) > MAX_GAP_NS {
                     *epoch += 1;
                 }
                 *last = ob.ts_ns;

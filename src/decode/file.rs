@@ -9,6 +9,7 @@ use crate::text::sanitize;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What one file yielded. Observations refer to `points` by index.
 #[derive(Debug, Default)]
@@ -81,9 +82,44 @@ pub struct Decoded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The memory the analysis may use, shared by the files read at once. Reading stops where an
+/// input would take more: the analysis of what was read goes on, marked partial.
+pub struct Budget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+/// What one observation costs through the whole pipeline (the observation, its sort key, its
+/// journey slot, a per-packet row), measured on the benchmark captures and rounded up.
+pub const BYTES_PER_OBSERVATION: u64 = 256;
+/// What one capture point costs (its record, its name, its place in the path search).
+const BYTES_PER_POINT: u64 = 4096;
+
+impl Budget {
+    pub fn new(limit: u64) -> Self {
+        Budget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    pub fn unlimited() -> Self {
+        Budget::new(u64::MAX)
+    }
+
+    /// Accounts `bytes` more; false once the limit is passed.
+    fn take(&self, bytes: u64) -> bool {
+        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        before.saturating_add(bytes) <= self.limit
+    }
+}
+
 /// Reads every input, one thread per file, and numbers their points in input order.
-pub fn read(inputs: &[Input], progress: Progress) -> Decoded {
-    let scans: Vec<FileScan> = inputs.par_iter().map(|i| read_file(i, progress)).collect();
+pub fn read(inputs: &[Input], progress: Progress, budget: &Budget) -> Decoded {
+    let scans: Vec<FileScan> = inputs
+        .par_iter()
+        .map(|i| read_file(i, progress, budget))
+        .collect();
     merge(scans)
 }
 
@@ -104,25 +140,29 @@ pub fn merge(scans: Vec<FileScan>) -> Decoded {
         }));
         all.diagnostics.extend(s.diagnostics);
     }
-    disambiguate_names(&mut all.points);
+    disambiguate_names(&mut all.points, &mut all.diagnostics);
     all
 }
 
-/// Two points with one name (two files both with `if_name` eth0) get their file's stem added.
-fn disambiguate_names(points: &mut [Point]) {
-    let mut count: FxHashMap<String, usize> = FxHashMap::default();
-    for p in points.iter() {
-        *count.entry(p.name.clone()).or_default() += 1;
-    }
-    for p in points.iter_mut() {
-        if count[&p.name] > 1 {
-            let stem = capture::file_stem(&p.file);
-            if stem != p.name {
-                p.name = format!("{}@{stem}", p.name);
-            }
-        }
-    }
-    // Still equal (same file name in two folders, or one stem): number them.
+/// Points that share a name are told apart, in this order: the file's stem (two files both with
+/// `if_name` eth0), the parent folder (`a/eth0.pcap`, `b/eth0.pcap`), then a counter. Each
+/// renamed point gets a warning, so a name in the report never differs silently.
+fn disambiguate_names(points: &mut [Point], diagnostics: &mut Vec<Diagnostic>) {
+    let original: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
+    let stem = |p: &Point| Some(capture::file_stem(&p.file));
+    let folder = |p: &Point| {
+        std::path::Path::new(&p.file)
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|d| format!("{}/{}", sanitize(&d.to_string_lossy()), p.name))
+    };
+    rename_clashes(points, |p| {
+        stem(p)
+            .filter(|s| *s != p.name)
+            .map(|s| format!("{}@{s}", p.name))
+    });
+    rename_clashes(points, folder);
+    // Still equal: number them in input order.
     let mut seen: FxHashMap<String, usize> = FxHashMap::default();
     for p in points.iter_mut() {
         let n = seen.entry(p.name.clone()).or_default();
@@ -131,19 +171,45 @@ fn disambiguate_names(points: &mut [Point]) {
             p.name = format!("{}~{}", p.name, *n);
         }
     }
+    for (p, before) in points.iter().zip(original) {
+        if p.name != before {
+            diagnostics.push(Diagnostic {
+                file: p.file.clone(),
+                severity: Severity::Warning,
+                record: None,
+                offset: None,
+                message: format!(
+                    "another capture point is also named {before}: this one is shown as {}",
+                    p.name
+                ),
+            });
+        }
+    }
+}
+
+/// Renames every point whose name another point shares, where `rename` has a name for it.
+fn rename_clashes(points: &mut [Point], rename: impl Fn(&Point) -> Option<String>) {
+    let mut count: FxHashMap<String, usize> = FxHashMap::default();
+    for p in points.iter() {
+        *count.entry(p.name.clone()).or_default() += 1;
+    }
+    for p in points.iter_mut() {
+        if count[&p.name] > 1 {
+            if let Some(name) = rename(p) {
+                p.name = name;
+            }
+        }
+    }
 }
 
 /// Reads one capture file (or `-`, standard input), decompressing it when needed.
-pub fn read_file(input: &Input, progress: Progress) -> FileScan {
+pub fn read_file(input: &Input, progress: Progress, budget: &Budget) -> FileScan {
     match capture::open_source(&input.path) {
-        Ok(capture::Opened::Mapped(map)) => {
-            scan_capture(input, Capture::open_mapped(map), progress)
-        }
-        Ok(capture::Opened::Stream(reader, _)) => {
-            scan_capture(input, Capture::open(reader), progress)
+        Ok(capture::Opened(reader, _)) => {
+            scan_capture(input, Capture::open(reader), progress, budget)
         }
         Err(p) => {
-            let mut diags = Diagnostics::new(&input.path);
+            let mut diags = Diagnostics::new(&input.display());
             diags.push(p);
             FileScan {
                 diagnostics: diags.list,
@@ -155,7 +221,7 @@ pub fn read_file(input: &Input, progress: Progress) -> FileScan {
 
 /// Reads one capture from `reader`; `input` names it.
 pub fn read_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
-    scan_capture(input, Capture::open(reader), &|_| {})
+    scan_capture(input, Capture::open(reader), &|_| {}, &Budget::unlimited())
 }
 
 /// Progress is reported in steps of this many bytes.
@@ -165,10 +231,13 @@ fn scan_capture<S: Source>(
     input: &Input,
     opened: Result<Capture<S>, Problem>,
     progress: Progress,
+    budget: &Budget,
 ) -> FileScan {
     let mut reported = 0u64;
-    let file = sanitize(&input.path);
-    let mut diags = Diagnostics::new(&input.path);
+    let mut accounted = 0u64;
+    let mut checked_points = 0;
+    let file = sanitize(&input.display());
+    let mut diags = Diagnostics::new(&input.display());
     let mut scan = FileScan::default();
     let mut cap = match opened {
         Ok(c) => c,
@@ -196,9 +265,27 @@ fn scan_capture<S: Source>(
                 diags.push(p)
             }
             Event::Frame(f) => {
-                if f.offset - reported >= PROGRESS_STEP {
+                if f.offset - reported >= PROGRESS_STEP || scan.points.len() > checked_points {
+                    checked_points = scan.points.len();
                     progress(f.offset - reported);
                     reported = f.offset;
+                    let cost = (scan.observations.len() + scan.errors.len()) as u64
+                        * BYTES_PER_OBSERVATION
+                        + scan.points.len() as u64 * BYTES_PER_POINT;
+                    if !budget.take(cost - accounted) {
+                        diags.list.push(Diagnostic {
+                            file: file.clone(),
+                            severity: Severity::Error,
+                            record: Some(f.record),
+                            offset: Some(f.offset),
+                            message: format!(
+                                "memory budget of {} MB reached (--max-memory): stopped reading this file here; the analysis uses what came before and is partial",
+                                budget.limit >> 20
+                            ),
+                        });
+                        break;
+                    }
+                    accounted = cost;
                 }
                 let link = LinkLayer::from_linktype(f.link_type);
                 let (ifindex, outcome) = super::decode(link, f.data);
@@ -332,7 +419,7 @@ fn scan_capture<S: Source>(
         let lt = cap.interfaces().first().map_or(0, |i| i.link_type);
         let name = input.name.clone().unwrap_or_else(|| {
             capture::point_name(
-                &input.path,
+                &input.display(),
                 cap.interfaces().first().and_then(|i| i.name.as_deref()),
                 false,
                 0,
@@ -385,7 +472,7 @@ fn name_points<S: Source>(
             (None, _) => {
                 // An SLL2 interface index is more specific than the pcapng interface ("any").
                 let if_name = if ifindex.is_some() { None } else { if_name };
-                capture::point_name(&input.path, if_name, multi, index)
+                capture::point_name(&input.display(), if_name, multi, index)
             }
         };
         points[idx].name = name;

@@ -9,7 +9,9 @@ mod tunnel;
 
 mod file;
 
-pub use file::{merge, read, read_file, read_reader, Decoded, FileScan, Progress};
+pub use file::{
+    merge, read, read_file, read_reader, Budget, Decoded, FileScan, Progress, BYTES_PER_OBSERVATION,
+};
 pub use link::LinkLayer;
 
 use crate::model::{Direction, ErrorKind, Packet, QuotedEcho, PREFIX_LEN};

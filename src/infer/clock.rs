@@ -52,14 +52,14 @@ pub fn shift(
         })
         .collect();
     for (p, off) in points.iter_mut().zip(&by_point) {
-        p.first_ns = p.first_ns.map(|t| t - off);
-        p.last_ns = p.last_ns.map(|t| t - off);
+        p.first_ns = p.first_ns.map(|t| t.saturating_sub(*off));
+        p.last_ns = p.last_ns.map(|t| t.saturating_sub(*off));
     }
     for o in obs.iter_mut() {
-        o.ts_ns -= by_point[o.point as usize];
+        o.ts_ns = o.ts_ns.saturating_sub(by_point[o.point as usize]);
     }
     for e in errors.iter_mut() {
-        e.ts_ns -= by_point[e.point as usize];
+        e.ts_ns = e.ts_ns.saturating_sub(by_point[e.point as usize]);
     }
 }
 
@@ -135,7 +135,7 @@ pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &
             // The first reply after the request (seq numbers wrap).
             let reply = cands
                 .iter()
-                .min_by_key(|j| (obs[j[0] as usize].ts_ns - t).unsigned_abs())?;
+                .min_by_key(|j| obs[j[0] as usize].ts_ns.abs_diff(t))?;
             Some((r, *reply))
         })
         .collect()
@@ -193,9 +193,13 @@ pub fn estimate(
         }
         let n = ex.len();
         let median = |mut v: Vec<i64>| median(&mut v).unwrap_or(0);
-        let forward = median(ex.iter().map(|e| e.1 - e.0).collect());
-        let backward = median(ex.iter().map(|e| e.3 - e.2).collect());
-        let rtt = median(ex.iter().map(|e| (e.3 - e.0).max(e.2 - e.1)).collect());
+        let forward = median(ex.iter().map(|e| e.1.saturating_sub(e.0)).collect());
+        let backward = median(ex.iter().map(|e| e.3.saturating_sub(e.2)).collect());
+        let rtt = median(
+            ex.iter()
+                .map(|e| e.3.saturating_sub(e.0).max(e.2.saturating_sub(e.1)))
+                .collect(),
+        );
         let tick = crate::model::tick(&points[*a as usize], &points[*b as usize]);
         // On one clock both one-way times have one sign and neither exceeds the round trip.
         let opposite = (forward < -tick && backward > tick) || (forward > tick && backward < -tick);
@@ -205,7 +209,17 @@ pub fn estimate(
             index(&points[*b as usize].file),
         );
         if impossible {
-            let theta = median(ex.iter().map(|e| ((e.1 - e.0) + (e.2 - e.3)) / 2).collect());
+            let theta = median(
+                ex.iter()
+                    .map(|e| {
+                        let (a, b) = (
+                            i128::from(e.1) - i128::from(e.0),
+                            i128::from(e.2) - i128::from(e.3),
+                        );
+                        i64::try_from((a + b) / 2).unwrap_or(i64::MAX)
+                    })
+                    .collect(),
+            );
             skewed.push((fa, fb, theta, n as u64, rtt));
         } else {
             same.union(fa, fb);
@@ -246,7 +260,7 @@ pub fn estimate(
             };
             let base = offset[&from].0;
             offset.entry(from).and_modify(|o| o.1 = o.1.max(n));
-            offset.insert(to, (base + theta, n));
+            offset.insert(to, (base.saturating_add(theta), n));
             component.insert(to, root);
         }
     }
@@ -273,7 +287,7 @@ pub fn estimate(
         .filter_map(|(i, f)| {
             let g = group[i];
             let (o, n) = *offset.get(&g)?;
-            Some((f.clone(), (o - reference[&component[&g]], n)))
+            Some((f.clone(), (o.saturating_sub(reference[&component[&g]]), n)))
         })
         .collect();
     let mut out: Vec<FileOffset> = offset

@@ -82,7 +82,7 @@ pub fn packet_hop(
     // A µs capture truncates its timestamps: a delta that is negative by less than one tick is 0.
     let tick = tick(&points[a.point as usize], &points[b.point as usize]);
     let delta = |from: i64, to: i64| {
-        let d = to - from;
+        let d = to.saturating_sub(from);
         if d < 0 && d > -tick {
             0
         } else {

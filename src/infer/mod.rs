@@ -215,7 +215,9 @@ fn rtt_per_point(obs: &[Observation], f: &FlowObs) -> HashMap<PointId, Vec<i64>>
                 .find(|r| r.point == q.point)
             {
                 if r.ts_ns >= q.ts_ns {
-                    out.entry(q.point).or_default().push(r.ts_ns - q.ts_ns);
+                    out.entry(q.point)
+                        .or_default()
+                        .push(r.ts_ns.saturating_sub(q.ts_ns));
                 }
             }
         }

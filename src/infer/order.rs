@@ -38,9 +38,9 @@ impl PairOrder {
                         if v.len() < MAX_PAIR_SAMPLES {
                             // Positive when x comes first in the request direction.
                             v.push(if reply {
-                                ox.ts_ns - oy.ts_ns
+                                ox.ts_ns.saturating_sub(oy.ts_ns)
                             } else {
-                                oy.ts_ns - ox.ts_ns
+                                oy.ts_ns.saturating_sub(ox.ts_ns)
                             });
                         }
                     }

@@ -12,9 +12,13 @@ use crate::model::Input;
 use std::fs;
 use std::io::{self, IsTerminal, Write};
 
-/// Prints a problem on standard error, prefixed with the program's name.
+/// Prints a problem on standard error, prefixed with the program's name; whatever its origin
+/// (a file name, a rule, a packet), no escape sequence or bidi control reaches the terminal.
 pub fn warn(message: impl std::fmt::Display) {
-    eprintln!("natcorr: {message}");
+    eprintln!(
+        "natcorr: {}",
+        crate::text::sanitize_lines(&message.to_string())
+    );
 }
 
 /// Writes a report to standard output; a closed pipe (`| head`) is not an error.
