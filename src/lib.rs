@@ -35,6 +35,7 @@ pub mod infer;
 pub mod model;
 pub mod output;
 pub mod report;
+pub mod rules;
 pub mod text;
 pub mod units;
 
