@@ -15,7 +15,10 @@ fn corpus() -> Option<PathBuf> {
 #[test]
 fn every_corpus_file_is_read_or_rejected_clearly() {
     let Some(dir) = corpus() else {
-        eprintln!("SKIPPED corpus test: ../shared/corpus/MANIFEST.tsv not found");
+        skip_or_fail(
+            "every_corpus_file_is_read_or_rejected_clearly",
+            "../shared/corpus/MANIFEST.tsv not found",
+        );
         return;
     };
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();

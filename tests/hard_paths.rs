@@ -5,53 +5,49 @@ mod common;
 
 use common::*;
 
-fn dir(name: &str) -> std::path::PathBuf {
-    root().join("captures").join(name)
-}
-
 #[test]
 fn inbound_dnat_and_outbound_snat() {
-    check_dnat(&dir("dnat"));
+    check_dnat(&captures_dir("dnat"));
 }
 
 #[test]
 fn ipv6_with_nat66() {
-    check_ipv6(&dir("ipv6"));
+    check_ipv6(&captures_dir("ipv6"));
 }
 
 #[test]
 fn traceroute_reads_as_the_routers() {
-    check_traceroute(&dir("traceroute"));
+    check_traceroute(&captures_dir("traceroute"));
 }
 
 #[test]
 fn constant_payloads_kept_apart() {
-    check_constant_payload(&dir("constant-payload"));
+    check_constant_payload(&captures_dir("constant-payload"));
 }
 
 #[test]
 fn big_pings_matched_by_first_fragment() {
-    check_bigping(&dir("bigping"));
+    check_bigping(&captures_dir("bigping"));
 }
 
 #[test]
 fn lost_fragment_is_placed() {
-    check_fragloss(&dir("fragloss"));
+    check_fragloss(&captures_dir("fragloss"));
 }
 
 #[test]
 fn vxlan_underlay_is_a_point_on_the_path() {
-    check_vxlan(&dir("vxlan"));
+    check_vxlan(&captures_dir("vxlan"));
 }
 
 #[test]
 fn skewed_destination_clock() {
-    check_skew(&dir("plain"));
+    check_skew(&captures_dir("plain"));
 }
 
 #[test]
 fn committed_skew_set() {
-    let json = analyze(&dir("skew"));
+    let json = analyze(&captures_dir("skew"));
     let o = &json["clock_offsets"][0];
     assert_eq!(o["point"], "dest-eth1");
     assert!((o["offset_ns"].as_i64().unwrap() - 3_000_000_000).abs() < 300_000_000);
@@ -85,7 +81,7 @@ fn a_flow_that_dies_inside_a_router_is_lost_on_the_next_hop() {
     // router had dropped it, while vm1's flow goes on through the same points.
     let tmp = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for f in captures_in(&dir("same-id")) {
+    for f in captures_in(&captures_dir("same-id")) {
         let to = tmp.path().join(f.file_name().unwrap());
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         if [

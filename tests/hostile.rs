@@ -3,24 +3,22 @@
 //! an escape sequence reach the terminal. Every crafted input is built here, in temporary
 //! directories; no test touches a device node.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{bin, root};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn plain(point: &str) -> PathBuf {
     root().join("captures/plain").join(format!("{point}.pcap"))
 }
 
+/// Runs natcorr with arguments that may not be UTF-8.
 fn natcorr(args: &[&std::ffi::OsStr]) -> Output {
-    Command::cargo_bin("natcorr")
-        .unwrap()
+    std::process::Command::new(bin())
         .args(args)
         .output()
         .unwrap()
@@ -133,7 +131,7 @@ fn a_full_disk_is_an_error_not_a_panic() {
     use std::os::unix::process::CommandExt;
     let d = tempfile::tempdir().unwrap();
     let file = fs::File::create(d.path().join("completions.txt")).unwrap();
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("natcorr"));
+    let mut cmd = std::process::Command::new(bin());
     cmd.args(["completions", "bash"]).stdout(file);
     // A file size limit of 1 KB: the write fails with EFBIG, as on a full disk.
     unsafe {

@@ -4,20 +4,13 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 fn html_for(files: &[PathBuf], out: &Path) -> String {
-    let status = Command::cargo_bin("natcorr")
-        .unwrap()
-        .arg("--html")
-        .arg(out)
-        .args(files)
-        .output()
-        .unwrap();
-    assert_eq!(status.status.code(), Some(0));
+    let (code, _, stderr) = run(&["--html", out.to_str().unwrap()], files);
+    assert_eq!(code, 0, "{stderr}");
     std::fs::read_to_string(out).unwrap()
 }
 
@@ -53,7 +46,7 @@ fn chromium_run(profile: &Path, extra: &[&str], page: &Path) -> std::process::Ou
 fn report_is_self_contained_and_escaped() {
     let tmp = tempfile::tempdir().unwrap();
     let html = html_for(
-        &captures_in(&root().join("captures/same-id")),
+        &captures_in(&captures_dir("same-id")),
         &tmp.path().join("r.html"),
     );
     for forbidden in [
@@ -104,12 +97,15 @@ fn report_is_self_contained_and_escaped() {
 #[test]
 fn chromium_renders_the_nat_hops_and_fetches_nothing() {
     if chromium().is_none() {
-        eprintln!("SKIPPED chromium_renders_the_nat_hops_and_fetches_nothing: no /usr/bin/chromium (apt-get install chromium)");
+        skip_or_fail(
+            "chromium_renders_the_nat_hops_and_fetches_nothing",
+            "no /usr/bin/chromium (apt-get install chromium)",
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let page = tmp.path().join("report.html");
-    html_for(&captures_in(&root().join("captures/same-id")), &page);
+    html_for(&captures_in(&captures_dir("same-id")), &page);
     let netlog = tmp.path().join("netlog.json");
     let dom = chromium_run(
         &tmp.path().join("p1"),
@@ -156,15 +152,9 @@ fn chromium_renders_the_nat_hops_and_fetches_nothing() {
 fn chosen_journey_is_the_ladder() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("r.html");
-    let files = captures_in(&root().join("captures/plain"));
-    let run = Command::cargo_bin("natcorr")
-        .unwrap()
-        .args(["--ladder", "3", "--html"])
-        .arg(&out)
-        .args(&files)
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(0));
+    let files = captures_in(&captures_dir("plain"));
+    let (code, _, stderr) = run(&["--ladder", "3", "--html", out.to_str().unwrap()], &files);
+    assert_eq!(code, 0, "{stderr}");
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(
         html.contains("Ladder: seq 3 (journeys 3, "),

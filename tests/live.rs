@@ -20,9 +20,9 @@ fn lab_scenarios_recorded_fresh() {
     match status.code() {
         Some(0) => {}
         Some(77) => {
-            eprintln!(
-                "SKIPPED lab_scenarios_recorded_fresh: the lab needs root, network namespaces and \
-                 tcpdump/iptables/nft (record.sh said why above)"
+            skip_or_fail(
+                "lab_scenarios_recorded_fresh",
+                "the lab needs root, network namespaces and tcpdump/iptables/nft (record.sh said why above)",
             );
             return;
         }

@@ -3,11 +3,10 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::*;
 use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// An Ethernet/IPv4 ICMP echo request frame (checksums are not checked by natcorr).
 fn echo_frame(seq: u16) -> Vec<u8> {
@@ -108,15 +107,9 @@ fn epb(iface: u32, ts_us: u64, data: &[u8]) -> Vec<u8> {
     pcapng_block(6, &body)
 }
 
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 /// natcorr on a broken file and a good one: the good one is always analyzed.
 fn run_with_good(dir: &Path, bad: &Path, extra: &[&str]) -> (i32, Value, String) {
-    let good = write(dir, "good.pcap", &good_pcap());
+    let good = write_file(dir, "good.pcap", &good_pcap());
     let (code, json, stderr) = run_json(extra, &[bad.to_path_buf(), good]);
     let good_point = json["points"]
         .as_array()
@@ -372,7 +365,7 @@ fn cases() -> Vec<Case> {
 fn every_kind_of_damage_is_named_and_the_rest_analyzed() {
     let dir = tempfile::tempdir().unwrap();
     for c in cases() {
-        let bad = write(dir.path(), c.name, &c.bytes);
+        let bad = write_file(dir.path(), c.name, &c.bytes);
         let (code, json, stderr) = run_with_good(dir.path(), &bad, &[]);
         let d = diag(&json, &bad);
         assert_eq!(d["message"], c.message, "{}", c.name);
@@ -416,7 +409,7 @@ fn a_missing_file_is_an_error_and_the_rest_goes_on() {
 #[test]
 fn a_clean_run_passes_strict() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write(dir.path(), "good.pcap", &good_pcap());
+    let good = write_file(dir.path(), "good.pcap", &good_pcap());
     let (code, json, _) = run_json(&["--strict"], &[good]);
     assert_eq!(code, 0);
     assert!(json["warnings"].as_array().unwrap().is_empty());
@@ -429,8 +422,8 @@ fn compressed_and_streamed_captures_are_read() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&good).unwrap();
     // Named misleadingly on purpose: detection is by content.
-    let gz = write(dir.path(), "a.pcap", &gz.finish().unwrap());
-    let zst = write(
+    let gz = write_file(dir.path(), "a.pcap", &gz.finish().unwrap());
+    let zst = write_file(
         dir.path(),
         "b.bin",
         &zstd::encode_all(&good[..], 3).unwrap(),
@@ -439,14 +432,9 @@ fn compressed_and_streamed_captures_are_read() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(echoes(&json, "a"), 3);
     assert_eq!(echoes(&json, "b.bin"), 3);
-    let out = Command::cargo_bin("natcorr")
-        .unwrap()
-        .args(["--format", "json", "-"])
-        .write_stdin(good)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, stdout, _) = run_stdin(&["--format", "json", "-"], good);
+    assert_eq!(code, 0);
+    let json = parse_json(&stdout);
     assert_eq!(json["points"][0]["echo_packets"], 3);
 }
 
@@ -455,13 +443,8 @@ fn text_from_a_capture_cannot_drive_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let evil = "eth0\u{1b}]0;owned\u{7}\u{1b}[2J";
     let bytes = [shb(), idb(1, Some(evil)), epb(0, 1_000_000, &echo_frame(1))].concat();
-    let f = write(dir.path(), "evil.pcapng", &bytes);
-    let out = Command::cargo_bin("natcorr")
-        .unwrap()
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let f = write_file(dir.path(), "evil.pcapng", &bytes);
+    let (_, text, _) = run(&[], std::slice::from_ref(&f));
     assert!(
         !text.contains('\u{1b}') && !text.contains('\u{7}'),
         "{text:?}"
@@ -474,17 +457,14 @@ fn text_from_a_capture_cannot_drive_the_terminal() {
 #[test]
 fn output_file_is_written_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write(dir.path(), "good.pcap", &good_pcap());
+    let good = write_file(dir.path(), "good.pcap", &good_pcap());
     let report = dir.path().join("report.json");
-    let out = Command::cargo_bin("natcorr")
-        .unwrap()
-        .args(["--format", "json", "-o"])
-        .arg(&report)
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty());
+    let (code, stdout, _) = run(
+        &["--format", "json", "-o", report.to_str().unwrap()],
+        &[good],
+    );
+    assert_eq!(code, 0);
+    assert!(stdout.is_empty());
     let json: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(json["points"][0]["echo_packets"], 3);
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();

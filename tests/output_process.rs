@@ -1,6 +1,8 @@
 //! What needs a process of its own: dying of a signal mid-write, a file size limit, a full disk.
 //! The helper runs in a child: this test binary, started again with NATCORR_OUTPUT_HELPER set.
 
+mod common;
+
 use natcorr::output::{install_signal_cleanup, write_output, write_output_with};
 use std::ffi::CString;
 use std::fs;
@@ -161,7 +163,10 @@ impl Drop for TinyTmpfs {
 #[test]
 fn full_disk_is_an_error_and_leaves_the_target() {
     let Some(fs_) = TinyTmpfs::mount() else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root); see file_size_limit_...");
+        common::skip_or_fail(
+            "full_disk_is_an_error_and_leaves_the_target",
+            "cannot mount a tmpfs here (needs root); the EFBIG test covers the error path",
+        );
         return;
     };
     let dir = fs_.dir.path();

@@ -3,33 +3,14 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn dir(name: &str) -> PathBuf {
-    root().join("captures").join(name)
-}
-
-fn natcorr(args: &[&str], files: &[PathBuf]) -> (i32, String, String) {
-    let out = Command::cargo_bin("natcorr")
-        .unwrap()
-        .args(args)
-        .args(files)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn every_expectation_passes_and_fails_with_its_exit_code() {
-    let plain = captures_in(&dir("plain"));
-    let drop = captures_in(&dir("drop"));
+    let plain = captures_in(&captures_dir("plain"));
+    let drop = captures_in(&captures_dir("drop"));
     let cases: [(&str, bool, &str); 12] = [
         ("snat ha-*>qg-*", true, "SNAT 192.168.65.125 → 169.254.43.17 between ha-2b8cf5e0-b1 and qg-0aeca8b7-8a"),
         ("snat qg-*>ex-*", false, "SNAT found only between ha-2b8cf5e0-b1 and qg-0aeca8b7-8a, between ex-l3dngw and eth2.106"),
@@ -59,7 +40,7 @@ fn every_expectation_passes_and_fails_with_its_exit_code() {
         "3 lost (flow 1: 3 between ex-l3dngw and eth2.106)"
     );
     // The table lists them too.
-    let (code, text, _) = natcorr(&["--expect", "loss=0", "--expect", "snat ha-*>qg-*"], &drop);
+    let (code, text, _) = run(&["--expect", "loss=0", "--expect", "snat ha-*>qg-*"], &drop);
     assert_eq!(code, 1);
     assert!(
         text.contains("EXPECTATIONS (1 of 2 met)") && text.contains("FAIL  loss=0"),
@@ -69,7 +50,7 @@ fn every_expectation_passes_and_fails_with_its_exit_code() {
 
 #[test]
 fn a_bad_rule_is_exit_code_2_before_any_reading() {
-    let (code, _, stderr) = natcorr(
+    let (code, _, stderr) = run(
         &["--expect", "loss=lots"],
         &[PathBuf::from("/nonexistent.pcap")],
     );
@@ -78,13 +59,13 @@ fn a_bad_rule_is_exit_code_2_before_any_reading() {
     let tmp = tempfile::tempdir().unwrap();
     let rules = tmp.path().join("rules");
     std::fs::write(&rules, "snat ha-*>qg-*\nfrobnicate\n").unwrap();
-    let (code, _, stderr) = natcorr(
+    let (code, _, stderr) = run(
         &["--expect-file", rules.to_str().unwrap()],
-        &captures_in(&dir("plain")),
+        &captures_in(&captures_dir("plain")),
     );
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("rules: cannot read expectation \"frobnicate\""),
+        stderr.contains("rules: line 2: cannot read expectation \"frobnicate\""),
         "{stderr}"
     );
 }
@@ -95,7 +76,7 @@ fn expect_file_and_junit() {
     let rules = tmp.path().join("ci.rules");
     std::fs::write(&rules, "# the seed path\nsnat ha-*>qg-*\nno-nat qg-*>ex-*\nsnat ex-*>eth2.106  # l3agent\nloss=0\n").unwrap();
     let junit = tmp.path().join("junit.xml");
-    let (code, _, stderr) = natcorr(
+    let (code, _, stderr) = run(
         &[
             "--expect-file",
             rules.to_str().unwrap(),
@@ -104,7 +85,7 @@ fn expect_file_and_junit() {
             "--expect",
             "flows=2",
         ],
-        &captures_in(&dir("drop")),
+        &captures_in(&captures_dir("drop")),
     );
     assert_eq!(code, 1, "{stderr}");
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -147,7 +128,7 @@ fn json_output_matches_the_schema_for_every_scenario() {
     assert!(checked >= 13, "{checked} scenarios");
     // Warnings carry their record and offset; the schema holds them too.
     let tmp = tempfile::tempdir().unwrap();
-    let cut = cut_mid_record(&captures_in(&dir("plain"))[0], tmp.path());
+    let cut = cut_mid_record(&captures_in(&captures_dir("plain"))[0], tmp.path());
     let (_, json, _) = run_json(&[], &[cut]);
     assert!(validator.is_valid(&json), "{json:#}");
     // And it is strict: a key the schema does not know, or a wrong type, fails.
@@ -162,17 +143,17 @@ fn json_output_matches_the_schema_for_every_scenario() {
 #[test]
 fn per_packet_rows_equal_the_observations() {
     for scenario in ["plain", "same-id", "traceroute"] {
-        let files = captures_in(&dir(scenario));
+        let files = captures_in(&captures_dir(scenario));
         let (_, json, _) = run_json(&[], &files);
         // Echo packets only: ICMP errors and later fragments are not rows.
         let echoes = total_echoes(&json);
-        let (code, csv, _) = natcorr(&["--format", "csv"], &files);
+        let (code, csv, _) = run(&["--format", "csv"], &files);
         assert_eq!(code, 0);
         let mut lines = csv.lines();
         assert_eq!(lines.next().unwrap(), natcorr::report::COLUMNS.join(","));
         let rows: Vec<&str> = lines.collect();
         assert_eq!(rows.len() as u64, echoes, "{scenario}");
-        let (_, jsonl, _) = natcorr(&["--format", "jsonl"], &files);
+        let (_, jsonl, _) = run(&["--format", "jsonl"], &files);
         let parsed: Vec<Value> = jsonl
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -202,7 +183,10 @@ fn per_packet_rows_equal_the_observations() {
         }
     }
     // Two VMs: rows of vm1's flow never carry vm2's address inside.
-    let (_, jsonl, _) = natcorr(&["--format", "jsonl"], &captures_in(&dir("same-id")));
+    let (_, jsonl, _) = run(
+        &["--format", "jsonl"],
+        &captures_in(&captures_dir("same-id")),
+    );
     let rows: Vec<Value> = jsonl
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -216,7 +200,10 @@ fn per_packet_rows_equal_the_observations() {
 
 #[test]
 fn mermaid_draws_the_path_and_its_translations() {
-    let (code, text, _) = natcorr(&["--format", "mermaid"], &captures_in(&dir("same-id")));
+    let (code, text, _) = run(
+        &["--format", "mermaid"],
+        &captures_in(&captures_dir("same-id")),
+    );
     assert_eq!(code, 0);
     assert_eq!(
         text.matches("```mermaid\nsequenceDiagram").count(),
@@ -233,7 +220,10 @@ fn mermaid_draws_the_path_and_its_translations() {
     assert!(text.contains("Note over P1,P2: ID 4242 → "), "{text}");
     assert!(text.contains("Note over P3,P4: SNAT 169.254.43.17 → 198.51.100.34"));
     assert!(text.contains("P5-->>P4: reply"));
-    let (_, drop, _) = natcorr(&["--format", "mermaid"], &captures_in(&dir("drop")));
+    let (_, drop, _) = run(
+        &["--format", "mermaid"],
+        &captures_in(&captures_dir("drop")),
+    );
     assert!(
         drop.contains("Note over P3,P4: 3 request(s) lost"),
         "{drop}"
@@ -242,15 +232,15 @@ fn mermaid_draws_the_path_and_its_translations() {
 
 #[test]
 fn completions_and_man_page() {
-    let (code, bash, _) = natcorr(&["completions", "bash"], &[]);
+    let (code, bash, _) = run(&["completions", "bash"], &[]);
     assert_eq!(code, 0);
     assert!(bash.contains("--expect-file") && bash.contains("--clock-offset"));
-    let (_, zsh, _) = natcorr(&["completions", "zsh"], &[]);
+    let (_, zsh, _) = run(&["completions", "zsh"], &[]);
     assert!(zsh.contains("#compdef natcorr"));
-    let (_, fish, _) = natcorr(&["completions", "fish"], &[]);
+    let (_, fish, _) = run(&["completions", "fish"], &[]);
     assert!(fish.contains("complete -c natcorr"));
-    assert_eq!(natcorr(&["completions", "tcsh"], &[]).0, 2);
-    let (code, man, _) = natcorr(&["man"], &[]);
+    assert_eq!(run(&["completions", "tcsh"], &[]).0, 2);
+    let (code, man, _) = run(&["man"], &[]);
     assert_eq!(code, 0);
     assert!(
         man.contains(".TH natcorr 1") && man.contains("\\-\\-expect"),
@@ -261,9 +251,9 @@ fn completions_and_man_page() {
 
 #[test]
 fn terminal_ladder_marks_what_each_hop_changed() {
-    let files = captures_in(&dir("same-id"));
+    let files = captures_in(&captures_dir("same-id"));
     // The journey of vm2's first request, from the per-packet rows.
-    let (_, jsonl, _) = natcorr(&["--format", "jsonl"], &files);
+    let (_, jsonl, _) = run(&["--format", "jsonl"], &files);
     let journey = jsonl
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -271,7 +261,7 @@ fn terminal_ladder_marks_what_each_hop_changed() {
         .unwrap()["journey"]
         .as_u64()
         .unwrap();
-    let (code, text, _) = natcorr(&["--ladder", &journey.to_string()], &files);
+    let (code, text, _) = run(&["--ladder", &journey.to_string()], &files);
     assert_eq!(code, 0);
     assert!(
         text.starts_with(&format!("journey {journey} and ")),
@@ -290,35 +280,40 @@ fn terminal_ladder_marks_what_each_hop_changed() {
         text.contains("o<----------------|"),
         "the reply comes back: {text}"
     );
-    assert_eq!(natcorr(&["--ladder", "999999"], &files).0, 2);
+    assert_eq!(run(&["--ladder", "999999"], &files).0, 2);
 }
 
 #[test]
 fn colors_only_on_a_terminal_and_never_with_no_color() {
-    let files = captures_in(&dir("drop"));
-    let (_, piped, _) = natcorr(&["--expect", "loss=0"], &files);
+    let files = captures_in(&captures_dir("drop"));
+    let (_, piped, _) = run(&["--expect", "loss=0"], &files);
     assert!(!piped.contains('\u{1b}'), "no colors into a pipe");
     if std::process::Command::new("script")
         .arg("--version")
         .output()
         .is_err()
     {
-        eprintln!("SKIPPED terminal half of colors test: no `script` to make a pseudo-terminal");
+        skip_or_fail(
+            "colors_only_on_a_terminal_and_never_with_no_color",
+            "no `script` to make a pseudo-terminal",
+        );
         return;
     }
-    let bin = assert_cmd::cargo::cargo_bin("natcorr");
     let cmd = format!(
         "{} --expect loss=0 {}",
-        bin.display(),
+        bin().display(),
         files
             .iter()
             .map(|f| f.display().to_string())
             .collect::<Vec<_>>()
             .join(" ")
     );
+    // script keeps a copy of the session: in a temporary file, never a device.
+    let tmp = tempfile::tempdir().unwrap();
+    let typescript = tmp.path().join("typescript");
     let tty = |no_color: bool| {
         let mut c = std::process::Command::new("script");
-        c.args(["-qec", &cmd, "/dev/null"]);
+        c.args(["-qec", &cmd]).arg(&typescript);
         if no_color {
             c.env("NO_COLOR", "1");
         } else {

@@ -4,13 +4,9 @@ mod common;
 
 use common::*;
 
-fn dir(name: &str) -> std::path::PathBuf {
-    root().join("captures").join(name)
-}
-
 #[test]
 fn seed_names_the_two_snat_hops_the_engineer_found() {
-    let json = analyze(&dir("seed"));
+    let json = analyze(&captures_dir("seed"));
     let f = &json["flows"].as_array().unwrap()[0];
     assert_eq!(json["flows"].as_array().unwrap().len(), 1);
     assert_eq!(f["matched"], "flow");
@@ -72,13 +68,8 @@ fn seed_names_the_two_snat_hops_the_engineer_found() {
 
 #[test]
 fn seed_table_says_it_in_words() {
-    let out = assert_cmd::Command::cargo_bin("natcorr")
-        .unwrap()
-        .args(captures_in(&dir("seed")))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let (code, text, _) = run(&[], &captures_in(&captures_dir("seed")));
+    assert_eq!(code, 0);
     assert!(
         text.contains(
             "SNAT 192.168.65.125 → 169.254.43.17 between ha-2b8cf5e0-b1 and qg-0aeca8b7-8a"
@@ -93,47 +84,39 @@ fn seed_table_says_it_in_words() {
 
 #[test]
 fn plain() {
-    check_plain(&dir("plain"));
+    check_plain(&captures_dir("plain"));
 }
 
 #[test]
 fn same_id() {
-    check_same_id(&dir("same-id"));
+    check_same_id(&captures_dir("same-id"));
 }
 
 #[test]
 fn drop_every_second_request() {
-    check_drop(&dir("drop"));
+    check_drop(&captures_dir("drop"));
 }
 
 #[test]
 fn capture_cut_mid_record() {
-    check_cut(&dir("plain"));
+    check_cut(&captures_dir("plain"));
 }
 
 #[test]
 fn tcpdump_any_file_is_two_points() {
-    check_any(&dir("any"));
+    check_any(&captures_dir("any"));
 }
 
 #[test]
 fn point_names_can_be_given() {
-    let files = captures_in(&dir("plain"));
+    let files = captures_in(&captures_dir("plain"));
     let vm = files.iter().find(|f| f.ends_with("vm1-eth0.pcap")).unwrap();
     let arg = format!("tenant-vm={}", vm.display());
     let rest: Vec<_> = files.iter().filter(|f| *f != vm).cloned().collect();
     let (code, json, _) = run_json(&["--point", &arg], &rest);
     assert_eq!(code, 0);
     assert_eq!(json["flows"][0]["path"][0], "tenant-vm");
-    let out = assert_cmd::Command::cargo_bin("natcorr")
-        .unwrap()
-        .args(["--point", "no-equals-sign"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "a wrong command line is exit code 2"
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expected NAME=FILE"));
+    let (code, _, stderr) = run(&["--point", "no-equals-sign"], &[]);
+    assert_eq!(code, 2, "a wrong command line is exit code 2");
+    assert!(stderr.contains("expected NAME=FILE"));
 }

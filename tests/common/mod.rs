@@ -1,14 +1,28 @@
-//! Shared by the integration tests: run the real `natcorr` binary and check what a scenario
-//! must show. The same checks run on the committed captures and on captures recorded fresh.
+//! Shared by the integration tests: where the captures are, running the real `natcorr` binary,
+//! reading its JSON, temporary and edited capture files, and skipping a test that cannot run
+//! here. What a scenario must show is checked in [`scenarios`], on the committed captures and
+//! on captures recorded fresh alike.
 
 #![allow(dead_code)]
 
-use assert_cmd::Command;
+mod scenarios;
+
+// Not every test file checks a scenario.
+#[allow(unused_imports)]
+pub use scenarios::*;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+// ---- paths ----
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A committed scenario's folder: `captures/NAME`.
+pub fn captures_dir(name: &str) -> PathBuf {
+    root().join("captures").join(name)
 }
 
 /// Every capture file in a folder, sorted.
@@ -23,34 +37,57 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Runs natcorr with `--format json` and returns (exit code, parsed output, stderr).
-pub fn run_json(args: &[&str], files: &[PathBuf]) -> (i32, Value, String) {
-    let out = Command::cargo_bin("natcorr")
-        .unwrap()
-        .arg("--format")
-        .arg("json")
-        .args(args)
-        .args(files)
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
+/// The built `natcorr` binary.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("natcorr")
+}
+
+// ---- running natcorr ----
+
+/// Runs natcorr with `args`, then `files`; returns (exit code, stdout, stderr). Standard
+/// output must be UTF-8; standard error is read leniently.
+pub fn run(args: &[&str], files: &[PathBuf]) -> (i32, String, String) {
+    finish(assert_cmd::Command::new(bin()).args(args).args(files))
+}
+
+/// Runs natcorr with `args`, `stdin` on its standard input; returns (exit code, stdout, stderr).
+pub fn run_stdin(args: &[&str], stdin: impl Into<Vec<u8>>) -> (i32, String, String) {
+    finish(
+        assert_cmd::Command::new(bin())
+            .args(args)
+            .write_stdin(stdin),
+    )
+}
+
+fn finish(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
-        json,
+        String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("stdout is not UTF-8: {e}")),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
+/// Parses natcorr's standard output as JSON.
+pub fn parse_json(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("output is not JSON ({e}): {stdout}"))
+}
+
+/// Runs natcorr with `--format json` and returns (exit code, parsed output, stderr).
+pub fn run_json(args: &[&str], files: &[PathBuf]) -> (i32, Value, String) {
+    let args: Vec<&str> = ["--format", "json"].iter().chain(args).copied().collect();
+    let (code, stdout, stderr) = run(&args, files);
+    (code, parse_json(&stdout), stderr)
+}
+
+/// A folder's captures analyzed; natcorr must succeed.
 pub fn analyze(dir: &Path) -> Value {
     let (code, json, stderr) = run_json(&[], &captures_in(dir));
     assert_eq!(code, 0, "natcorr failed on {}: {stderr}", dir.display());
     json
 }
+
+// ---- reading the JSON ----
 
 /// Echo packets decoded at all points together.
 pub fn total_echoes(json: &Value) -> u64 {
@@ -95,47 +132,6 @@ pub fn find_nat<'a>(json: &'a Value, kind: &str, from: &str, to: &str) -> Option
         .find(|n| n["kind"] == kind && n["from"] == from && n["to"] == to)
 }
 
-/// The lab's outbound path, in request order.
-pub const LAB_PATH: [&str; 6] = [
-    "vm1-eth0",
-    "ha-2b8cf5e0-b1",
-    "qg-0aeca8b7-8a",
-    "ex-l3dngw",
-    "eth2.106",
-    "dest-eth1",
-];
-
-/// What the lab's NAT does to every outbound flow: checks the two SNAT hops and nothing else.
-pub fn check_lab_nat(json: &Value, vm_src: &str, flows: u64) {
-    let first = find_nat(json, "snat", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a")
-        .expect("SNAT between ha- and qg-");
-    assert_eq!(first["after"], "169.254.43.17");
-    let second = find_nat(json, "snat", "ex-l3dngw", "eth2.106")
-        .expect("MASQUERADE between ex-l3dngw and eth2.106");
-    assert_eq!(second["before"], "169.254.43.17");
-    assert_eq!(second["after"], "198.51.100.34");
-    assert!(json["nat"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|n| n["matched"] == "packet"));
-    let snats: Vec<_> = nat(json).into_iter().filter(|n| n.0 == "snat").collect();
-    assert!(
-        snats.iter().any(|n| n.3 == vm_src),
-        "SNAT of {vm_src}: {snats:?}"
-    );
-    assert_eq!(
-        json["nat"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["kind"] == "snat")
-            .map(|n| n["flows"].as_u64().unwrap())
-            .sum::<u64>(),
-        2 * flows
-    );
-}
-
 /// The one flow a scenario must have.
 pub fn only_flow(json: &Value) -> &Value {
     let flows = json["flows"].as_array().unwrap();
@@ -143,119 +139,13 @@ pub fn only_flow(json: &Value) -> &Value {
     &flows[0]
 }
 
-/// The plain scenario: one VM pings through both NATs, five requests, all answered.
-pub fn check_plain(dir: &Path) {
-    let json = analyze(dir);
-    let f = only_flow(&json);
-    assert_eq!(strs(&f["path"]), LAB_PATH);
-    assert_eq!(f["matched"], "packet");
-    assert_eq!(f["requests"], 5);
-    assert_eq!(f["replies"], 5);
-    assert_eq!(f["origin"]["src"], "192.168.65.125");
-    assert_eq!(f["origin"]["dst"], "203.0.113.234");
-    check_lab_nat(&json, "192.168.65.125", 1);
-    assert_eq!(
-        json["nat"].as_array().unwrap().len(),
-        2,
-        "only the two SNAT hops: {:#}",
-        json["nat"]
-    );
-    for n in json["nat"].as_array().unwrap() {
-        assert_eq!(n["reply_reversed"], true, "{n}");
-        assert_eq!(n["packets"], 5);
-    }
-    for h in f["hops"].as_array().unwrap() {
-        let req = &h["latency_ns"]["request"];
-        let rep = &h["latency_ns"]["reply"];
-        assert_eq!(req["count"], 5, "{h}");
-        assert_eq!(rep["count"], 5, "{h}");
-        assert!(
-            req["min"].as_i64().unwrap() >= 0 && req["max"].as_i64().unwrap() < 1_000_000_000,
-            "{h}"
-        );
-        assert_eq!(h["lost"]["request"], 0);
-        assert_eq!(h["lost"]["reply"], 0);
-    }
-    // Routed hops decrement the TTL; links do not.
-    let ttl: Vec<i64> = f["hops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["ttl_delta"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ttl, [0, 1, 0, 1, 0]);
-    for p in f["points"].as_array().unwrap() {
-        assert_eq!(p["requests"], 5, "{p}");
-        assert_eq!(p["replies"], 5, "{p}");
-        assert!(p["rtt_ns"]["median"].as_i64().unwrap() > 0);
-    }
-}
+// ---- files ----
 
-/// Two VMs ping with one ICMP id: two flows, one of them renumbered at the SNAT hop.
-pub fn check_same_id(dir: &Path) {
-    let json = analyze(dir);
-    let flows = json["flows"].as_array().unwrap();
-    assert_eq!(flows.len(), 2, "{json:#}");
-    let mut srcs: Vec<String> = flows
-        .iter()
-        .map(|f| f["origin"]["src"].as_str().unwrap().to_string())
-        .collect();
-    srcs.sort();
-    assert_eq!(srcs, ["192.168.65.125", "192.168.65.126"]);
-    for f in flows {
-        assert_eq!(f["matched"], "packet");
-        assert_eq!(f["requests"], 5, "{f:#}");
-        assert_eq!(f["replies"], 5, "{f:#}");
-        let path = strs(&f["path"]);
-        let vm = if f["origin"]["src"] == "192.168.65.125" {
-            "vm1-eth0"
-        } else {
-            "vm2-eth0"
-        };
-        assert_eq!(path[0], vm, "a flow starts at its own VM only");
-        assert_eq!(&path[1..], &LAB_PATH[1..]);
-        // Every point saw exactly this flow's five packets: nothing cross-matched.
-        for p in f["points"].as_array().unwrap() {
-            assert_eq!(p["requests"], 5, "{p}");
-            assert_eq!(p["ids"].as_array().unwrap().len(), 1, "{p}");
-        }
-    }
-    let ids: Vec<_> = nat(&json).into_iter().filter(|n| n.0 == "id").collect();
-    assert_eq!(ids.len(), 1, "exactly one id translation: {ids:?}");
-    assert_eq!(ids[0].1, "ha-2b8cf5e0-b1");
-    assert_eq!(ids[0].2, "qg-0aeca8b7-8a");
-    assert_eq!(ids[0].3, "4242");
-    assert_ne!(ids[0].4, "4242");
-    let id = find_nat(&json, "id", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a").unwrap();
-    assert_eq!(id["reply_reversed"], true);
-    check_lab_nat(&json, "192.168.65.126", 2);
-}
-
-/// Every second request dropped inside the l3agent: loss on ex-l3dngw → eth2.106.
-pub fn check_drop(dir: &Path) {
-    let json = analyze(dir);
-    let f = only_flow(&json);
-    assert_eq!(strs(&f["path"]), LAB_PATH);
-    assert_eq!(f["requests"], 6);
-    assert_eq!(f["replies"], 3);
-    for h in f["hops"].as_array().unwrap() {
-        let expect = if h["from"] == "ex-l3dngw" && h["to"] == "eth2.106" {
-            3
-        } else {
-            0
-        };
-        assert_eq!(h["lost"]["request"], expect, "{h}");
-        if expect > 0 {
-            // iptables' nth match with --packet 0 drops the 1st, 3rd and 5th.
-            assert_eq!(
-                h["lost"]["request_seqs"],
-                serde_json::json!([1, 3, 5]),
-                "{h}"
-            );
-        }
-        assert_eq!(h["lost"]["reply"], 0, "{h}");
-    }
-    check_lab_nat(&json, "192.168.65.125", 1);
+/// Writes `bytes` to `dir/name` (a temporary folder) and returns the path.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
 }
 
 /// A copy of `file` cut in the middle of its last record.
@@ -264,301 +154,6 @@ pub fn cut_mid_record(file: &Path, into: &Path) -> PathBuf {
     let cut = into.join(file.file_name().unwrap());
     std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
     cut
-}
-
-/// A capture cut mid-record: a warning naming the file and record, exit 0, the rest used.
-pub fn check_cut(dir: &Path) {
-    let files = captures_in(dir);
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = files
-        .iter()
-        .find(|f| f.file_name().unwrap() == "eth2.106.pcap")
-        .unwrap();
-    let cut = cut_mid_record(victim, tmp.path());
-    let full = analyze(dir);
-    let mut set: Vec<PathBuf> = files.iter().filter(|f| *f != victim).cloned().collect();
-    set.push(cut.clone());
-    let (code, json, stderr) = run_json(&[], &set);
-    assert_eq!(code, 0, "a cut last record is a warning: {stderr}");
-    let w = json["warnings"].as_array().unwrap();
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert_eq!(w[0]["file"], cut.to_str().unwrap());
-    assert_eq!(w[0]["severity"], "warning");
-    assert!(
-        w[0]["message"].as_str().unwrap().contains("cut short"),
-        "{}",
-        w[0]
-    );
-    assert!(w[0]["record"].as_u64().unwrap() > 1);
-    assert!(
-        stderr.contains("cut short"),
-        "the warning also reaches stderr: {stderr}"
-    );
-    let count = |j: &Value| {
-        j["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "eth2.106")
-            .unwrap()["packets"]
-            .as_u64()
-            .unwrap()
-    };
-    assert_eq!(
-        count(&json),
-        count(&full) - 1,
-        "every complete record is still used"
-    );
-    assert_eq!(
-        json["flows"].as_array().unwrap().len(),
-        full["flows"].as_array().unwrap().len()
-    );
-}
-
-/// The qrouter captured with `tcpdump -i any`: one SLL2 file, two points, SNAT between them.
-pub fn check_any(dir: &Path) {
-    let json = analyze(dir);
-    let any: Vec<&Value> = json["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["file"].as_str().unwrap().ends_with("qrouter-any.pcap"))
-        .collect();
-    assert_eq!(any.len(), 2, "one point per interface index: {any:?}");
-    for p in &any {
-        assert_eq!(p["link_type"], "LINUX_SLL2");
-        assert!(p["name"].as_str().unwrap().starts_with("qrouter-any#if"));
-        assert_eq!(p["echo_packets"], 10);
-    }
-    let flows = json["flows"].as_array().unwrap();
-    assert_eq!(flows.len(), 1, "{json:#}");
-    let path = strs(&flows[0]["path"]);
-    assert_eq!(path.len(), 6);
-    assert_eq!(path[0], "vm1-eth0");
-    assert!(path[1].starts_with("qrouter-any#if") && path[2].starts_with("qrouter-any#if"));
-    assert_eq!(&path[3..], ["ex-l3dngw", "eth2.106", "dest-eth1"]);
-    let snat = find_nat(&json, "snat", &path[1], &path[2]).expect("SNAT inside the -i any file");
-    assert_eq!(snat["before"], "192.168.65.125");
-    assert_eq!(snat["after"], "169.254.43.17");
-    assert_eq!(snat["reply_reversed"], true);
-    assert_eq!(json["nat"].as_array().unwrap().len(), 2);
-}
-
-fn nat_value<'a>(json: &'a Value, kind: &str, from: &str, to: &str) -> &'a Value {
-    find_nat(json, kind, from, to)
-        .unwrap_or_else(|| panic!("no {kind} {from}→{to}: {:#}", json["nat"]))
-}
-
-fn flow_from<'a>(json: &'a Value, src: &str) -> &'a Value {
-    json["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["origin"]["src"] == src)
-        .unwrap_or_else(|| panic!("no flow from {src}"))
-}
-
-/// A floating IP pinged from outside while the VM pings out: two flows, each its own path;
-/// DNAT on the way in at both NATs, replies translated back.
-pub fn check_dnat(dir: &Path) {
-    let json = analyze(dir);
-    assert_eq!(json["flows"].as_array().unwrap().len(), 2, "{json:#}");
-    let inbound = flow_from(&json, "203.0.113.234");
-    assert_eq!(inbound["origin"]["dst"], "198.51.100.50");
-    let mut reversed = LAB_PATH.to_vec();
-    reversed.reverse();
-    assert_eq!(strs(&inbound["path"]), reversed);
-    let d1 = nat_value(&json, "dnat", "eth2.106", "ex-l3dngw");
-    assert_eq!(
-        (d1["before"].as_str(), d1["after"].as_str()),
-        (Some("198.51.100.50"), Some("169.254.43.50"))
-    );
-    let d2 = nat_value(&json, "dnat", "qg-0aeca8b7-8a", "ha-2b8cf5e0-b1");
-    assert_eq!(
-        (d2["before"].as_str(), d2["after"].as_str()),
-        (Some("169.254.43.50"), Some("192.168.65.125"))
-    );
-    for d in [d1, d2] {
-        assert_eq!(d["reply_reversed"], true, "{d}");
-        assert_eq!(d["packets"], 5);
-    }
-    let outbound = flow_from(&json, "192.168.65.125");
-    assert_eq!(strs(&outbound["path"]), LAB_PATH);
-    assert_eq!(
-        nat_value(&json, "snat", "ex-l3dngw", "eth2.106")["after"],
-        "198.51.100.50"
-    );
-}
-
-/// ICMPv6 echo with NAT66 on the l3agent hop only; neighbour discovery is not an echo.
-pub fn check_ipv6(dir: &Path) {
-    let json = analyze(dir);
-    let flows = json["flows"].as_array().unwrap();
-    assert_eq!(flows.len(), 1, "{json:#}");
-    assert_eq!(strs(&flows[0]["path"]), LAB_PATH);
-    assert_eq!(
-        (flows[0]["requests"].as_u64(), flows[0]["replies"].as_u64()),
-        (Some(5), Some(5))
-    );
-    let n = json["nat"].as_array().unwrap();
-    assert_eq!(n.len(), 1, "{n:?}");
-    assert_eq!(n[0]["kind"], "snat");
-    assert_eq!(
-        (n[0]["from"].as_str(), n[0]["to"].as_str()),
-        (Some("ex-l3dngw"), Some("eth2.106"))
-    );
-    assert_eq!(
-        (n[0]["before"].as_str(), n[0]["after"].as_str()),
-        (Some("fd00:65::125"), Some("2001:db8:106::34"))
-    );
-    assert_eq!(n[0]["reply_reversed"], true);
-    for p in json["points"].as_array().unwrap() {
-        assert_eq!(p["echo_packets"], 10, "{p}");
-        assert!(p["packets"].as_u64().unwrap() >= 10);
-    }
-}
-
-/// TTL 1..4 probes: each time exceeded tied to its probe and the router that sent it.
-pub fn check_traceroute(dir: &Path) {
-    let json = analyze(dir);
-    let mut answers: Vec<(u64, String, String, u64)> = Vec::new();
-    for f in json["flows"].as_array().unwrap() {
-        for e in f["errors"].as_array().unwrap() {
-            assert_eq!(e["kind"], "time_exceeded");
-            assert_eq!(e["code"], 0);
-            let points = strs(&e["points"]);
-            assert_eq!(points[0], "vm1-eth0", "the error reaches the VM: {e}");
-            answers.push((
-                e["probe_ttl"].as_u64().unwrap(),
-                e["reporter"].as_str().unwrap().to_string(),
-                f["origin"]["src"].as_str().unwrap().to_string(),
-                e["seq"].as_u64().unwrap(),
-            ));
-        }
-    }
-    answers.sort();
-    let routers: Vec<(u64, &str)> = answers.iter().map(|a| (a.0, a.1.as_str())).collect();
-    assert_eq!(
-        routers,
-        [
-            (1, "192.168.65.124"),
-            (2, "169.254.0.1"),
-            (3, "198.51.100.1")
-        ]
-    );
-    assert!(answers.iter().all(|a| a.2 == "192.168.65.125" && a.3 == 1));
-    let reached: Vec<_> = json["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["replies"] == 1)
-        .collect();
-    assert_eq!(reached.len(), 1);
-    assert_eq!(reached[0]["points"][0]["ttl"], 4);
-    // One packet: far-eth0 shares a link with dest-eth2, so their order may be a (noted) guess.
-    let path = strs(&reached[0]["path"]);
-    let guess = reached[0]["notes"]
-        .to_string()
-        .contains("their order is a guess");
-    assert!(
-        path.last().unwrap() == "far-eth0" || (guess && path.contains(&"far-eth0".to_string())),
-        "{path:?}"
-    );
-}
-
-/// Two hosts, identical 8-byte payloads, same seqs at the same time: kept apart.
-pub fn check_constant_payload(dir: &Path) {
-    let json = analyze(dir);
-    let flows = json["flows"].as_array().unwrap();
-    assert_eq!(flows.len(), 2, "{json:#}");
-    for f in flows {
-        assert_eq!(f["matched"], "packet");
-        assert_eq!(
-            (f["requests"].as_u64(), f["replies"].as_u64()),
-            (Some(5), Some(5)),
-            "{f:#}"
-        );
-        for p in f["points"].as_array().unwrap() {
-            assert_eq!(
-                p["ids"].as_array().unwrap().len(),
-                1,
-                "nothing cross-matched: {p}"
-            );
-            assert_eq!(
-                (p["requests"].as_u64(), p["replies"].as_u64()),
-                (Some(5), Some(5)),
-                "{p}"
-            );
-        }
-    }
-    assert_eq!(flow_from(&json, "192.168.65.125")["path"][0], "vm1-eth0");
-    assert_eq!(flow_from(&json, "192.168.65.126")["path"][0], "vm2-eth0");
-}
-
-/// 3008-byte pings: matched by their first fragments, every fragment counted.
-pub fn check_bigping(dir: &Path) {
-    let json = analyze(dir);
-    let f = &json["flows"][0];
-    assert_eq!(json["flows"].as_array().unwrap().len(), 1);
-    assert_eq!(strs(&f["path"]), LAB_PATH);
-    assert_eq!(
-        (f["requests"].as_u64(), f["replies"].as_u64()),
-        (Some(3), Some(3))
-    );
-    for p in json["points"].as_array().unwrap() {
-        assert_eq!(p["fragments"], 18, "{p}");
-    }
-    for h in f["hops"].as_array().unwrap() {
-        assert_eq!(h["lost"]["fragments"], 0);
-    }
-}
-
-/// The second fragment of each big request dropped on the tenant bridge.
-pub fn check_fragloss(dir: &Path) {
-    let json = analyze(dir);
-    let big = json["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["origin"]["id"] == 3100)
-        .expect("flow 3100");
-    assert_eq!(strs(&big["path"]), ["vm1-eth0", "ha-2b8cf5e0-b1"]);
-    assert_eq!(big["hops"][0]["lost"]["fragments"], 3);
-    let small = json["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["origin"]["id"] == 3101)
-        .expect("flow 3101");
-    // One packet: points on one link may see it within one microsecond. Then natcorr must say
-    // that their order is a guess.
-    let path = strs(&small["path"]);
-    let mut sorted = path.clone();
-    sorted.sort();
-    let mut want: Vec<String> = LAB_PATH.iter().map(|s| s.to_string()).collect();
-    want.sort();
-    assert_eq!(sorted, want);
-    if path != LAB_PATH {
-        let notes = small["notes"].to_string();
-        assert!(
-            notes.contains("their order is a guess"),
-            "{path:?} without a note: {notes}"
-        );
-    }
-}
-
-/// The tail link as VXLAN: the underlay capture is a point between eth2.106 and dest-eth1.
-pub fn check_vxlan(dir: &Path) {
-    let json = analyze(dir);
-    let f = &json["flows"][0];
-    let mut path = LAB_PATH.to_vec();
-    path.insert(5, "underlay");
-    assert_eq!(strs(&f["path"]), path);
-    assert_eq!(
-        (f["requests"].as_u64(), f["replies"].as_u64()),
-        (Some(5), Some(5))
-    );
-    check_lab_nat(&json, "192.168.65.125", 1);
 }
 
 /// Adds `secs` to every timestamp of a classic pcap (like `editcap -t`).
@@ -586,56 +181,13 @@ pub fn shift_pcap(src: &Path, dst: &Path, secs: i64) {
     std::fs::write(dst, b).unwrap();
 }
 
-/// The destination's clock 3 s ahead: the offset is found (within 10%) and corrected, so no
-/// hop shows seconds of latency; `--clock-offset` states it instead.
-pub fn check_skew(plain: &Path) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut files = Vec::new();
-    for f in captures_in(plain) {
-        let to = tmp.path().join(f.file_name().unwrap());
-        if f.ends_with("dest-eth1.pcap") {
-            shift_pcap(&f, &to, 3);
-        } else {
-            std::fs::copy(&f, &to).unwrap();
-        }
-        files.push(to);
+// ---- skipping ----
+
+/// A test that cannot run here (a tool or data missing): says so on stderr, or fails under CI
+/// (`CI=true`), where everything a test needs must be there. The caller returns after it.
+pub fn skip_or_fail(test: &str, why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} cannot run under CI: {why}");
     }
-    let (code, json, stderr) = run_json(&[], &files);
-    assert_eq!(code, 0, "{stderr}");
-    let offsets = json["clock_offsets"].as_array().unwrap();
-    assert_eq!(offsets.len(), 1, "{offsets:?}");
-    assert_eq!(offsets[0]["point"], "dest-eth1");
-    assert_eq!(offsets[0]["source"], "estimated");
-    let off = offsets[0]["offset_ns"].as_i64().unwrap();
-    assert!((off - 3_000_000_000).abs() < 300_000_000, "{off}");
-    assert!(offsets[0]["pairs"].as_u64().unwrap() >= 5);
-    let f = &json["flows"][0];
-    assert_eq!(strs(&f["path"]), LAB_PATH);
-    for h in f["hops"].as_array().unwrap() {
-        for dir in ["request", "reply"] {
-            let max = h["latency_ns"][dir]["max"].as_i64().unwrap();
-            assert!(
-                (0..1_000_000_000).contains(&max),
-                "{dir} latency {max} on {h}"
-            );
-        }
-    }
-    let (code, given, _) = run_json(&["--clock-offset", "dest-eth1=3"], &files);
-    assert_eq!(code, 0);
-    let o = &given["clock_offsets"].as_array().unwrap()[0];
-    assert_eq!(
-        (
-            o["point"].as_str(),
-            o["offset_ns"].as_i64(),
-            o["source"].as_str()
-        ),
-        (Some("dest-eth1"), Some(3_000_000_000), Some("given"))
-    );
-    let last = given["flows"][0]["hops"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    assert!(last["latency_ns"]["request"]["max"].as_i64().unwrap() < 1_000_000_000);
+    eprintln!("SKIPPED {test}: {why}");
 }
