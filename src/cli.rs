@@ -220,6 +220,9 @@ pub struct Plan {
     /// The report for standard output, or for `-o FILE`.
     pub main: Box<dyn Render>,
     pub output: Option<PathBuf>,
+    /// The report on standard output lists the warnings itself (the table on a terminal), so
+    /// they need not be repeated on standard error.
+    pub report_lists_warnings: bool,
 }
 
 impl Plan {
@@ -239,9 +242,10 @@ impl Plan {
 }
 
 impl Cli {
-    /// The run this command line asks for; `color` says standard output is a person's terminal.
-    /// Errors (exit code 2) say what is wrong before anything is read or written.
-    pub fn plan(&self, color: bool) -> Result<Plan, String> {
+    /// The run this command line asks for; `terminal` says standard output is a person's
+    /// terminal, `color` that it takes colors. Errors (exit code 2) say what is wrong before
+    /// anything is read or written.
+    pub fn plan(&self, terminal: bool, color: bool) -> Result<Plan, String> {
         let inputs = self.inputs();
         if inputs.is_empty() {
             return Err("no capture files given (see natcorr --help)".to_string());
@@ -290,6 +294,10 @@ impl Cli {
             files,
             main,
             output: self.output.clone(),
+            report_lists_warnings: terminal
+                && self.output.is_none()
+                && self.ladder.is_none()
+                && self.format == Format::Table,
         })
     }
 

@@ -14,7 +14,7 @@
 //! OP is one of = == != < <= > >=; globs use * and ?; spaces around OP are allowed.
 //! ```
 
-use crate::model::{Analysis, TranslationKind, Verdict};
+use crate::model::{Analysis, Matched, Point, TranslationKind, Verdict};
 
 /// One rule, as parsed.
 #[derive(Clone, Debug, PartialEq)]
@@ -183,38 +183,48 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 }
 
 impl Expectation {
+    /// The rule's point globs that match no capture point: such a rule could never be checked,
+    /// so it is an error of the command line (a typo), not a verdict.
+    pub fn unmatched_globs<'a>(&'a self, points: &[Point]) -> Vec<&'a str> {
+        let globs: Vec<&str> = match &self.rule {
+            Rule::Nat(_, a, b) | Rule::NoNat(a, b) => vec![a, b],
+            Rule::Count(..) => Vec::new(),
+        };
+        globs
+            .into_iter()
+            .filter(|g| !points.iter().any(|p| glob(g, &p.name)))
+            .collect()
+    }
+
     pub fn check(&self, a: &Analysis) -> Verdict {
         let (passed, found) = match &self.rule {
             Rule::Nat(kind, from, to) => {
-                let hits: Vec<String> = a
-                    .nat
-                    .iter()
-                    .filter(|n| n.kind == *kind && glob(from, &n.from) && glob(to, &n.to))
-                    .map(ToString::to_string)
-                    .collect();
-                if hits.is_empty() {
+                let (spans, hits) = translations_between(a, from, to, Some(*kind));
+                if spans == 0 {
+                    (false, not_between(from, to))
+                } else if hits.is_empty() {
                     (false, describe_nat(a, *kind))
                 } else {
                     (true, hits.join("; "))
                 }
             }
             Rule::NoNat(from, to) => {
-                let hits: Vec<String> = a
-                    .nat
-                    .iter()
-                    .filter(|n| glob(from, &n.from) && glob(to, &n.to))
-                    .map(ToString::to_string)
-                    .collect();
-                if hits.is_empty() {
-                    (true, "no translation there".to_string())
+                let (spans, hits) = translations_between(a, from, to, None);
+                if spans == 0 {
+                    (false, not_between(from, to))
+                } else if hits.is_empty() {
+                    (
+                        true,
+                        format!("no translation there (every hop between them, {spans} flow(s))"),
+                    )
                 } else {
                     (false, hits.join("; "))
                 }
             }
-            Rule::Count(measure, op, want) => {
-                let (value, found) = measure_value(a, *measure);
-                (op.holds(value, *want), found)
-            }
+            Rule::Count(measure, op, want) => match measure_value(a, *measure) {
+                (Some(value), found) => (op.holds(value, *want), found),
+                (None, why) => (false, format!("not measured: {why}")),
+            },
         };
         Verdict {
             rule: self.text.clone(),
@@ -222,6 +232,63 @@ impl Expectation {
             found,
         }
     }
+}
+
+/// Every rule checked; an error (exit 2) when a rule names points that do not exist.
+pub fn check_all(rules: &[Expectation], a: &Analysis) -> Result<Vec<Verdict>, String> {
+    for rule in rules {
+        let unmatched = rule.unmatched_globs(&a.points);
+        if !unmatched.is_empty() {
+            return Err(format!(
+                "--expect {:?}: no capture point matches {}",
+                rule.text,
+                unmatched.join(" or ")
+            ));
+        }
+    }
+    Ok(rules.iter().map(|r| r.check(a)).collect())
+}
+
+fn not_between(from: &str, to: &str) -> String {
+    format!("not measured: no flow passes a point matching {from} and then one matching {to}")
+}
+
+/// Every translation (of `kind`, or any) on the hops between a point matching `from` and a
+/// later point of the same flow's path matching `to` (adjacent or not: all hops between are
+/// covered), and how many flows have such a stretch of path.
+fn translations_between(
+    a: &Analysis,
+    from: &str,
+    to: &str,
+    kind: Option<TranslationKind>,
+) -> (usize, Vec<String>) {
+    let mut spans = 0;
+    let mut hits: Vec<String> = Vec::new();
+    for f in &a.flows {
+        let Some(i) = f.path.iter().position(|p| glob(from, p)) else {
+            continue;
+        };
+        let Some(j) = f.path.iter().rposition(|p| glob(to, p)).filter(|&j| j > i) else {
+            continue;
+        };
+        spans += 1;
+        for h in &f.hops[i..j.min(f.hops.len())] {
+            for t in h
+                .translations
+                .iter()
+                .filter(|t| kind.is_none_or(|k| t.kind == k))
+            {
+                let text = format!(
+                    "{} {} → {} between {} and {}",
+                    t.kind, t.before, t.after, h.from, h.to
+                );
+                if !hits.contains(&text) {
+                    hits.push(text);
+                }
+            }
+        }
+    }
+    (spans, hits)
 }
 
 fn describe_nat(a: &Analysis, kind: TranslationKind) -> String {
@@ -238,9 +305,21 @@ fn describe_nat(a: &Analysis, kind: TranslationKind) -> String {
     }
 }
 
-fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
+/// The measured value and what was found, or `None` and why it could not be measured.
+fn measure_value(a: &Analysis, m: Measure) -> (Option<f64>, String) {
     match m {
         Measure::Loss => {
+            let compared = a
+                .flows
+                .iter()
+                .any(|f| f.matched == Matched::Packet && !f.hops.is_empty());
+            if !compared {
+                return (
+                    None,
+                    "no packet was seen at two capture points, so loss between them cannot be compared"
+                        .to_string(),
+                );
+            }
             let mut total = 0;
             let mut places = Vec::new();
             for (i, f) in a.flows.iter().enumerate() {
@@ -263,7 +342,7 @@ fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
             } else {
                 format!("{total} lost ({})", places.join("; "))
             };
-            (total as f64, found)
+            (Some(total as f64), found)
         }
         Measure::HopLatency => {
             let worst = a
@@ -280,7 +359,7 @@ fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
                 .max_by_key(|(p95, ..)| *p95);
             match worst {
                 Some((p95, h, dir)) => (
-                    p95 as f64,
+                    Some(p95 as f64),
                     format!(
                         "worst p95 {} ({dir}s, {} → {})",
                         crate::units::fmt_ns(p95),
@@ -288,7 +367,10 @@ fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
                         h.to
                     ),
                 ),
-                None => (0.0, "no hop latency measured".to_string()),
+                None => (
+                    None,
+                    "no hop latency: no packet was seen at both ends of a hop".to_string(),
+                ),
             }
         }
         Measure::Rtt => {
@@ -300,21 +382,27 @@ fn measure_value(a: &Analysis, m: Measure) -> (f64, String) {
                 .max_by_key(|(m, _)| *m);
             match worst {
                 Some((m, p)) => (
-                    m as f64,
+                    Some(m as f64),
                     format!(
                         "worst median RTT {} at {}",
                         crate::units::fmt_ns(m),
                         p.point
                     ),
                 ),
-                None => (0.0, "no round trip seen".to_string()),
+                None => (
+                    None,
+                    "no round trip: no request and its reply were seen at one point".to_string(),
+                ),
             }
         }
         Measure::NatCount => (
-            a.nat.len() as f64,
+            Some(a.nat.len() as f64),
             format!("{} translation(s)", a.nat.len()),
         ),
-        Measure::Flows => (a.flows.len() as f64, format!("{} flow(s)", a.flows.len())),
+        Measure::Flows => (
+            Some(a.flows.len() as f64),
+            format!("{} flow(s)", a.flows.len()),
+        ),
     }
 }
 

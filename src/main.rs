@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             Err(e) => fail(e),
         };
     }
-    let plan = match cli.plan(output::color()) {
+    let plan = match cli.plan(output::terminal(), output::color()) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
@@ -41,15 +41,13 @@ fn main() -> ExitCode {
     let mut analysis =
         natcorr::analyze_with_progress(&plan.inputs, &plan.options, &|n| progress.inc(n));
     progress.finish();
-    analysis.expectations = plan.rules.iter().map(|r| r.check(&analysis)).collect();
+    analysis.expectations = match natcorr::expect::check_all(&plan.rules, &analysis) {
+        Ok(verdicts) => verdicts,
+        Err(e) => return fail(e),
+    };
     for (path, report) in &plan.files {
-        let written = report
-            .render(&analysis)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                output::write_output(path, text.as_bytes()).map_err(|e| e.to_string())
-            });
-        if let Err(e) = written {
+        let written = report.render(&analysis).map_err(|e| e.to_string());
+        if let Err(e) = written.and_then(|text| output::write(Some(path), &text)) {
             return fail(e);
         }
     }
@@ -59,32 +57,14 @@ fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
     if cli.timings {
-        let report = ("report", start.elapsed());
-        for (stage, t) in analysis.timings.iter().chain([&report]) {
-            warn(format_args!(
-                "{stage:<16} {:>9.3} ms",
-                t.as_secs_f64() * 1e3
-            ));
-        }
+        output::timings(&analysis.timings, start.elapsed());
     }
-    let written = match &plan.output {
-        Some(path) => output::write_output(path, text.as_bytes()).map_err(|e| e.to_string()),
-        None => {
-            output::stdout(text.as_bytes()).map_err(|e| format!("cannot write the report: {e}"))
-        }
-    };
-    if let Err(e) = written {
+    if let Err(e) = output::write(plan.output.as_deref(), &text) {
         return fail(e);
     }
     // Problems always reach stderr, unless the table on the person's terminal already lists them.
-    let table_on_terminal = plan.output.is_none()
-        && cli.ladder.is_none()
-        && cli.format == natcorr::report::Format::Table
-        && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    if !table_on_terminal {
-        for w in &analysis.warnings {
-            warn(w);
-        }
+    if !plan.report_lists_warnings {
+        analysis.warnings.iter().for_each(warn);
     }
     if analysis.has_errors() || (cli.strict && !analysis.warnings.is_empty()) {
         ExitCode::from(FAILED)

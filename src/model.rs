@@ -330,6 +330,11 @@ pub struct Lost {
     /// Sequence numbers of the lost packets, in the order sent (at most [`MAX_LOST_SEQS`] each).
     pub request_seqs: Vec<u16>,
     pub reply_seqs: Vec<u16>,
+    /// Packets missing at the far end at a moment its capture was not demonstrably running
+    /// (before its first or after its last packet): maybe lost, maybe only not captured; not
+    /// counted in `request`/`reply`.
+    pub request_unverified: u64,
+    pub reply_unverified: u64,
 }
 
 /// Sequence numbers of lost packets listed per hop and direction; the counts are always complete.
@@ -345,6 +350,23 @@ impl Lost {
         *count += 1;
         if seqs.len() < MAX_LOST_SEQS {
             seqs.push(seq);
+        }
+    }
+
+    /// Counts a packet of `dir` missing where the capture may not have been running.
+    pub fn add_unverified(&mut self, dir: Direction) {
+        match dir {
+            Direction::Request => self.request_unverified += 1,
+            Direction::Reply => self.reply_unverified += 1,
+        }
+    }
+
+    /// Counts a missing packet: lost when the far capture was running, else unverified.
+    pub fn missing(&mut self, dir: Direction, seq: u16, capture_running: bool) {
+        if capture_running {
+            self.add(dir, seq);
+        } else {
+            self.add_unverified(dir);
         }
     }
 }

@@ -115,10 +115,13 @@ fn a_flow_that_dies_inside_a_router_is_lost_on_the_next_hop() {
         (last["from"].as_str(), last["to"].as_str()),
         (Some("ha-2b8cf5e0-b1"), Some("qg-0aeca8b7-8a"))
     );
-    assert_eq!(last["lost"]["request"], 5);
+    // vm2's fifth request left after the last packet qg- captured: its loss there is not
+    // proven (the capture may have stopped), so it is unverified, not lost.
+    assert_eq!(last["lost"]["request"], 4);
+    assert_eq!(last["lost"]["request_unverified"], 1);
     assert_eq!(
         last["lost"]["request_seqs"],
-        serde_json::json!([1, 2, 3, 4, 5])
+        serde_json::json!([1, 2, 3, 4])
     );
     assert_eq!(vm2["points"][2]["requests"], 0);
 }

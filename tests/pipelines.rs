@@ -37,7 +37,7 @@ fn every_expectation_passes_and_fails_with_its_exit_code() {
     assert_eq!(code, 1);
     assert_eq!(
         json["expectations"][0]["found"],
-        "3 lost (flow 1: 3 between ex-l3dngw and eth2.106)"
+        "2 lost (flow 1: 2 between ex-l3dngw and eth2.106)"
     );
     // The table lists them too.
     let (code, text, _) = run(&["--expect", "loss=0", "--expect", "snat ha-*>qg-*"], &drop);
@@ -96,7 +96,7 @@ fn expect_file_and_junit() {
     assert_eq!(xml.matches("<testcase ").count(), 5);
     assert_eq!(xml.matches("<failure ").count(), 2);
     assert!(xml.contains("name=\"no-nat qg-*&gt;ex-*\""));
-    assert!(xml.contains("<failure message=\"3 lost (flow 1: 3 between ex-l3dngw and eth2.106)\">"));
+    assert!(xml.contains("<failure message=\"2 lost (flow 1: 2 between ex-l3dngw and eth2.106)\">"));
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn mermaid_draws_the_path_and_its_translations() {
         &captures_in(&captures_dir("drop")),
     );
     assert!(
-        drop.contains("Note over P3,P4: 3 request(s) lost"),
+        drop.contains("Note over P3,P4: 2 request(s) lost"),
         "{drop}"
     );
 }

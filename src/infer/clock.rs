@@ -114,31 +114,63 @@ const MAX_EXCHANGES_PER_FLOW: usize = 64;
 /// One echo exchange seen at two points: (t1, t2, t3, t4) as in NTP.
 type Exchange = (i64, i64, i64, i64);
 
-/// Request and reply journeys of one flow that are the same exchange (the reply echoes the
-/// request's sequence number and payload).
+/// Request and reply journeys of one flow that are the same exchange: the reply echoes the
+/// request's sequence number and payload (and length, unless either was fragmented: a reply is
+/// often fragmented differently). Each reply answers at most one request, and each request
+/// gets at most one reply: where a sequence number was sent more than once (a retry, a
+/// wrapped counter), a reply answers the latest compatible request before it, in the time of a
+/// point both were seen at.
 pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &'a Journey)> {
-    // Sequence number, length and payload start: the digest would differ between points whose
-    // snaplens differ.
-    let key = |j: &Journey| {
-        let o = &obs[j[0] as usize];
-        (o.seq, o.icmp_len, o.prefix)
-    };
-    let mut replies: HashMap<_, smallvec::SmallVec<[&Journey; 1]>> = HashMap::default();
+    let mut replies: HashMap<u16, smallvec::SmallVec<[&Journey; 1]>> = HashMap::default();
     for j in &f.replies {
-        replies.entry(key(j)).or_default().push(j);
+        replies.entry(obs[j[0] as usize].seq).or_default().push(j);
     }
-    f.requests
-        .iter()
-        .filter_map(|r| {
-            let t = obs[r[0] as usize].ts_ns;
-            let cands = replies.get(&key(r))?;
-            // The first reply after the request (seq numbers wrap).
-            let reply = cands
-                .iter()
-                .min_by_key(|j| obs[j[0] as usize].ts_ns.abs_diff(t))?;
-            Some((r, *reply))
-        })
-        .collect()
+    let mut requests: HashMap<u16, smallvec::SmallVec<[&Journey; 1]>> = HashMap::default();
+    for j in &f.requests {
+        requests.entry(obs[j[0] as usize].seq).or_default().push(j);
+    }
+    let answers = |q: &Journey, r: &Journey| {
+        let (q, r) = (&obs[q[0] as usize], &obs[r[0] as usize]);
+        q.payload_compatible(r) && (q.icmp_len == r.icmp_len || q.fragments > 0 || r.fragments > 0)
+    };
+    let mut out = Vec::with_capacity(f.requests.len());
+    for (seq, reqs) in &requests {
+        let Some(reps) = replies.get(seq) else {
+            continue;
+        };
+        if let ([q], [r]) = (&reqs[..], &reps[..]) {
+            // The common case, whatever the clocks say.
+            if answers(q, r) {
+                out.push((*q, *r));
+            }
+            continue;
+        }
+        // Time at the point the first request was first seen (one clock), else each
+        // journey's first sighting.
+        let reference = obs[reqs[0][0] as usize].point;
+        let time = |j: &Journey| {
+            j.iter()
+                .map(|&o| &obs[o as usize])
+                .find(|o| o.point == reference)
+                .unwrap_or(&obs[j[0] as usize])
+                .ts_ns
+        };
+        let mut events: Vec<(i64, bool, &Journey)> = reqs
+            .iter()
+            .map(|j| (time(j), false, *j))
+            .chain(reps.iter().map(|j| (time(j), true, *j)))
+            .collect();
+        events.sort_by_key(|&(t, is_reply, _)| (t, is_reply));
+        let mut pending: Vec<&Journey> = Vec::new();
+        for (_, is_reply, j) in events {
+            if !is_reply {
+                pending.push(j);
+            } else if let Some(k) = pending.iter().rposition(|q| answers(q, j)) {
+                out.push((pending.remove(k), j));
+            }
+        }
+    }
+    out
 }
 
 /// Offsets of the files whose clocks disagree with the others, estimated from the packets.

@@ -108,8 +108,9 @@ pub fn packet_hop(
                     found.entry(c).or_default().packets += 1;
                 }
             }
-            (Some(x), None) if last == pa && within(b.point, obs[x as usize].ts_ns) => {
-                lost.add(Direction::Request, obs[x as usize].seq);
+            (Some(x), None) if last == pa => {
+                let x = &obs[x as usize];
+                lost.missing(Direction::Request, x.seq, within(b.point, x.ts_ns));
             }
             _ => {}
         }
@@ -130,8 +131,9 @@ pub fn packet_hop(
                 );
                 reply_pairs.push((x, y));
             }
-            (None, Some(y)) if first == pb && within(a.point, obs[y as usize].ts_ns) => {
-                lost.add(Direction::Reply, obs[y as usize].seq);
+            (None, Some(y)) if first == pb => {
+                let y = &obs[y as usize];
+                lost.missing(Direction::Reply, y.seq, within(a.point, y.ts_ns));
             }
             _ => {}
         }

@@ -3,13 +3,12 @@
 use crate::correlate::{Correlation, ErrorJourney};
 use crate::model::{Direction, Flow, Hop, Latency, Lost, Matched, Observation, PathPoint, Point};
 
-/// A packet seen this long before a capture started (or after it ended) is not counted lost there.
-const WINDOW_MARGIN_NS: i64 = 1_000_000_000;
-
-/// Whether `point`'s capture was running at time `t`, so a packet then would have been seen.
+/// Whether `point`'s capture was demonstrably running at time `t`: it saw packets before and
+/// after that moment. Only then is a packet missing there counted lost; otherwise it is
+/// unverified (the capture may have started late or stopped early).
 pub fn capturing(point: &Point, t: i64) -> bool {
     match (point.first_ns, point.last_ns) {
-        (Some(s), Some(e)) => t >= s - WINDOW_MARGIN_NS && t <= e + WINDOW_MARGIN_NS,
+        (Some(s), Some(e)) => t >= s && t <= e,
         _ => false,
     }
 }
@@ -53,10 +52,8 @@ pub fn extend_dead_ends(
                 .iter()
                 .map(|&o| &obs[o as usize])
                 .find(|o| Some(o.point as usize) == last);
-            if let Some(o) = at_last.filter(|o| capturing(&points[np], o.ts_ns)) {
-                if !answered.contains(&ji) {
-                    lost.add(Direction::Request, o.seq);
-                }
+            if let Some(o) = at_last.filter(|_| !answered.contains(&ji)) {
+                lost.missing(Direction::Request, o.seq, capturing(&points[np], o.ts_ns));
             }
         }
         if lost.request > 0 {

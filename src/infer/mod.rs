@@ -110,6 +110,18 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
             seen.iter().map(|s| s.replies.len()).max().unwrap_or(0) as u64,
         ),
     };
+    if f.matched == Matched::Flow && seen.len() > 1 {
+        let mut ids: Vec<u16> = seen.iter().flat_map(|s| s.ids.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() > 1 {
+            let ids: Vec<String> = ids.iter().map(u16::to_string).collect();
+            notes.push(format!(
+                "each capture point saw a different ping run (ids {}): the ids are not translations, and loss and latency between the points cannot be measured",
+                ids.join(", ")
+            ));
+        }
+    }
     let first = &seen[0];
     Flow {
         origin: Origin {

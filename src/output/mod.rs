@@ -30,10 +30,33 @@ pub fn stdout(bytes: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Writes a report to `path`, or to standard output; the error says which and why.
+pub fn write(path: Option<&std::path::Path>, text: &str) -> Result<(), String> {
+    match path {
+        Some(path) => write_output(path, text.as_bytes()).map_err(|e| e.to_string()),
+        None => stdout(text.as_bytes()).map_err(|e| format!("cannot write the report: {e}")),
+    }
+}
+
+/// `--timings`: how long each stage took, and the report, on standard error.
+pub fn timings(stages: &[(&'static str, std::time::Duration)], report: std::time::Duration) {
+    for (stage, t) in stages.iter().chain([&("report", report)]) {
+        warn(format_args!(
+            "{stage:<16} {:>9.3} ms",
+            t.as_secs_f64() * 1e3
+        ));
+    }
+}
+
 /// Whether standard output is a person's terminal that takes colors (never with NO_COLOR,
 /// no-color.org).
 pub fn color() -> bool {
-    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Whether standard output is a terminal.
+pub fn terminal() -> bool {
+    io::stdout().is_terminal()
 }
 
 /// Inputs larger than this get a progress bar on a terminal.

@@ -71,6 +71,12 @@ impl Render for Table {
 impl Table {
     fn text(&self, a: &Analysis) -> String {
         let mut o = String::new();
+        if a.has_errors() && a.points.iter().all(|p| p.packets == 0) {
+            // Nothing was read: no empty sections that would look like findings.
+            let _ = writeln!(o, "natcorr · nothing to analyze: no input could be read\n");
+            warnings(&mut o, a);
+            return o;
+        }
         let _ = writeln!(
             o,
             "natcorr · {} · {} · {}\n",
@@ -311,7 +317,14 @@ fn paint(color: bool, code: &str, s: &str) -> String {
 fn nat(o: &mut String, a: &Analysis, all: bool, color: bool) {
     let _ = writeln!(o, "NAT");
     if a.nat.is_empty() {
-        let _ = writeln!(o, "  no translation seen");
+        let why = if a.flows.is_empty() {
+            "no echo flow found, so no translation could be seen"
+        } else if a.flows.iter().all(|f| f.path.len() < 2) {
+            "cannot tell: every flow was seen at one capture point only"
+        } else {
+            "no translation seen"
+        };
+        let _ = writeln!(o, "  {why}");
     }
     if all || a.nat.len() <= LISTED_TRANSLATIONS {
         for n in &a.nat {
@@ -459,6 +472,7 @@ fn clocks(o: &mut String, a: &Analysis) {
 
 fn loss(o: &mut String, a: &Analysis) {
     let mut lines = Vec::new();
+    let mut unverified = Vec::new();
     for (i, f) in a.flows.iter().enumerate() {
         for h in &f.hops {
             let seqs = |v: &[u16], n: u64| {
@@ -498,16 +512,50 @@ fn loss(o: &mut String, a: &Analysis) {
                     seqs(&h.lost.reply_seqs, h.lost.reply)
                 ));
             }
+            for (n, what, at) in [
+                (h.lost.request_unverified, "request(s)", &h.to),
+                (h.lost.reply_unverified, "reply(ies)", &h.from),
+            ] {
+                if n > 0 {
+                    unverified.push(format!(
+                        "flow {}: {n} {what} not seen at {at}, whose capture shows no packet before or after that moment",
+                        i + 1
+                    ));
+                }
+            }
         }
     }
     let _ = writeln!(o, "LOSS");
-    if lines.is_empty() {
+    if a.flows.is_empty() {
+        let _ = writeln!(o, "  no echo flow: nothing to compare");
+    } else if !packets_compared(a) {
+        let _ = writeln!(
+            o,
+            "  cannot tell: no packet was seen at two capture points (captures taken one at a time), so loss between them cannot be compared"
+        );
+    } else if lines.is_empty() {
         let _ = writeln!(o, "  no packet lost between capture points");
     }
     for l in lines {
         let _ = writeln!(o, "  {l}");
     }
+    if !unverified.is_empty() {
+        let _ = writeln!(
+            o,
+            "  unverified (maybe lost, maybe only not captured; not counted above):"
+        );
+        for l in unverified {
+            let _ = writeln!(o, "    {l}");
+        }
+    }
     o.push('\n');
+}
+
+/// Whether some flow's packets were found at two points, so loss and latency could be measured.
+fn packets_compared(a: &Analysis) -> bool {
+    a.flows
+        .iter()
+        .any(|f| f.matched == Matched::Packet && !f.hops.is_empty())
 }
 
 fn expectations(o: &mut String, a: &Analysis, color: bool) {
