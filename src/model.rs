@@ -59,11 +59,17 @@ pub struct Point {
     pub echo_packets: u64,
     /// IP fragments of echo datagrams (first and later ones).
     pub fragments: u64,
+    /// Echo frames seen again at this point, byte for byte, within [`DUPLICATE_WINDOW_NS`] (a
+    /// mirror port, overlapping merged files): counted once, not matched twice.
+    pub duplicates: u64,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
     /// One timestamp tick of this capture, in nanoseconds (1000 for microsecond captures).
     pub ts_resolution_ns: u64,
 }
+
+/// Identical frames at one point this close in time are one packet captured twice.
+pub const DUPLICATE_WINDOW_NS: i64 = 500_000;
 
 /// The coarser timestamp tick of two points: time differences between them smaller than this
 /// cannot be told from zero.

@@ -4,7 +4,9 @@
 
 use super::{FragmentKey, LinkLayer, Outcome, Unusable};
 use crate::capture::{self, link_type_name, Capture, Event, Problem, Source};
-use crate::model::{Diagnostic, ErrorObservation, Input, Observation, Point, Severity};
+use crate::model::{
+    Diagnostic, ErrorObservation, Input, Observation, Point, Severity, DUPLICATE_WINDOW_NS,
+};
 use crate::text::sanitize;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -256,6 +258,7 @@ fn scan_capture<S: Source>(
     let mut unusable: HashMap<Unusable, (u64, u64)> = HashMap::new();
     let mut unsupported: HashMap<u32, u64> = HashMap::new();
     let mut last_key: Option<(PointKey, usize)> = None;
+    let mut dups = Duplicates::default();
     loop {
         match cap.next_event() {
             Event::End => break,
@@ -310,6 +313,12 @@ fn scan_capture<S: Source>(
                 point.packets += 1;
                 point.first_ns = Some(point.first_ns.map_or(f.ts_ns, |t| t.min(f.ts_ns)));
                 point.last_ns = Some(point.last_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
+                if !matches!(outcome, Outcome::Other)
+                    && dups.seen_again(idx as u32, f.ts_ns, f.data)
+                {
+                    point.duplicates += 1;
+                    continue;
+                }
                 match outcome {
                     Outcome::Echo(e) => {
                         point.echo_packets += 1;
@@ -434,6 +443,40 @@ fn scan_capture<S: Source>(
     scan
 }
 
+/// Recent frames per point, to recognize one packet captured twice (byte-identical within
+/// [`DUPLICATE_WINDOW_NS`]): only frames that decoded to something natcorr uses are remembered.
+#[derive(Default)]
+struct Duplicates {
+    recent: std::collections::VecDeque<(i64, u32, u64)>,
+    last: FxHashMap<(u32, u64), i64>,
+    newest: i64,
+}
+
+impl Duplicates {
+    fn seen_again(&mut self, point: u32, ts_ns: i64, frame: &[u8]) -> bool {
+        let hash = super::fnv1a(frame);
+        self.newest = self.newest.max(ts_ns);
+        while let Some(&(t, p, h)) = self.recent.front() {
+            if t >= self.newest.saturating_sub(DUPLICATE_WINDOW_NS) {
+                break;
+            }
+            self.recent.pop_front();
+            if self.last.get(&(p, h)) == Some(&t) {
+                self.last.remove(&(p, h));
+            }
+        }
+        let again = self
+            .last
+            .get(&(point, hash))
+            .is_some_and(|&t| t.abs_diff(ts_ns) <= DUPLICATE_WINDOW_NS as u64);
+        if !again {
+            self.last.insert((point, hash), ts_ns);
+            self.recent.push_back((ts_ns, point, hash));
+        }
+        again
+    }
+}
+
 /// A capture point that has seen nothing yet; named once the whole file is read.
 fn empty_point(file: String, link_type: String, ts_resolution_ns: u64) -> Point {
     Point {
@@ -444,6 +487,7 @@ fn empty_point(file: String, link_type: String, ts_resolution_ns: u64) -> Point 
         packets: 0,
         echo_packets: 0,
         fragments: 0,
+        duplicates: 0,
         first_ns: None,
         last_ns: None,
         ts_resolution_ns,

@@ -117,6 +117,7 @@ fn points(o: &mut String, a: &Analysis) {
         "packets",
         "echoes",
         "fragments",
+        "duplicates",
         "first (UTC)",
         "span",
     ]
@@ -134,6 +135,11 @@ fn points(o: &mut String, a: &Analysis) {
                 String::new()
             } else {
                 p.fragments.to_string()
+            },
+            if p.duplicates == 0 {
+                String::new()
+            } else {
+                p.duplicates.to_string()
             },
             opt(p.first_ns.map(fmt_time)),
             match (p.first_ns, p.last_ns) {
