@@ -96,7 +96,7 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
     } else {
         Vec::new()
     };
-    notes.extend(correlation.notes);
+    notes.extend(infer::correlation_notes(&points, &correlation));
     Analysis {
         schema_version: SCHEMA_VERSION,
         points,

@@ -15,7 +15,7 @@ mod unionfind;
 pub use errors::ErrorJourney;
 pub use rows::packet_rows;
 
-use crate::model::{Direction, ErrorObservation, Matched, Observation, PointId};
+use crate::model::{Direction, ErrorObservation, Matched, Observation, PointId, PREFIX_LEN};
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 use std::net::IpAddr;
@@ -51,6 +51,9 @@ pub struct Correlation {
     pub errors: Vec<ErrorJourney>,
     /// Things the data could not decide.
     pub notes: Vec<String>,
+    /// Points whose snaplen cut echo payloads, with the payload bytes they kept: packets are
+    /// matched on the bytes every capture has.
+    pub short_snaplen: Vec<(PointId, u8)>,
 }
 
 /// Packets of one (direction, seq, length, payload start) further apart than this are different packets.
@@ -77,7 +80,8 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         })
         .collect();
 
-    let (groups, clean) = packet_groups(obs);
+    let (compared, short_snaplen) = compared_prefix(obs);
+    let (groups, clean) = packet_groups(obs, compared);
     let (groups, clean) = refine_by_ip_id(obs, groups, clean);
 
     // Votes between local flows from groups that name one packet per point.
@@ -191,20 +195,21 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         flows,
         errors,
         notes,
+        short_snaplen,
     }
 }
 
 /// Groups of observations that may be one packet: equal direction, seq, ICMP length and payload
 /// (as far as both captured it), close in time. Sorted by time inside.
 /// Groups, and whether each holds one observation per point of two or more points.
-fn packet_groups(obs: &[Observation]) -> (Vec<Journey>, Vec<bool>) {
+fn packet_groups(obs: &[Observation], compared: usize) -> (Vec<Journey>, Vec<bool>) {
     // Sorted by the key, then time; the point and a short digest ride along (in what would be
     // padding), so the common case never touches the observations again.
     let mut keyed: Vec<Keyed> = obs
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let (meta, prefix) = packet_key(o);
+            let (meta, prefix) = packet_key(o, compared);
             Keyed {
                 meta,
                 prefix,
@@ -361,16 +366,35 @@ fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Journey>) {
     }
 }
 
+/// How many payload bytes every capture kept of the echoes it cut (16 when none was cut by its
+/// snaplen), and the points that cut them, with what they kept.
+fn compared_prefix(obs: &[Observation]) -> (usize, Vec<(PointId, u8)>) {
+    let mut kept: HashMap<PointId, u8> = HashMap::default();
+    for o in obs {
+        let sent = o.icmp_len.saturating_sub(8).min(PREFIX_LEN as u32) as u8;
+        if o.prefix_len < sent && o.fragments == 0 {
+            let k = kept.entry(o.point).or_insert(o.prefix_len);
+            *k = (*k).min(o.prefix_len);
+        }
+    }
+    let compared = kept.values().copied().min().map_or(PREFIX_LEN, usize::from);
+    let mut short: Vec<(PointId, u8)> = kept.into_iter().collect();
+    short.sort_unstable();
+    (compared, short)
+}
+
 /// What NAT cannot change about a packet, in two sortable words: (direction, family, seq, ICMP
-/// length) and the first 16 payload bytes.
-fn packet_key(o: &Observation) -> (u64, u128) {
+/// length) and the first `compared` payload bytes (the rest zeroed: not every capture has them).
+fn packet_key(o: &Observation, compared: usize) -> (u64, u128) {
     let dir = match o.dir {
         Direction::Request => 0u64,
         Direction::Reply => 1,
     };
     let v6 = u64::from(o.src.is_ipv6());
     let meta = (dir << 63) | (v6 << 62) | (u64::from(o.seq) << 32) | u64::from(o.icmp_len);
-    (meta, u128::from_be_bytes(o.prefix))
+    let mut prefix = o.prefix;
+    prefix[compared.min(PREFIX_LEN)..].fill(0);
+    (meta, u128::from_be_bytes(prefix))
 }
 
 fn one_per_point(obs: &[Observation], g: &[u32]) -> bool {

@@ -53,6 +53,25 @@ pub fn infer(
     (flows, nat)
 }
 
+/// What the correlation left undecided, for a person: its own notes, and the points whose
+/// snaplen cut the payloads packets are matched on.
+pub fn correlation_notes(points: &[Point], corr: &Correlation) -> Vec<String> {
+    let mut notes = corr.notes.clone();
+    for &(p, kept) in &corr.short_snaplen {
+        let name = &points[p as usize].name;
+        notes.push(if kept < 8 {
+            format!(
+                "{name}'s snaplen kept only {kept} echo payload byte(s): packets were matched on direction, sequence number, ICMP length and {kept} payload byte(s) everywhere, and told apart by time; too short to be sure where one sequence number repeats"
+            )
+        } else {
+            format!(
+                "{name}'s snaplen kept only {kept} echo payload bytes: packets were matched on the first {kept} payload bytes everywhere"
+            )
+        });
+    }
+    notes
+}
+
 /// What one point saw of one flow.
 struct Seen {
     point: PointId,
