@@ -5,7 +5,7 @@
 //! and every capture of a file (one host, one clock) is shifted by its offset before timing.
 
 use super::stats::median;
-use crate::correlate::{self, Correlation, FlowObs, Journey, UnionFind};
+use crate::correlate::{self, Correlation, FlowObs, Journey};
 use crate::model::{
     ClockOffset, ErrorObservation, Matched, Observation, OffsetSource, Point, PointId,
 };
@@ -211,126 +211,194 @@ pub fn estimate(
             }
         }
     }
-    // Files whose timing is possible on one clock share one; the others are linked by the
-    // offset their exchanges give, θ(b) − θ(a), with the exchange count and round trip.
     let mut files: Vec<String> = points.iter().map(|p| p.file.clone()).collect();
     files.sort();
     files.dedup();
-    let index = |f: &str| files.binary_search_by(|x| x.as_str().cmp(f)).unwrap_or(0) as u32;
-    let mut same = UnionFind::new(files.len());
-    let mut skewed: Vec<(u32, u32, i64, u64, i64)> = Vec::new();
+    let index = |f: &str| files.binary_search_by(|x| x.as_str().cmp(f)).unwrap_or(0);
+    // Every pair of points in two files, oriented from the lower file index.
+    let mut links: HashMap<(usize, usize), Vec<Link>> = HashMap::default();
+    let mut impossible_pairs = vec![0u32; files.len()];
     for ((a, b), ex) in &pairs {
         if a > b {
             continue;
         }
-        let n = ex.len();
-        let median = |mut v: Vec<i64>| median(&mut v).unwrap_or(0);
-        let forward = median(ex.iter().map(|e| e.1.saturating_sub(e.0)).collect());
-        let backward = median(ex.iter().map(|e| e.3.saturating_sub(e.2)).collect());
-        let rtt = median(
-            ex.iter()
-                .map(|e| e.3.saturating_sub(e.0).max(e.2.saturating_sub(e.1)))
-                .collect(),
-        );
         let tick = crate::model::tick(&points[*a as usize], &points[*b as usize]);
-        // On one clock both one-way times have one sign and neither exceeds the round trip.
-        let opposite = (forward < -tick && backward > tick) || (forward > tick && backward < -tick);
-        let impossible = opposite || forward.abs() > rtt + tick || backward.abs() > rtt + tick;
+        let link = Link::from_exchanges(ex, tick);
         let (fa, fb) = (
             index(&points[*a as usize].file),
             index(&points[*b as usize].file),
         );
-        if impossible {
-            let theta = median(
-                ex.iter()
-                    .map(|e| {
-                        let (a, b) = (
-                            i128::from(e.1) - i128::from(e.0),
-                            i128::from(e.2) - i128::from(e.3),
-                        );
-                        i64::try_from((a + b) / 2).unwrap_or(i64::MAX)
-                    })
-                    .collect(),
-            );
-            skewed.push((fa, fb, theta, n as u64, rtt));
-        } else {
-            same.union(fa, fb);
+        if link.impossible(0) {
+            impossible_pairs[fa] += 1;
+            impossible_pairs[fb] += 1;
         }
+        let (key, link) = if fa < fb {
+            ((fa, fb), link)
+        } else {
+            ((fb, fa), link.reversed())
+        };
+        links.entry(key).or_default().push(link);
     }
-    if skewed.is_empty() {
+    if impossible_pairs.iter().all(|&n| n == 0) {
         return Vec::new();
     }
-    // Between two clocks, the exchange with the shortest round trip bounds the error best
-    // (half the path's asymmetry): place clocks along those (Prim's algorithm).
-    let group: Vec<u32> = (0..files.len() as u32).map(|f| same.find(f)).collect();
-    let mut offset: HashMap<u32, (i64, u64)> = HashMap::default();
-    let mut component: HashMap<u32, u32> = HashMap::default();
-    let mut roots: Vec<u32> = group.clone();
-    roots.sort_unstable();
-    roots.dedup();
-    for &root in &roots {
-        if offset.contains_key(&root) {
+    // Files are placed one by one from a reference (a file the user gave an offset for, else
+    // the one in the fewest impossible pairs, with the most points), next the file linked best
+    // (least uncertainty) to those placed (Prim's algorithm). A file keeps its own clock unless
+    // its timing against the placed files, as corrected, is impossible; then its offset is the
+    // θ of its best link to them. A possible link is no evidence of an offset: shifting by the
+    // noise of one link would move timing that was right.
+    let points_in = |f: usize| points.iter().filter(|p| index(&p.file) == f).count();
+    let mut offset: Vec<Option<(i64, u64)>> = vec![None; files.len()];
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&f| {
+        (
+            !fixed.contains(&files[f]),
+            impossible_pairs[f],
+            std::cmp::Reverse(points_in(f)),
+            f,
+        )
+    });
+    // Links seen from `from`: (from, to, link with `from` as its first point).
+    let oriented = |from: usize, to: usize| -> Vec<Link> {
+        if from < to {
+            links.get(&(from, to)).cloned().unwrap_or_default()
+        } else {
+            links
+                .get(&(to, from))
+                .map(|v| v.iter().map(|l| l.reversed()).collect())
+                .unwrap_or_default()
+        }
+    };
+    for &root in &order {
+        if offset[root].is_some() {
             continue;
         }
-        offset.insert(root, (0, 0));
-        component.insert(root, root);
+        offset[root] = Some((0, 0));
         loop {
-            let next = skewed
+            let next = links
                 .iter()
-                .flat_map(|&(a, b, t, n, r)| {
-                    [
-                        (group[a as usize], group[b as usize], t, n, r),
-                        (group[b as usize], group[a as usize], -t, n, r),
-                    ]
+                .flat_map(|(&(a, b), v)| {
+                    v.iter()
+                        .flat_map(move |l| [(a, b, l.uncertainty), (b, a, l.uncertainty)])
                 })
-                .filter(|(from, to, ..)| {
-                    offset.contains_key(from) && !offset.contains_key(to) && component[from] == root
-                })
-                .min_by_key(|&(from, to, _, _, rtt)| (rtt, from, to));
-            let Some((from, to, theta, n, _)) = next else {
+                .filter(|&(from, to, _)| offset[from].is_some() && offset[to].is_none())
+                .min_by_key(|&(from, to, u)| (u, from, to));
+            let Some((_, to, _)) = next else {
                 break;
             };
-            let base = offset[&from].0;
-            offset.entry(from).and_modify(|o| o.1 = o.1.max(n));
-            offset.insert(to, (base.saturating_add(theta), n));
-            component.insert(to, root);
+            let placed: Vec<(i64, Link)> = (0..files.len())
+                .filter_map(|p| offset[p].map(|(o, _)| (p, o)))
+                .flat_map(|(p, o)| oriented(p, to).into_iter().map(move |l| (o, l)))
+                .collect();
+            // On its own clock, `to` is shifted by nothing: the link's second point by -o.
+            let contradicted = placed.iter().any(|(o, l)| l.impossible(o.saturating_neg()));
+            offset[to] = Some(if contradicted {
+                let (o, l) = placed
+                    .iter()
+                    .min_by_key(|(_, l)| l.uncertainty)
+                    .copied()
+                    .unwrap_or((0, Link::default()));
+                (o.saturating_add(l.theta), l.exchanges)
+            } else {
+                (0, 0)
+            });
         }
     }
-    // The reference clock of each connected set: the one most capture points share.
-    let points_of = |g: u32| {
-        points
-            .iter()
-            .filter(|p| group[index(&p.file) as usize] == g)
-            .count()
-    };
-    let mut reference: HashMap<u32, i64> = HashMap::default();
-    for &root in &roots {
-        let members = component
-            .iter()
-            .filter(|(_, r)| **r == root)
-            .map(|(g, _)| *g);
-        if let Some(best) = members.max_by_key(|&g| (points_of(g), std::cmp::Reverse(g))) {
-            reference.insert(root, offset[&best].0);
-        }
-    }
-    let offset: HashMap<String, (i64, u64)> = files
+    let mut out: Vec<FileOffset> = files
         .iter()
-        .enumerate()
-        .filter_map(|(i, f)| {
-            let g = group[i];
-            let (o, n) = *offset.get(&g)?;
-            Some((f.clone(), (o.saturating_sub(reference[&component[&g]]), n)))
-        })
-        .collect();
-    let mut out: Vec<FileOffset> = offset
-        .into_iter()
-        .filter(|(f, (o, _))| *o != 0 && !fixed.contains(f))
-        .map(|(file, (offset_ns, pairs))| FileOffset {
-            file,
-            offset_ns,
-            pairs,
+        .zip(offset)
+        .filter_map(|(file, o)| {
+            let (offset_ns, pairs) = o?;
+            (offset_ns != 0 && !fixed.contains(file)).then(|| FileOffset {
+                file: file.clone(),
+                offset_ns,
+                pairs,
+            })
         })
         .collect();
     out.sort_by(|a, b| a.file.cmp(&b.file));
     out
+}
+
+/// What the exchanges seen at two points say about their clocks.
+#[derive(Clone, Copy, Debug, Default)]
+struct Link {
+    /// The second point's clock minus the first's (NTP's θ), from the exchanges known best.
+    theta: i64,
+    /// Half the round trip between the two points (NTP's δ/2): θ is off by at most this.
+    uncertainty: i64,
+    /// Median request time at the second point minus at the first, and reply time at the
+    /// first minus at the second.
+    forward: i64,
+    backward: i64,
+    /// Median round trips seen at each point (one clock each: offsets do not change them).
+    rtt_first: i64,
+    rtt_second: i64,
+    tick: i64,
+    exchanges: u64,
+}
+
+impl Link {
+    /// From exchanges (t1, t2, t3, t4): request at the first point, at the second, reply at
+    /// the second, at the first.
+    fn from_exchanges(ex: &[Exchange], tick: i64) -> Link {
+        let med = |mut v: Vec<i64>| median(&mut v).unwrap_or(0);
+        // δ of each exchange: the round trip between the two points; θ from the exchanges
+        // whose δ is within twice the smallest.
+        let delta = |e: &Exchange| {
+            (i128::from(e.3) - i128::from(e.0))
+                .abs_diff(i128::from(e.2) - i128::from(e.1))
+                .min(i64::MAX as u128) as i64
+        };
+        let best = ex.iter().map(delta).min().unwrap_or(0);
+        let theta = med(ex
+            .iter()
+            .filter(|e| delta(e) <= best.saturating_mul(2).max(tick))
+            .map(|e| {
+                let sum = (i128::from(e.1) - i128::from(e.0)) + (i128::from(e.2) - i128::from(e.3));
+                i64::try_from(sum / 2).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
+            })
+            .collect());
+        Link {
+            theta,
+            uncertainty: best / 2,
+            forward: med(ex.iter().map(|e| e.1.saturating_sub(e.0)).collect()),
+            backward: med(ex.iter().map(|e| e.3.saturating_sub(e.2)).collect()),
+            rtt_first: med(ex.iter().map(|e| e.3.saturating_sub(e.0)).collect()),
+            rtt_second: med(ex.iter().map(|e| e.2.saturating_sub(e.1)).collect()),
+            tick,
+            exchanges: ex.len() as u64,
+        }
+    }
+
+    /// Whether the timing is impossible on one clock once the second point's timestamps are
+    /// moved by `shift` (subtracted): one-way times of opposite signs, a one-way time longer
+    /// than the round trip, or the point a packet passes first having the shorter round trip.
+    fn impossible(&self, shift: i64) -> bool {
+        let (tick, forward, backward) = (
+            self.tick,
+            self.forward.saturating_sub(shift),
+            self.backward.saturating_add(shift),
+        );
+        let rtt = self.rtt_first.max(self.rtt_second);
+        let opposite = (forward < -tick && backward > tick) || (forward > tick && backward < -tick);
+        let too_long = forward.abs() > rtt + tick || backward.abs() > rtt + tick;
+        let rtt_order =
+            (forward > tick && backward > tick && self.rtt_first + tick < self.rtt_second)
+                || (forward < -tick && backward < -tick && self.rtt_second + tick < self.rtt_first);
+        opposite || too_long || rtt_order
+    }
+
+    /// The same link seen from the other point.
+    fn reversed(self) -> Link {
+        Link {
+            theta: self.theta.saturating_neg(),
+            forward: self.forward.saturating_neg(),
+            backward: self.backward.saturating_neg(),
+            rtt_first: self.rtt_second,
+            rtt_second: self.rtt_first,
+            ..self
+        }
+    }
 }

@@ -107,6 +107,22 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
             Matched::Flow => hop::flow_hop(points, obs, &w[0], &w[1]),
         })
         .collect();
+    for (h, w) in hops.iter().zip(seen.windows(2)) {
+        let tick = crate::model::tick(&points[w[0].point as usize], &points[w[1].point as usize]);
+        for (dir, stats) in [
+            ("request", &h.latency_ns.request),
+            ("reply", &h.latency_ns.reply),
+        ] {
+            if let Some(st) = stats.filter(|st| st.median < -tick) {
+                notes.push(format!(
+                    "{} → {}: the {dir} latency is negative ({}) even after clock correction: the clocks of these two captures could not be reconciled, so this hop's timing cannot be trusted",
+                    h.from,
+                    h.to,
+                    crate::units::fmt_ns(st.median)
+                ));
+            }
+        }
+    }
     let path_points = seen
         .iter()
         .map(|s| PathPoint {
