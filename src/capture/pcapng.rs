@@ -32,6 +32,8 @@ pub struct PcapNgFramer {
     warned_unaligned: bool,
     /// A timestamp beyond what i64 nanoseconds hold was reported (once per file).
     warned_timestamp: bool,
+    /// Per interface (numbered across sections): a timestamp resolution read by natcorr itself.
+    own_clocks: Vec<Option<OwnClock>>,
 }
 
 impl PcapNgFramer {
@@ -47,6 +49,7 @@ impl PcapNgFramer {
             scratch: Vec::new(),
             warned_unaligned: false,
             warned_timestamp: false,
+            own_clocks: Vec::new(),
         }
     }
 
@@ -199,7 +202,7 @@ impl PcapNgFramer {
                     p.stop()
                 });
             }
-            let cleaned = without_text_options(block, be, SHB_BODY).0;
+            let cleaned = without_text_options(block, be, SHB_BODY).block;
             return match PcapNgParser::new(&cleaned) {
                 Ok((_, parser)) => {
                     self.parser = Some(parser);
@@ -247,11 +250,10 @@ impl PcapNgFramer {
         let parser = self.parser.as_mut().expect("a section header came first");
         // Text options are read here, lossily: pcap-file rejects a whole block (and with an IDB,
         // every packet of that interface) whose text option is not UTF-8; tshark reads them.
-        let mut if_name = None;
-        let cleaned;
+        let mut idb = Cleaned::default();
         let block = if btype == IDB {
-            (cleaned, if_name) = without_text_options(block, be, IDB_BODY);
-            &cleaned[..]
+            idb = without_text_options(block, be, IDB_BODY);
+            &idb.block[..]
         } else {
             block
         };
@@ -269,24 +271,35 @@ impl PcapNgFramer {
             }
         };
         let (interface, ts, orig_len, data_at, caplen) = match parsed {
-            Block::InterfaceDescription(idb) => {
+            Block::InterfaceDescription(parsed) => {
+                let resolution_ns = match idb.own_clock {
+                    Some(c) => c.nanos(1).clamp(1, i128::from(u32::MAX)) as u64,
+                    None => parsed.ts_resolution().decode_timestamp(1).as_nanos() as u64,
+                };
                 interfaces.push(Interface {
-                    link_type: u32::from(idb.linktype),
-                    name: if_name,
-                    snaplen: idb.snaplen,
-                    resolution_ns: (idb.ts_resolution().decode_timestamp(1).as_nanos() as u64)
-                        .max(1),
+                    link_type: u32::from(parsed.linktype),
+                    name: idb.if_name,
+                    snaplen: parsed.snaplen,
+                    resolution_ns: resolution_ns.max(1),
                 });
+                self.own_clocks.push(idb.own_clock);
                 self.local += 1;
                 return Step::Skip(extent, note);
             }
-            Block::EnhancedPacket(p) => (
-                p.interface_id,
-                p.timestamp,
-                p.original_len,
-                28,
-                p.data.len(),
-            ),
+            Block::EnhancedPacket(p) => {
+                let global = (self.base + p.interface_id) as usize;
+                let ts = match self.own_clocks.get(global).copied().flatten() {
+                    // A resolution pcap-file does not take: the raw count, read here.
+                    Some(clock) => {
+                        let raw = (u64::from(read_u32(&block[12..16], be)) << 32)
+                            | u64::from(read_u32(&block[16..20], be));
+                        let ns = clock.nanos(raw);
+                        std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+                    }
+                    None => p.timestamp,
+                };
+                (p.interface_id, ts, p.original_len, 28, p.data.len())
+            }
             Block::Packet(p) => (
                 u32::from(p.interface_id),
                 p.timestamp,
@@ -305,10 +318,13 @@ impl PcapNgFramer {
                         )),
                     );
                 }
-                let caplen = p
-                    .data
-                    .len()
-                    .min(interfaces[self.base as usize].snaplen.max(1) as usize);
+                // A snaplen of 0 means no limit.
+                let snaplen = interfaces[self.base as usize].snaplen as usize;
+                let caplen = if snaplen == 0 {
+                    p.data.len()
+                } else {
+                    p.data.len().min(snaplen)
+                };
                 // Simple packets carry no timestamp: they get the previous packet's.
                 (
                     0,
@@ -367,16 +383,53 @@ mod option {
     pub const IF_NAME: u16 = 2;
     pub const IF_DESCRIPTION: u16 = 3;
     pub const IF_OS: u16 = 12;
+    pub const IF_TSRESOL: u16 = 9;
+    pub const IF_TSOFFSET: u16 = 14;
     pub const IF_HARDWARE: u16 = 15;
     pub const CUSTOM_TEXT: [u16; 2] = [2988, 19372];
 }
 
-/// The block with its text options removed (SHB: every option; natcorr reads none), and the
-/// interface name read lossily (bytes that are not UTF-8 become U+FFFD). A malformed option
-/// list ends the walk: what came before is kept.
-fn without_text_options(block: &[u8], be: bool, body: usize) -> (Vec<u8>, Option<String>) {
+/// An IDB's timestamp units where pcap-file cannot decode them (binary finer than 2^-29 or
+/// decimal finer than 10^-9 s: pcapng allows any), with the interface's `if_tsoffset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OwnClock {
+    /// The resolution byte: high bit set, 2^-n s; else 10^-n s.
+    resolution: u8,
+    offset_s: i64,
+}
+
+impl OwnClock {
+    /// Nanoseconds since the epoch of `raw` units.
+    fn nanos(self, raw: u64) -> i128 {
+        let n = u32::from(self.resolution & 0x7f);
+        let since = if self.resolution & 0x80 != 0 {
+            (i128::from(raw) * 1_000_000_000) >> n.min(127)
+        } else if n >= 9 {
+            i128::from(raw) / 10i128.pow((n - 9).min(38))
+        } else {
+            i128::from(raw) * 10i128.pow(9 - n)
+        };
+        since + i128::from(self.offset_s) * 1_000_000_000
+    }
+}
+
+/// A block made safe for pcap-file, and what natcorr read from it itself.
+#[derive(Default)]
+struct Cleaned {
+    block: Vec<u8>,
+    if_name: Option<String>,
+    own_clock: Option<OwnClock>,
+}
+
+/// The block with its text options removed (SHB: every option; natcorr reads none), the
+/// interface name read lossily (bytes that are not UTF-8 become U+FFFD), and an `if_tsresol`
+/// pcap-file would reject taken out and kept in `own_clock`. A malformed option list ends the
+/// walk: what came before is kept.
+fn without_text_options(block: &[u8], be: bool, body: usize) -> Cleaned {
     let mut out = block[..body.min(block.len())].to_vec();
     let mut name = None;
+    let mut resolution = None;
+    let mut offset_s = 0i64;
     let mut at = body;
     let end = block.len().saturating_sub(4);
     while at + 4 <= end {
@@ -389,19 +442,39 @@ fn without_text_options(block: &[u8], be: bool, body: usize) -> (Vec<u8>, Option
             break;
         };
         let padded = 4 + len.next_multiple_of(4);
+        if code == option::END {
+            break;
+        }
         let text = code == option::COMMENT
             || code == option::IF_NAME
             || code == option::IF_DESCRIPTION
             || code == option::IF_OS
             || code == option::IF_HARDWARE
             || option::CUSTOM_TEXT.contains(&code);
-        if code == option::END {
-            break;
+        let mut keep = !text && body == IDB_BODY;
+        if body == IDB_BODY {
+            match code {
+                option::IF_NAME => name = Some(String::from_utf8_lossy(value).into_owned()),
+                option::IF_TSRESOL if len == 1 => {
+                    let r = value[0];
+                    let n = r & 0x7f;
+                    if (r & 0x80 != 0 && n > 29) || (r & 0x80 == 0 && n > 9) {
+                        resolution = Some(r);
+                        keep = false;
+                    }
+                }
+                option::IF_TSOFFSET if len == 8 => {
+                    let bytes: [u8; 8] = value.try_into().unwrap_or_default();
+                    offset_s = if be {
+                        i64::from_be_bytes(bytes)
+                    } else {
+                        i64::from_le_bytes(bytes)
+                    };
+                }
+                _ => {}
+            }
         }
-        if code == option::IF_NAME && body == IDB_BODY {
-            name = Some(String::from_utf8_lossy(value).into_owned());
-        }
-        if !text && body == IDB_BODY {
+        if keep {
             out.extend_from_slice(&block[at..(at + padded).min(end)]);
         }
         at += padded;
@@ -417,7 +490,14 @@ fn without_text_options(block: &[u8], be: bool, body: usize) -> (Vec<u8>, Option
     };
     out[4..8].copy_from_slice(&bytes);
     out.extend_from_slice(&bytes);
-    (out, name)
+    Cleaned {
+        block: out,
+        if_name: name,
+        own_clock: resolution.map(|resolution| OwnClock {
+            resolution,
+            offset_s,
+        }),
+    }
 }
 
 fn block_name(t: u32) -> &'static str {
