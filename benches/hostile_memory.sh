@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peak memory of natcorr on hostile inputs: length fields that claim 4 GiB, and 1 GB of random
-# bytes (raw, and behind a valid pcap header), decompression bombs (gzip and zstd of one echo
-# repeated: small files that decompress to gigabytes) and a rule file that is one endless line.
+# bytes (raw, and behind a valid pcap header), decompression bombs (gzip and zstd of distinct echoes,
+# and of one frame repeated: small files that decompress to gigabytes) and a rule file that is one endless line.
 # natcorr must reject or cut them with a message and stay under its memory budget (the bombs run
 # with --max-memory 256M). Prints a markdown table. Usage: benches/hostile_memory.sh [NATCORR] [WORKDIR]
 set -euo pipefail
@@ -22,9 +22,11 @@ pcap_header() { printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00'; le32 0; le32 0; le32 
   le32 6; le32 4294967292; head -c 4096 /dev/zero; } > "$work/hostile-4gib-block.pcapng"
 head -c 1000000000 /dev/urandom > "$work/hostile-random.bin"
 { pcap_header; head -c 1000000000 /dev/urandom; } > "$work/hostile-random-after-header.pcap"
-# Decompression bombs: 1.1 GB (gzip) and 8.4 GB (zstd) of echoes.
+# Decompression bombs: 1.1 GB (gzip) and 9.1 GB (zstd) of distinct echoes, and 9.1 GB (zstd) of
+# one frame repeated (duplicates: counted, not kept).
 python3 benches/mkbomb.py "$work/hostile-bomb.pcap.gz" 10000000
-python3 benches/mkbomb.py /dev/stdout 80000000 | zstd -q -3 -o "$work/hostile-bomb.pcap.zst"
+python3 benches/mkbomb.py /dev/stdout 80000000 | zstd -q -9 -o "$work/hostile-bomb.pcap.zst"
+python3 benches/mkbomb.py /dev/stdout 80000000 --identical | zstd -q -9 -o "$work/hostile-bomb-identical.pcap.zst"
 head -c 1000000000 /dev/zero > "$work/hostile-rules.txt"
 
 echo "| input | size | exit | peak RSS | message |"

@@ -150,27 +150,36 @@ fn a_full_disk_is_an_error_not_a_panic() {
     assert!(stderr(&o).contains("natcorr:"), "{}", stderr(&o));
 }
 
-/// A gzip bomb: one echo request repeated, small on disk, large once decompressed.
-fn bomb(path: &Path, records: usize) {
-    let out = std::process::Command::new("python3")
-        .arg(root().join("benches/mkbomb.py"))
-        .arg(path)
-        .arg(records.to_string())
-        .output()
-        .expect("python3");
+/// A zstd bomb of `records` echo requests (`benches/mkbomb.py`): small on disk, large once
+/// decompressed. `identical`: one request repeated at one instant (duplicates, counted once).
+fn bomb(dir: &Path, records: usize, identical: bool) -> PathBuf {
+    let plain = dir.join("bomb.pcap");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(root().join("benches/mkbomb.py"))
+        .arg(&plain)
+        .arg(records.to_string());
+    if identical {
+        cmd.arg("--identical");
+    }
+    let out = cmd.output().expect("python3");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let packed = dir.join("bomb.pcap.zst");
+    let bytes = zstd::encode_all(fs::File::open(&plain).unwrap(), 9).unwrap();
+    fs::write(&packed, bytes).unwrap();
+    fs::remove_file(&plain).unwrap();
+    packed
 }
 
 #[test]
 fn a_decompression_bomb_stops_at_the_memory_budget() {
     let d = tempfile::tempdir().unwrap();
-    let f = d.path().join("bomb.pcap.gz");
-    bomb(&f, 200_000);
-    assert!(fs::metadata(&f).unwrap().len() < 200_000);
+    let f = bomb(d.path(), 200_000, false);
+    // 22.8 MB of distinct echoes in under 400 KB.
+    assert!(fs::metadata(&f).unwrap().len() < 400_000);
     let o = natcorr(&[
         os("--max-memory"),
         os("16M"),
@@ -181,7 +190,7 @@ fn a_decompression_bomb_stops_at_the_memory_budget() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
-        e.contains("bomb.pcap.gz: record ") && e.contains("memory budget of 16 MB"),
+        e.contains("bomb.pcap.zst: record ") && e.contains("memory budget of 16 MB"),
         "{e}"
     );
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -189,6 +198,25 @@ fn a_decompression_bomb_stops_at_the_memory_budget() {
     // What was read before the budget ran out is analyzed: about 16 MB / 256 B observations
     // (the budget is checked every 4 MB of input, so it may be passed by that much).
     assert!((50_000..=100_000).contains(&requests), "{requests}");
+}
+
+#[test]
+fn a_bomb_of_one_repeated_frame_is_counted_as_duplicates_within_the_budget() {
+    let d = tempfile::tempdir().unwrap();
+    let f = bomb(d.path(), 200_000, true);
+    let o = natcorr(&[
+        os("--max-memory"),
+        os("16M"),
+        os("--format"),
+        os("json"),
+        f.as_os_str(),
+    ]);
+    // Duplicates are not kept, so the budget is never reached: the file is read to its end.
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["points"][0]["packets"], 200_000);
+    assert_eq!(json["points"][0]["duplicates"], 199_999);
+    assert_eq!(json["flows"][0]["requests"], 1);
 }
 
 #[test]

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let (a, b) = rest.split_at(at);
     let scans = [("a.pcap", a), ("b.pcap", b)]
         .iter()
-        .map(|(name, bytes)| read_reader(&Input { path: name.to_string(), name: None }, *bytes))
+        .map(|(name, bytes)| read_reader(&Input { path: name.into(), name: None }, *bytes))
         .collect();
     let options = natcorr::Options { per_packet: true, ..Default::default() };
     let analysis = natcorr::analyze_decoded(merge(scans), &options);
