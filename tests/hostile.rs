@@ -406,3 +406,56 @@ fn no_escape_sequence_or_bidi_control_reaches_the_terminal() {
         }
     }
 }
+
+#[test]
+fn a_capture_truncated_while_it_is_read_is_reported_cut() {
+    // tcpdump -C/-W ring-buffer rotation truncates a file natcorr may be reading: the records
+    // before the cut are used, the cut is reported, nothing crashes (a memory map would SIGBUS).
+    use natcorr::capture::{open_source, Capture, Event, Opened};
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("ring.pcap");
+    let out = std::process::Command::new("python3")
+        .arg(root().join("benches/mkbomb.py"))
+        .arg(&path)
+        .arg("100000")
+        .output()
+        .expect("python3");
+    assert!(out.status.success());
+    let record = 16 + 98;
+    assert_eq!(fs::metadata(&path).unwrap().len(), 24 + 100_000 * record);
+    let Opened(reader, _) = open_source(&path).unwrap();
+    let mut cap = Capture::open(reader).unwrap();
+    let mut frames = 0u64;
+    while frames < 1000 {
+        match cap.next_event() {
+            Event::Frame(_) => frames += 1,
+            Event::Problem(p) => panic!("{p:?}"),
+            Event::End => panic!("ended early"),
+        }
+    }
+    // Cut far beyond what the reader has buffered, in the middle of record 50,001.
+    let keep = 50_000;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(24 + keep * record + 40)
+        .unwrap();
+    let mut problems = Vec::new();
+    loop {
+        match cap.next_event() {
+            Event::Frame(f) => {
+                frames += 1;
+                assert_eq!(f.data.len(), 98);
+            }
+            Event::Problem(p) => problems.push(p),
+            Event::End => break,
+        }
+    }
+    assert_eq!(frames, keep);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let p = &problems[0];
+    assert_eq!(p.record, Some(keep + 1), "{p:?}");
+    assert_eq!(p.offset, Some(24 + keep * record), "{p:?}");
+    assert!(p.message.contains("cut"), "{p:?}");
+}
