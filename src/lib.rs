@@ -69,7 +69,8 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         mut points,
         mut observations,
         mut errors,
-        diagnostics,
+        mut diagnostics,
+        cut_headers,
     } = decoded;
     let mut timings: Vec<(&'static str, Duration)> = Vec::new();
     let mut clock = Instant::now();
@@ -79,6 +80,9 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
     };
     let (given, mut notes) = infer::clock::given(&points, &options.clock_offsets);
     infer::clock::shift(&given, &mut points, &mut observations, &mut errors);
+    let (cut, unsure) = correlate::cut_headers(&points, &mut observations, &cut_headers);
+    diagnostics.extend(unsure);
+    notes.extend(correlate::cut::notes(&points, &cut));
     let correlation = correlate::correlate(&observations, &errors);
     lap("correlate");
     let (correlation, clock_offsets) = infer::clock::settle(

@@ -8,10 +8,12 @@
 //! what resolves packets the key alone leaves ambiguous. When no packet is seen at two points
 //! (captures taken one at a time), flows are matched by destination instead (`Matched::Flow`).
 
+pub mod cut;
 mod errors;
 mod rows;
 mod unionfind;
 
+pub use cut::{cut_headers, CutAt};
 pub use errors::ErrorJourney;
 pub use rows::packet_rows;
 

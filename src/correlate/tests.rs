@@ -330,3 +330,127 @@ fn undecidable_packets_are_not_guessed() {
         c.notes
     );
 }
+
+/// Points named p0, p1, ... for messages.
+fn named_points(n: usize) -> Vec<crate::model::Point> {
+    (0..n)
+        .map(|i| crate::model::Point {
+            name: format!("p{i}"),
+            file: format!("p{i}.pcap"),
+            link_type: "EN10MB".into(),
+            interface: None,
+            packets: 0,
+            echo_packets: 0,
+            fragments: 0,
+            duplicates: 0,
+            first_ns: None,
+            last_ns: None,
+            ts_resolution_ns: 1000,
+        })
+        .collect()
+}
+
+/// What a snaplen that cut the echo header after the identifier leaves of `o`.
+fn header_cut(mut o: Observation) -> Observation {
+    o.seq = 0;
+    o.prefix = [0; PREFIX_LEN];
+    o.prefix_len = 0;
+    o.digest = crate::decode::fnv1a(&[]);
+    o.digest_len = 0;
+    o
+}
+
+#[test]
+fn a_cut_header_takes_the_one_packet_its_ip_id_names() {
+    let mut obs = Vec::new();
+    for seq in 1..=3u16 {
+        let t = i64::from(seq) * 200;
+        let mut a = ob(
+            0,
+            t,
+            Direction::Request,
+            "10.0.0.1",
+            "203.0.113.9",
+            7,
+            seq,
+            1,
+        );
+        a.ip_id = 100 + u32::from(seq);
+        let mut b = ob(
+            1,
+            t + 1,
+            Direction::Request,
+            "198.51.100.1",
+            "203.0.113.9",
+            7,
+            seq,
+            1,
+        );
+        b.ip_id = a.ip_id;
+        obs.push(a);
+        obs.push(header_cut(b));
+    }
+    let cut: Vec<u32> = vec![1, 3, 5];
+    let (outcome, warnings) = cut_headers(&named_points(2), &mut obs, &cut);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(outcome.len(), 1);
+    assert_eq!(
+        (outcome[0].point, outcome[0].matched, outcome[0].unsure),
+        (1, 3, 0)
+    );
+    for pair in obs.chunks(2) {
+        assert_eq!(pair[1].seq, pair[0].seq);
+        assert!(pair[1].payload_compatible(&pair[0]));
+        assert_eq!(
+            pair[1].src.to_string(),
+            "198.51.100.1",
+            "its own addresses stay"
+        );
+    }
+    let c = correlate(&obs, &[]);
+    assert_eq!(c.flows.len(), 1);
+    assert!(c.flows[0].requests.iter().all(|j| j.len() == 2));
+}
+
+#[test]
+fn a_cut_header_two_packets_fit_is_too_short_to_be_sure() {
+    // Two packets with one IP id (no IP id evidence, as IPv6): the cut one could be either.
+    let mut a = ob(0, 0, Direction::Request, "10.0.0.1", "203.0.113.9", 7, 1, 1);
+    let mut b = ob(
+        0,
+        200,
+        Direction::Request,
+        "10.0.0.1",
+        "203.0.113.9",
+        7,
+        2,
+        1,
+    );
+    a.ip_id = 0;
+    b.ip_id = 0;
+    let c = header_cut(ob(
+        1,
+        1,
+        Direction::Request,
+        "198.51.100.1",
+        "203.0.113.9",
+        7,
+        1,
+        1,
+    ));
+    let mut obs = vec![a, b, c];
+    let (outcome, warnings) = cut_headers(&named_points(2), &mut obs, &[2]);
+    assert_eq!((outcome[0].matched, outcome[0].unsure), (0, 1));
+    assert_eq!(obs.len(), 2, "left out");
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].message.contains("too short to be sure"),
+        "{}",
+        warnings[0].message
+    );
+    assert!(
+        warnings[0].message.contains("at p1"),
+        "{}",
+        warnings[0].message
+    );
+}

@@ -20,6 +20,9 @@ pub struct FileScan {
     pub observations: Vec<Observation>,
     pub errors: Vec<ErrorObservation>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Observations whose echo header the snaplen cut after the identifier (no sequence number
+    /// yet): indexes into `observations`.
+    pub cut_headers: Vec<u32>,
 }
 
 /// Problems listed one by one per file; past this they are counted.
@@ -82,6 +85,9 @@ pub struct Decoded {
     pub observations: Vec<Observation>,
     pub errors: Vec<ErrorObservation>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Observations whose echo header the snaplen cut after the identifier: indexes into
+    /// `observations` (see [`crate::correlate::cut_headers`]).
+    pub cut_headers: Vec<u32>,
 }
 
 /// The memory the analysis may use, shared by the files read at once. Reading stops where an
@@ -130,6 +136,9 @@ pub fn merge(scans: Vec<FileScan>) -> Decoded {
     let mut all = Decoded::default();
     for s in scans {
         let base = all.points.len() as u32;
+        let first = all.observations.len() as u32;
+        all.cut_headers
+            .extend(s.cut_headers.iter().map(|&i| i + first));
         all.points.extend(s.points);
         all.observations
             .extend(s.observations.into_iter().map(|mut o| {
@@ -319,9 +328,13 @@ fn scan_capture<S: Source>(
                     point.duplicates += 1;
                     continue;
                 }
+                let cut = matches!(outcome, Outcome::CutEcho(_));
                 match outcome {
-                    Outcome::Echo(e) => {
+                    Outcome::Echo(e) | Outcome::CutEcho(e) => {
                         point.echo_packets += 1;
+                        if cut {
+                            scan.cut_headers.push(scan.observations.len() as u32);
+                        }
                         if e.fragmented {
                             point.fragments += 1;
                             let key = (

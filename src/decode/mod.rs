@@ -93,7 +93,8 @@ pub enum Unusable {
     UnsupportedLinkType,
     /// The ICMP header itself is beyond the snaplen.
     IcmpHeaderCut,
-    /// An echo whose 8-byte header the snaplen cut: counted, but it cannot be matched.
+    /// An echo whose 8-byte header the snaplen cut before the identifier: counted, but it
+    /// cannot be matched.
     EchoHeaderCut,
 }
 
@@ -103,7 +104,9 @@ impl std::fmt::Display for Unusable {
             Unusable::HeaderCut(what) => write!(f, "{what} header cut short"),
             Unusable::UnsupportedLinkType => f.write_str("unsupported link type"),
             Unusable::IcmpHeaderCut => f.write_str("ICMP header cut by the snaplen"),
-            Unusable::EchoHeaderCut => f.write_str("ICMP echo header cut by the snaplen"),
+            Unusable::EchoHeaderCut => f.write_str(
+                "ICMP echo header cut by the snaplen before the identifier: too short to be sure which packet it is",
+            ),
         }
     }
 }
@@ -118,7 +121,11 @@ pub enum Outcome {
     Fragment(FragmentKey),
     /// Anything else: ARP, TCP, other ICMP, non-first fragments.
     Other,
-    /// An echo whose header the snaplen cut: counted, but it cannot be matched.
+    /// An echo whose header the snaplen cut after the identifier: everything but the sequence
+    /// number (0 here) and the payload. Matched later, where one packet seen whole at another
+    /// point has its IP header.
+    CutEcho(Packet),
+    /// An echo whose header the snaplen cut before the identifier: counted, but it cannot be matched.
     TruncatedEcho,
     /// A frame that could not be decoded: why.
     Unusable(Unusable),
@@ -255,7 +262,24 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         _ => return Outcome::Other,
     };
     let Some(h) = EchoHeader::parse(icmp) else {
-        return Outcome::TruncatedEcho;
+        let Some(id) = icmp.get(echo::ID) else {
+            return Outcome::TruncatedEcho;
+        };
+        return Outcome::CutEcho(Packet {
+            fragmented: payload.fragmented,
+            dir,
+            src,
+            dst,
+            ttl,
+            ip_id,
+            icmp_id: u16::from_be_bytes([id[0], id[1]]),
+            seq: 0,
+            icmp_len,
+            prefix: [0; PREFIX_LEN],
+            prefix_len: 0,
+            digest: fnv1a(&[]),
+            digest_len: 0,
+        });
     };
     Outcome::Echo(Packet {
         fragmented: payload.fragmented,

@@ -151,9 +151,22 @@ fn snaplen_cut_payload_still_counts() {
 }
 
 #[test]
-fn snaplen_cut_header_is_unusable() {
+fn snaplen_cut_header_keeps_what_it_can() {
     let frame = ether(0x0800, &[], &v4_request(4242, 7));
-    let (_, out) = decode(LinkLayer::Ethernet, &frame[..14 + 20 + 6]);
+    // Cut after the identifier: all but the sequence number and payload, to be matched later.
+    match decode(LinkLayer::Ethernet, &frame[..14 + 20 + 6]).1 {
+        Outcome::CutEcho(e) => {
+            assert_eq!(
+                (e.icmp_id, e.seq, e.prefix_len, e.digest_len),
+                (4242, 0, 0, 0)
+            );
+            assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u32);
+            assert_eq!(e.src.to_string(), "192.168.65.125");
+        }
+        other => panic!("expected a cut echo, got {other:?}"),
+    }
+    // Cut inside the identifier: unusable.
+    let (_, out) = decode(LinkLayer::Ethernet, &frame[..14 + 20 + 5]);
     assert_eq!(out, Outcome::TruncatedEcho);
 }
 
