@@ -391,6 +391,9 @@ fn scan_capture<S: Source>(
         scan.observations[i].fragments = fragments.get(&key).copied().unwrap_or(1);
     }
     if let Some(r) = cap.reordering() {
+        // The window above sees copies only in time order; files appended out of order
+        // (`mergecap -a`, `cat` of overlapping rotations) bring theirs back later.
+        out_of_order_duplicates(&mut scan);
         // One line per file: small reorderings are normal on veth and multi-queue NICs.
         diags.list.push(Diagnostic {
             file: file.clone(),
@@ -488,6 +491,90 @@ impl Duplicates {
         }
         again
     }
+}
+
+/// In a file whose timestamps go backwards, echoes and ICMP errors that repeat one packet at
+/// one point within [`DUPLICATE_WINDOW_NS`] of the copy kept (the earliest), wherever they lie
+/// in the file, are duplicates: dropped and counted. Fragmented echoes are left as they are
+/// (their later fragments were counted with them).
+fn out_of_order_duplicates(scan: &mut FileScan) {
+    let dropped = repeats(
+        &scan.observations,
+        |o| o.fragments == 0,
+        |o| {
+            (
+                (o.point, o.dir, o.src, o.dst, o.ip_id, o.icmp_id, o.seq),
+                (o.icmp_len, o.prefix, o.digest, o.digest_len, o.ttl),
+            )
+        },
+        |o| o.ts_ns,
+    );
+    for o in scan.observations.iter().zip(&dropped).filter(|(_, &d)| d) {
+        let p = &mut scan.points[o.0.point as usize];
+        p.echo_packets -= 1;
+        p.duplicates += 1;
+    }
+    let mut kept_before = Vec::with_capacity(dropped.len());
+    let mut n = 0u32;
+    for &d in &dropped {
+        kept_before.push(n);
+        n += u32::from(!d);
+    }
+    scan.cut_headers = scan
+        .cut_headers
+        .iter()
+        .filter(|&&i| !dropped[i as usize])
+        .map(|&i| kept_before[i as usize])
+        .collect();
+    let mut next = dropped.iter();
+    scan.observations.retain(|_| next.next() == Some(&false));
+    let dropped = repeats(
+        &scan.errors,
+        |_| true,
+        |e| {
+            let q = &e.quoted;
+            (
+                (e.point, e.kind, e.code, e.reporter),
+                (q.src, q.dst, q.id, q.seq, q.icmp_len, q.prefix),
+            )
+        },
+        |e| e.ts_ns,
+    );
+    for e in scan.errors.iter().zip(&dropped).filter(|(_, &d)| d) {
+        scan.points[e.0.point as usize].duplicates += 1;
+    }
+    let mut next = dropped.iter();
+    scan.errors.retain(|_| next.next() == Some(&false));
+}
+
+/// Which items repeat an earlier one with the same key (among those `eligible`) within
+/// [`DUPLICATE_WINDOW_NS`] of it.
+fn repeats<T, K: Ord>(
+    items: &[T],
+    eligible: impl Fn(&T) -> bool,
+    key: impl Fn(&T) -> K,
+    ts: impl Fn(&T) -> i64,
+) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..items.len()).filter(|&i| eligible(&items[i])).collect();
+    order.sort_by(|&a, &b| {
+        key(&items[a])
+            .cmp(&key(&items[b]))
+            .then(ts(&items[a]).cmp(&ts(&items[b])))
+    });
+    let mut dropped = vec![false; items.len()];
+    let mut kept: Option<usize> = None;
+    for i in order {
+        match kept {
+            Some(k)
+                if key(&items[k]) == key(&items[i])
+                    && ts(&items[i]).saturating_sub(ts(&items[k])) <= DUPLICATE_WINDOW_NS =>
+            {
+                dropped[i] = true
+            }
+            _ => kept = Some(i),
+        }
+    }
+    dropped
 }
 
 /// A capture point that has seen nothing yet; named once the whole file is read.

@@ -414,3 +414,54 @@ fn icmp_errors_quote_the_echo() {
         Outcome::Other
     );
 }
+
+/// A classic µs pcap of Ethernet frames at the given (seconds, µs).
+fn pcap_of(frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
+    let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    out.extend([0; 8]);
+    out.extend(65535u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for (sec, usec, f) in frames {
+        for v in [*sec, *usec, f.len() as u32, f.len() as u32] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+#[test]
+fn duplicates_are_found_also_when_the_file_goes_back_in_time() {
+    let (a, b) = (
+        ether(0x0800, &[], &v4_request(4242, 1)),
+        ether(0x0800, &[], &v4_request(4242, 2)),
+    );
+    // A capture appended to itself: a, b, then a and b again from the start (1 s back), and a
+    // copy of b 0.4 ms after it (in the window), and a repeat of a 2 s later (not a copy).
+    let file = pcap_of(&[
+        (100, 0, &a),
+        (101, 0, &b),
+        (100, 0, &a),
+        (101, 0, &b),
+        (101, 400, &b),
+        (102, 0, &a),
+    ]);
+    let scan = crate::decode::read_reader(
+        &crate::model::Input {
+            path: "appended.pcap".into(),
+            name: None,
+        },
+        &file[..],
+    );
+    let p = &scan.points[0];
+    assert_eq!((p.packets, p.echo_packets, p.duplicates), (6, 3, 3));
+    let kept: Vec<(i64, u16)> = scan.observations.iter().map(|o| (o.ts_ns, o.seq)).collect();
+    assert_eq!(
+        kept,
+        [
+            (100_000_000_000, 1),
+            (101_000_000_000, 2),
+            (102_000_000_000, 1)
+        ]
+    );
+}
