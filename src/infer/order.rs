@@ -57,21 +57,24 @@ impl PairOrder {
         median(&mut v.clone()).map(|m| sign * m)
     }
 
-    /// +1 when `a` comes before `b`, -1 after, 0 when the packets cannot tell.
+    /// +1 when `a` comes before `b`, -1 after, 0 when the packets cannot tell. Requests and
+    /// replies that disagree (each point sees both first: the clocks differ) are decided by
+    /// their sum, the round trip one point sees longer than the other, which no clock offset
+    /// changes.
     pub fn compare(&self, points: &[Point], a: PointId, b: PointId) -> i32 {
         let (lo, hi, sign) = if a < b { (a, b, 1) } else { (b, a, -1) };
         let Some((req, rep)) = self.samples.get(&(lo, hi)) else {
             return 0;
         };
         let tick = tick(&points[a as usize], &points[b as usize]);
-        for v in [req, rep] {
-            if let Some(m) = median(&mut v.clone()) {
-                if m.abs() >= tick {
-                    return sign * m.signum() as i32;
-                }
-            }
-        }
-        0
+        let side = |m: Option<i64>| m.filter(|m| m.abs() >= tick).map_or(0, i64::signum);
+        let (req, rep) = (median(&mut req.clone()), median(&mut rep.clone()));
+        let by = match (side(req), side(rep)) {
+            (0, r) => r,
+            (q, r) if r == 0 || q == r => q,
+            _ => side(Some(req.unwrap_or(0).saturating_add(rep.unwrap_or(0)))),
+        };
+        sign * by as i32
     }
 }
 
@@ -109,8 +112,13 @@ pub fn order_by_packets(
         }
         if let Some(d) = order.request_delta(w[0].point, w[1].point) {
             if d <= -tick {
+                let by = if w[0].ttl == w[1].ttl {
+                    "by the round trips each sees"
+                } else {
+                    "by TTL"
+                };
                 notes.push(format!(
-                    "{} comes after {} by TTL, but sees the packets {} earlier: their clocks differ",
+                    "{} comes after {} {by}, but sees the packets {} earlier: their clocks differ",
                     points[w[1].point as usize].name,
                     points[w[0].point as usize].name,
                     fmt_ns(-d)

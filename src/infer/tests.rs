@@ -432,6 +432,30 @@ fn hop_latency_median_is_the_delay_between_the_points() {
 }
 
 #[test]
+fn one_link_order_with_clocks_that_disagree_follows_the_round_trips() {
+    // A and B on one link (same TTL), A first: requests reach B 10 µs after A, replies A 10 µs
+    // after B, so A sees a 1 ms round trip and B 980 µs. B's clock is 50 µs behind: on its
+    // timestamps both the request and the reply reach B first. Only the round trips can tell.
+    let (a, b) = (View::at(0, "10.0.0.1", 64), View::at(1, "10.0.0.1", 64));
+    let mut obs = Vec::new();
+    for seq in 1..=5u16 {
+        let t = i64::from(seq) * S;
+        obs.push(a.request(seq, t));
+        obs.push(b.request(seq, t + 10 * US - 50 * US));
+        obs.push(b.reply(seq, t + 990 * US - 50 * US));
+        obs.push(a.reply(seq, t + 1000 * US));
+    }
+    // Point ids in the wrong order, so that neither id nor input order decides.
+    for o in &mut obs {
+        o.point = 1 - o.point;
+    }
+    let pts = points(&[("B", 1), ("A", 1)], &obs);
+    let order = PairOrder::new(&obs, &crate::correlate::correlate(&obs, &[]).flows[0]);
+    assert_eq!(order.compare(&pts, 1, 0), 1, "A (id 1) before B (id 0)");
+    assert_eq!(order.compare(&pts, 0, 1), -1);
+}
+
+#[test]
 fn a_negative_delay_within_one_tick_counts_as_zero() {
     let (a, b) = (View::at(0, "10.0.0.1", 64), View::at(1, "10.0.0.1", 63));
     // B's microsecond timestamps are truncated: it seems to see each request 400 ns early.
