@@ -59,8 +59,9 @@ pub struct Point {
     pub echo_packets: u64,
     /// IP fragments of echo datagrams (first and later ones).
     pub fragments: u64,
-    /// Echo frames seen again at this point, byte for byte, within [`DUPLICATE_WINDOW_NS`] (a
-    /// mirror port, overlapping merged files): counted once, not matched twice.
+    /// Frames seen again at this point within [`DUPLICATE_WINDOW_NS`] (a mirror port,
+    /// overlapping merged files): the same echo (IP and ICMP fields and payload, whatever the
+    /// link header), or an ICMP error or fragment byte for byte. Counted once, not matched twice.
     pub duplicates: u64,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,

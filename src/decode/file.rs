@@ -323,7 +323,7 @@ fn scan_capture<S: Source>(
                 point.first_ns = Some(point.first_ns.map_or(f.ts_ns, |t| t.min(f.ts_ns)));
                 point.last_ns = Some(point.last_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
                 if !matches!(outcome, Outcome::Other)
-                    && dups.seen_again(idx as u32, f.ts_ns, f.data)
+                    && dups.seen_again(idx as u32, f.ts_ns, identity(&outcome, f.data))
                 {
                     point.duplicates += 1;
                     continue;
@@ -459,8 +459,25 @@ fn scan_capture<S: Source>(
     scan
 }
 
-/// Recent frames per point, to recognize one packet captured twice (byte-identical within
-/// [`DUPLICATE_WINDOW_NS`]): only frames that decoded to something natcorr uses are remembered.
+/// What makes a frame the same packet as another at one point: an echo's IP and ICMP fields
+/// and payload (so a mirror port's copy with another VLAN tag or MAC is one too), else the
+/// frame's bytes.
+fn identity(outcome: &Outcome, frame: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    match outcome {
+        Outcome::Echo(e) | Outcome::CutEcho(e) => {
+            let mut h = rustc_hash::FxHasher::default();
+            (e.dir, e.src, e.dst, e.ttl, e.ip_id, e.icmp_id, e.seq).hash(&mut h);
+            (e.icmp_len, e.prefix, e.digest, e.digest_len, e.fragmented).hash(&mut h);
+            h.finish()
+        }
+        _ => super::fnv1a(frame),
+    }
+}
+
+/// Recent frames per point, to recognize one packet captured twice (the same packet, see
+/// [`identity`], within [`DUPLICATE_WINDOW_NS`]): only frames that decoded to something natcorr
+/// uses are remembered.
 #[derive(Default)]
 struct Duplicates {
     recent: std::collections::VecDeque<(i64, u32, u64)>,
@@ -469,8 +486,7 @@ struct Duplicates {
 }
 
 impl Duplicates {
-    fn seen_again(&mut self, point: u32, ts_ns: i64, frame: &[u8]) -> bool {
-        let hash = super::fnv1a(frame);
+    fn seen_again(&mut self, point: u32, ts_ns: i64, hash: u64) -> bool {
         self.newest = self.newest.max(ts_ns);
         while let Some(&(t, p, h)) = self.recent.front() {
             if t >= self.newest.saturating_sub(DUPLICATE_WINDOW_NS) {

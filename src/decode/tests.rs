@@ -465,3 +465,23 @@ fn duplicates_are_found_also_when_the_file_goes_back_in_time() {
         ]
     );
 }
+
+#[test]
+fn a_copy_with_another_link_header_is_the_same_packet() {
+    let ip = v4_request(4242, 1);
+    let (plain, tagged) = (
+        ether(0x0800, &[], &ip),
+        ether(0x0800, &[(0x8100, 106)], &ip),
+    );
+    let other = ether(0x0800, &[], &v4_request(4242, 2));
+    let file = pcap_of(&[(100, 0, &plain), (100, 1, &tagged), (100, 2, &other)]);
+    let scan = crate::decode::read_reader(
+        &crate::model::Input {
+            path: "mirror.pcap".into(),
+            name: None,
+        },
+        &file[..],
+    );
+    let p = &scan.points[0];
+    assert_eq!((p.packets, p.echo_packets, p.duplicates), (3, 2, 1));
+}
