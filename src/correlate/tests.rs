@@ -336,16 +336,7 @@ fn named_points(n: usize) -> Vec<crate::model::Point> {
     (0..n)
         .map(|i| crate::model::Point {
             name: format!("p{i}"),
-            file: format!("p{i}.pcap"),
-            link_type: "EN10MB".into(),
-            interface: None,
-            packets: 0,
-            echo_packets: 0,
-            fragments: 0,
-            duplicates: 0,
-            first_ns: None,
-            last_ns: None,
-            ts_resolution_ns: 1000,
+            ..crate::decode::empty_point(format!("p{i}.pcap"), "EN10MB".into(), 1000)
         })
         .collect()
 }

@@ -594,7 +594,7 @@ fn repeats<T, K: Ord>(
 }
 
 /// A capture point that has seen nothing yet; named once the whole file is read.
-fn empty_point(file: String, link_type: String, ts_resolution_ns: u64) -> Point {
+pub(crate) fn empty_point(file: String, link_type: String, ts_resolution_ns: u64) -> Point {
     Point {
         name: String::new(),
         file,

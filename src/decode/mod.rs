@@ -9,6 +9,8 @@ mod tunnel;
 
 mod file;
 
+#[cfg(test)]
+pub(crate) use file::empty_point;
 pub use file::{
     merge, read, read_file, read_reader, Budget, Decoded, FileScan, Progress, BYTES_PER_OBSERVATION,
 };
@@ -261,27 +263,15 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         }
         _ => return Outcome::Other,
     };
-    let Some(h) = EchoHeader::parse(icmp) else {
-        let Some(id) = icmp.get(echo::ID) else {
-            return Outcome::TruncatedEcho;
-        };
-        return Outcome::CutEcho(Packet {
-            fragmented: payload.fragmented,
-            dir,
-            src,
-            dst,
-            ttl,
-            ip_id,
-            icmp_id: u16::from_be_bytes([id[0], id[1]]),
-            seq: 0,
-            icmp_len,
-            prefix: [0; PREFIX_LEN],
-            prefix_len: 0,
-            digest: fnv1a(&[]),
-            digest_len: 0,
-        });
+    // A header the snaplen cut after the identifier: no sequence number, no payload.
+    let (h, cut) = match EchoHeader::parse(icmp) {
+        Some(h) => (h, false),
+        None => match icmp.get(echo::ID) {
+            Some(id) => (EchoHeader::cut(u16::from_be_bytes([id[0], id[1]])), true),
+            None => return Outcome::TruncatedEcho,
+        },
     };
-    Outcome::Echo(Packet {
+    let packet = Packet {
         fragmented: payload.fragmented,
         dir,
         src,
@@ -295,7 +285,12 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         prefix_len: h.prefix_len,
         digest: fnv1a(h.data),
         digest_len: h.data.len() as u32,
-    })
+    };
+    if cut {
+        Outcome::CutEcho(packet)
+    } else {
+        Outcome::Echo(packet)
+    }
 }
 
 /// ICMPv4 message types (RFC 792).
@@ -397,6 +392,17 @@ struct EchoHeader<'a> {
 }
 
 impl<'a> EchoHeader<'a> {
+    /// What is left of a header cut after the identifier.
+    fn cut(id: u16) -> Self {
+        EchoHeader {
+            id,
+            seq: 0,
+            prefix: [0; PREFIX_LEN],
+            prefix_len: 0,
+            data: &[],
+        }
+    }
+
     fn parse(icmp: &'a [u8]) -> Option<Self> {
         let header = icmp.get(..echo::LEN)?;
         let data = &icmp[echo::LEN..];
