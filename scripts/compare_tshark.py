@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """natcorr vs tshark, capture point by capture point.
 
-usage: python3 scripts/compare_tshark.py BINARY [--corpus DIR] [--captures DIR] [--only SUBSTR] [--strict]
+usage: python3 scripts/compare_tshark.py BINARY [--corpus DIR] [--captures DIR] [--only SUBSTR] [--strict] [--summary]
 
 For every file of the corpus (each file analysed alone) and every lab scenario under
 captures/*/ (all *.pcap of the folder analysed together, as natcorr is used), compares per
@@ -18,7 +18,9 @@ points of one file):
     reassembly is shown too;
   * first/last timestamp of all frames of the point vs points[].first_ns / last_ns.
 
-Prints a markdown report. Every difference is looked up in EXPLAIN (keyed by file, then by aspect);
+Prints a markdown report (--summary: one table row per file, counts shown once where equal and
+as tshark / natcorr where not). The corpus defaults to /work/shared/corpus, the captures to this
+repository's captures/. Every difference is looked up in EXPLAIN (keyed by file, then by aspect);
 exit 1 when a difference in a COUNT (requests, replies, RTT count, frames) has no explanation
 (--strict: any difference). An explanation whose difference has disappeared is listed as
 "no longer differs" (a fix landed; drop the explanation).
@@ -76,16 +78,21 @@ EXPLAIN = {
         "requests": "snaplen 40 < 98: the ICMP header is cut after 6 of 8 bytes (type, code, "
         "checksum, identifier 27103; no sequence number). tshark still classifies frame 1 as echo "
         "request and frame 2 as echo reply ('ICMP truncated', no resp_to since seq is missing). "
-        "natcorr counts both in points[].echo_packets (2, equal to tshark) and warns '2 packet(s) "
-        "not used: ICMP echo header cut by the snaplen', but puts them in no flow, so the flow "
-        "request/reply counts and the CSV rows are 0. Intended (no seq -> cannot be matched); "
-        "arguably it could still count them per direction.",
+        "natcorr counts both in points[].echo_packets (2, equal to tshark) but puts them in no "
+        "flow, so the flow request/reply counts and the CSV rows are 0: an echo cut before its "
+        "seq is matched only through its IP header to the one packet seen whole at another point "
+        "(how editcap -s 40 on one lab point keeps its answer, tests/messy.rs), and this file is a "
+        "single point. natcorr warns '2 echo(es) at zeek__icmp-header-trunc not used: the snaplen "
+        "cut the ICMP echo header before the sequence number ... too short to be sure (first at "
+        "record 1)'.",
         "replies": "see requests.",
         "packet_times": "the 2 cut echoes are not CSV rows in natcorr (see requests).",
     },
 }
 
-# Explanations that apply to every file matching a predicate are added in explain_generic().
+# One row per file for --summary: (file, {aspect: [tshark, natcorr]}, differing aspects,
+# unexplained ones, what else to say).
+SUMMARY = []
 
 
 def run(cmd, stdin=None):
@@ -264,7 +271,13 @@ def compare_unit(binary, label, files, unit_key):
             techo = sum(p["requests"] + p["replies"] for p in tpts.values())
             if techo:
                 diffs["readable"] = f"tshark reads {techo} echoes, natcorr no point"
+            before = len(problems)
             _judge(fkey, ex, diffs, problems, md)
+            totals = {"frames": [tfr, 0], "requests": [sum(p["requests"] for p in tpts.values()), 0],
+                      "replies": [sum(p["replies"] for p in tpts.values()), 0],
+                      "rtt_count": [sum(len(p["rtts"]) for p in tpts.values()), 0]}
+            SUMMARY.append((fkey, totals, sorted(diffs), [p[1] for p in problems[before:]],
+                            f"natcorr: no point (exit {rc}); tshark: exit {trc}"))
             continue
         # map natcorr points to tshark keys
         pairs = []
@@ -278,7 +291,14 @@ def compare_unit(binary, label, files, unit_key):
                         if (ifx is not None and str(i) == ifx) or (ifx is None and str(i) == iid)]
                 pairs.append((n, _merge_tpts(cand), f"interface {i}"))
         md.append("| point | what | tshark | natcorr | |\n|---|---|---|---|---|\n")
+        totals = {k: [0, 0] for k in ("frames", "requests", "replies", "rtt_count")}
         for n, t, sel in pairs:
+            for k, tv, nv in (("frames", t["frames"], n["meta"]["packets"]),
+                              ("requests", t["requests"], n["requests"]),
+                              ("replies", t["replies"], n["replies"]),
+                              ("rtt_count", len(t["rtts"]), sum(x["count"] for x in n["rtt"]))):
+                totals[k][0] += tv
+                totals[k][1] += nv
             name = n["meta"]["name"]
             off = offsets.get(name, 0)
             rows = []
@@ -352,7 +372,9 @@ def compare_unit(binary, label, files, unit_key):
         ws = [w for w in (doc or {}).get("warnings", []) if w.get("file") == path]
         for w in ws[:5]:
             md.append(f"\nnatcorr {w['severity']}: `{w['message'][:300]}`\n")
+        before = len(problems)
         _judge(fkey, ex, diffs, problems, md)
+        SUMMARY.append((fkey, totals, sorted(diffs), [p[1] for p in problems[before:]], ""))
     return "".join(md), problems, rc
 
 
@@ -401,7 +423,7 @@ def main():
         sys.exit(2)
     binary = os.path.abspath(args[0])
     corpus = "/work/shared/corpus"
-    captures = "/work/main/captures"
+    captures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "captures")
     only = None
     strict = "--strict" in args
     for i, a in enumerate(args):
@@ -436,6 +458,19 @@ def main():
                                  lambda p: os.path.basename(os.path.dirname(p)) + "/" + os.path.basename(p))
         out.append(md)
         problems += pr
+    if "--summary" in args:
+        out = [f"# natcorr vs tshark (summary)\n\nbinary: `{binary}`\n\n",
+               "tshark / natcorr per file (lab: per point, scenario folder analysed together). "
+               "RTT values, per-packet times and first/last timestamps are compared too; "
+               "'differs' lists every aspect that is not equal, each explained in the full report.\n\n",
+               "| file | frames | echo requests | echo replies | RTTs | differs |\n|---|---|---|---|---|---|\n"]
+        for fkey, totals, diffs, unexplained, info in SUMMARY:
+            cell = lambda k: (f"{totals[k][0]}" if totals[k][0] == totals[k][1]
+                              else f"**{totals[k][0]} / {totals[k][1]}**")
+            what = ", ".join(d + (" (UNEXPLAINED)" if d in unexplained else "") for d in diffs)
+            what = "; ".join(x for x in (what, info) if x)
+            out.append(f"| {fkey} | {cell('frames')} | {cell('requests')} | {cell('replies')} | "
+                       f"{cell('rtt_count')} | {what or 'none'} |\n")
     counts = [p for p in problems if p[1] in COUNT_ASPECTS or p[1] == "readable"]
     out.append("\n## Unexplained differences\n\n")
     if not problems:
