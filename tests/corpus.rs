@@ -8,7 +8,7 @@ use common::*;
 use std::path::PathBuf;
 
 fn corpus() -> Option<PathBuf> {
-    let dir = root().join("../shared/corpus");
+    let dir = corpus_dir();
     dir.join("MANIFEST.tsv").is_file().then_some(dir)
 }
 
@@ -17,7 +17,7 @@ fn every_corpus_file_is_read_or_rejected_clearly() {
     let Some(dir) = corpus() else {
         skip_or_fail(
             "every_corpus_file_is_read_or_rejected_clearly",
-            "../shared/corpus/MANIFEST.tsv not found",
+            &format!("{} not found", corpus_dir().join("MANIFEST.tsv").display()),
         );
         return;
     };

@@ -49,7 +49,7 @@ fn s(p: &Path) -> &str {
 
 /// A corpus file, or `None` (the test is skipped, failed under CI).
 fn corpus(test: &str, name: &str) -> Option<PathBuf> {
-    let p = root().join("../shared/corpus").join(name);
+    let p = corpus_dir().join(name);
     if p.is_file() {
         Some(p)
     } else {

@@ -20,6 +20,14 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The shared corpus of public captures: `$NATCORR_CORPUS`, else `../shared/corpus` beside the
+/// repository (whether it holds `MANIFEST.tsv` is for the caller to check).
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("NATCORR_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus"))
+}
+
 /// A committed scenario's folder: `captures/NAME`.
 pub fn captures_dir(name: &str) -> PathBuf {
     root().join("captures").join(name)
