@@ -2,6 +2,7 @@
 
 use crate::correlate::{Correlation, ErrorJourney};
 use crate::model::{Direction, Flow, Hop, Latency, Lost, Matched, Observation, PathPoint, Point};
+use rustc_hash::FxHashMap as HashMap;
 
 /// Whether `point`'s capture was demonstrably running at time `t`: it saw packets before and
 /// after that moment. Only then is a packet missing there counted lost; otherwise it is
@@ -24,26 +25,38 @@ pub fn extend_dead_ends(
     errors_of: &[Vec<&ErrorJourney>],
     flows: &mut [Flow],
 ) {
+    // Each point's successors on the paths flows took, in the order flows first show them: the
+    // first one a dead-end flow has not already crossed is where it would have gone next. One
+    // pass over the paths instead of a scan of every flow for every flow.
+    let mut successors: HashMap<&str, Vec<&str>> = HashMap::default();
+    for g in flows.iter() {
+        for w in g.path.windows(2) {
+            let next = successors.entry(w[0].as_str()).or_default();
+            if !next.contains(&w[1].as_str()) {
+                next.push(w[1].as_str());
+            }
+        }
+    }
+    let index: HashMap<&str, usize> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     let mut extensions = Vec::new();
     for (i, f) in flows.iter().enumerate() {
         if f.matched != Matched::Packet || f.requests == 0 {
             continue;
         }
-        // Another flow through this flow's last point, and on to a next one.
         let Some(end) = f.path.last() else { continue };
-        let next = flows
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != i)
-            .find_map(|(_, g)| {
-                let k = g.path.iter().position(|p| p == end)?;
-                g.path.get(k + 1).filter(|n| !f.path.contains(n)).cloned()
-            });
+        let next = successors
+            .get(end.as_str())
+            .and_then(|n| n.iter().find(|n| !f.path.iter().any(|p| p == **n)))
+            .map(|n| n.to_string());
         let Some(next) = next else { continue };
-        let Some(np) = points.iter().position(|p| p.name == next) else {
+        let Some(&np) = index.get(next.as_str()) else {
             continue;
         };
-        let last = points.iter().position(|p| Some(&p.name) == f.path.last());
+        let last = index.get(end.as_str()).copied();
         let answered: rustc_hash::FxHashSet<usize> =
             errors_of[i].iter().map(|e| e.request).collect();
         let mut lost = Lost::default();
