@@ -38,33 +38,36 @@ pub struct Out<W: Write> {
     pub bytes: u64,
 }
 
+/// A pcapng section header (little-endian, length unknown) and one Ethernet interface named
+/// `name` with `if_tsresol` 9 (nanoseconds).
+pub fn pcapng_section(name: &str, snaplen: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0x0A0D_0D0Au32.to_le_bytes());
+    out.extend(28u32.to_le_bytes());
+    out.extend(0x1A2B_3C4Du32.to_le_bytes());
+    out.extend([1, 0, 0, 0]);
+    out.extend(u64::MAX.to_le_bytes());
+    out.extend(28u32.to_le_bytes());
+    let mut opts = Vec::new();
+    opts.extend(2u16.to_le_bytes());
+    opts.extend((name.len() as u16).to_le_bytes());
+    opts.extend(name.as_bytes());
+    opts.resize(opts.len().next_multiple_of(4), 0);
+    opts.extend([9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+    let len = (20 + opts.len()) as u32;
+    out.extend(1u32.to_le_bytes());
+    out.extend(len.to_le_bytes());
+    out.extend([1, 0, 0, 0]);
+    out.extend(snaplen.to_le_bytes());
+    out.extend(opts);
+    out.extend(len.to_le_bytes());
+    out
+}
+
 impl<W: Write> Out<W> {
     pub fn new(mut w: W, pcapng: bool, name: &str) -> Out<W> {
         if pcapng {
-            let mut shb = Vec::new();
-            shb.extend(0x0A0D_0D0Au32.to_le_bytes());
-            shb.extend(28u32.to_le_bytes());
-            shb.extend(0x1A2B_3C4Du32.to_le_bytes());
-            shb.extend([1, 0, 0, 0]);
-            shb.extend(u64::MAX.to_le_bytes());
-            shb.extend(28u32.to_le_bytes());
-            // IDB: Ethernet, snaplen 262144, if_name and if_tsresol = 9 (ns).
-            let mut opts = Vec::new();
-            opts.extend(2u16.to_le_bytes());
-            opts.extend((name.len() as u16).to_le_bytes());
-            opts.extend(name.as_bytes());
-            opts.resize(opts.len().next_multiple_of(4), 0);
-            opts.extend([9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
-            let len = (20 + opts.len()) as u32;
-            let mut idb = Vec::new();
-            idb.extend(1u32.to_le_bytes());
-            idb.extend(len.to_le_bytes());
-            idb.extend([1, 0, 0, 0]);
-            idb.extend(262_144u32.to_le_bytes());
-            idb.extend(opts);
-            idb.extend(len.to_le_bytes());
-            w.write_all(&shb).unwrap();
-            w.write_all(&idb).unwrap();
+            w.write_all(&pcapng_section(name, 262_144)).unwrap();
         } else {
             let mut h = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
             h.extend(262_144u32.to_le_bytes());
@@ -220,15 +223,20 @@ fn echo(
     ip_id: u16,
     send_ns: u64,
 ) {
-    let inside = [192, 168, 64 + (host >> 8) as u8 % 2, host as u8];
+    // Every host is a flow of its own at every point (up to 2^20 flows): its own inside
+    // address; behind the SNATs, one shared address per block of 65,536 hosts, where the
+    // identifier keeps the flows apart. conntrack renumbers some identifiers; those flows get
+    // an address of their own so no two flows meet on one (address, identifier).
+    let block = (host >> 16) as u8;
+    let renumbered = host.is_multiple_of(7);
+    let inside = [10, 64 + block, (host >> 8) as u8, host as u8];
     let src = match point {
         0 => inside,
-        1 | 2 => [169, 254, 43, 17],
-        _ => [198, 51, 100, 34],
+        1 | 2 => [169, 254, 40 + block, 17 + u8::from(renumbered)],
+        _ => [198, 51, 100, 34 + 2 * block + u8::from(renumbered)],
     };
     let dst = [203, 0, 113, 234];
-    // conntrack renumbers some identifiers behind the shared address.
-    let id = if point >= 1 && host.is_multiple_of(7) {
+    let id = if point >= 1 && renumbered {
         flow_id ^ 0x5a5a
     } else {
         flow_id
@@ -285,7 +293,7 @@ pub fn generate<W: Write>(spec: &Spec, mut outs: Vec<Out<W>>) -> (Vec<W>, u64) {
         let host = rng.below(u64::from(spec.flows)) as u32;
         let seq = seqs[host as usize].wrapping_add(1);
         seqs[host as usize] = seq;
-        let flow_id = 1000 + host as u16;
+        let flow_id = (1000 + host) as u16;
         let (req_id, rep_id) = (rng.below(65536) as u16, rng.below(65536) as u16);
         let rtt = 200_000 + rng.below(300_000);
         for (p, o) in outs.iter_mut().enumerate() {

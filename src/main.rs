@@ -3,6 +3,7 @@
 use clap::Parser;
 use natcorr::cli::Cli;
 use natcorr::output::{self, warn};
+use natcorr::report::{Render, RenderError};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -46,21 +47,16 @@ fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
     for (path, report) in &plan.files {
-        let written = report.render(&analysis).map_err(|e| e.to_string());
-        if let Err(e) = written.and_then(|text| output::write(Some(path), &text)) {
+        if let Err(e) = write_report(report.as_ref(), &analysis, Some(path)) {
             return fail(e);
         }
     }
     let start = Instant::now();
-    let text = match plan.main.render(&analysis) {
-        Ok(t) => t,
-        Err(e) => return fail(e),
-    };
+    if let Err(e) = write_report(plan.main.as_ref(), &analysis, plan.output.as_deref()) {
+        return fail(e);
+    }
     if cli.timings {
         output::timings(&analysis.timings, start.elapsed());
-    }
-    if let Err(e) = output::write(plan.output.as_deref(), &text) {
-        return fail(e);
     }
     // Problems always reach stderr, unless the table on the person's terminal already lists them.
     if !plan.report_lists_warnings {
@@ -72,6 +68,29 @@ fn main() -> ExitCode {
         ExitCode::from(UNMET)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Renders `report` into `path` (standard output without one). A report that cannot be drawn
+/// says why in its own words, not as a write error.
+fn write_report(
+    report: &dyn Render,
+    analysis: &natcorr::model::Analysis,
+    path: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let mut undrawable = None;
+    let written = output::write_with(path, |w| match report.write_to(analysis, w) {
+        Ok(()) => Ok(()),
+        Err(RenderError::Io(e)) => Err(e),
+        Err(e) => {
+            let message = e.to_string();
+            undrawable = Some(message.clone());
+            Err(std::io::Error::other(message))
+        }
+    });
+    match undrawable {
+        Some(message) => Err(message),
+        None => written,
     }
 }
 

@@ -59,12 +59,22 @@ pub fn tie(
             && e.quoted.prefix[..n] == o.prefix[..n]
             && o.icmp_len == e.quoted.icmp_len
     };
+    // Candidates in time order: the latest request before an error is found by binary search
+    // and the walk back stops at the first that fits or MAX_ERROR_DELAY_NS before the error,
+    // so thousands of errors quoting one seq do not each scan every request with it.
+    let by_time = |o: &u32| (obs[*o as usize].ts_ns, *o);
+    for list in exact.values_mut().chain(by_seq.values_mut()) {
+        list.sort_unstable_by_key(by_time);
+    }
     let latest = |cands: Option<&Vec<u32>>, e: &ErrorObservation| {
-        cands?
+        let cands = cands?;
+        let end = cands.partition_point(|&o| obs[o as usize].ts_ns <= e.ts_ns);
+        cands[..end]
             .iter()
+            .rev()
             .copied()
-            .filter(|&o| quote_fits(e, &obs[o as usize]))
-            .max_by_key(|&o| obs[o as usize].ts_ns)
+            .take_while(|&o| e.ts_ns.saturating_sub(obs[o as usize].ts_ns) <= MAX_ERROR_DELAY_NS)
+            .find(|&o| quote_fits(e, &obs[o as usize]))
     };
     let mut untied = 0;
     let mut groups: HashMap<(usize, usize, ErrorKind, u8, IpAddr), Vec<u32>> = HashMap::default();

@@ -58,6 +58,10 @@ pub struct Correlation {
     pub short_snaplen: Vec<(PointId, u8)>,
 }
 
+/// A packet seen at more points than this votes only between neighbours in time (see
+/// [`correlate`]).
+const VOTE_ALL_PAIRS: usize = 16;
+
 /// Packets of one (direction, seq, length, payload start) further apart than this are different packets.
 const MAX_GAP_NS: i64 = 30_000_000_000;
 
@@ -88,11 +92,23 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
 
     // Votes between local flows from groups that name one packet per point.
     let mut votes: HashMap<(u32, u32), u32> = HashMap::default();
+    // A packet seen at up to VOTE_ALL_PAIRS points votes for every pair of its local flows; one
+    // seen at more (one per interface of a `-i any` capture) votes along its path in time
+    // order, which joins the same local flows without a vote count growing with points squared.
     for (g, _) in groups.iter().zip(&clean).filter(|(_, &c)| c) {
-        for (i, &a) in g.iter().enumerate() {
-            for &b in &g[i + 1..] {
-                let (x, y) = (obs_lf[a as usize], obs_lf[b as usize]);
-                *votes.entry((x.min(y), x.max(y))).or_default() += 1;
+        let mut vote = |a: u32, b: u32| {
+            let (x, y) = (obs_lf[a as usize], obs_lf[b as usize]);
+            *votes.entry((x.min(y), x.max(y))).or_default() += 1;
+        };
+        if g.len() <= VOTE_ALL_PAIRS {
+            for (i, &a) in g.iter().enumerate() {
+                for &b in &g[i + 1..] {
+                    vote(a, b);
+                }
+            }
+        } else {
+            for w in g.windows(2) {
+                vote(w[0], w[1]);
             }
         }
     }
@@ -160,13 +176,15 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
             }
             continue;
         }
+        let mut slot: HashMap<usize, usize> = HashMap::default();
         let mut part: Vec<(usize, Journey)> = Vec::new();
         for &o in g {
             let f = flow_of(o);
-            match part.iter_mut().find(|(pf, _)| *pf == f) {
-                Some((_, v)) => v.push(o),
-                None => part.push((f, SmallVec::from_slice(&[o]))),
-            }
+            let k = *slot.entry(f).or_insert_with(|| {
+                part.push((f, Journey::new()));
+                part.len() - 1
+            });
+            part[k].1.push(o);
         }
         for (f, members) in part {
             push(&mut flows, f, &members, &mut ambiguous);
@@ -300,15 +318,17 @@ fn refine_by_ip_id(
             out_clean.push(c);
             continue;
         }
-        let mut by_id: Vec<(u32, Journey)> = Vec::new();
+        // Split by IP id, groups in order of first appearance.
+        let mut slot: HashMap<u32, usize> = HashMap::default();
+        let mut by_id: Vec<Journey> = Vec::new();
         for o in g {
-            let id = obs[o as usize].ip_id;
-            match by_id.iter_mut().find(|(i, _)| *i == id) {
-                Some((_, v)) => v.push(o),
-                None => by_id.push((id, SmallVec::from_slice(&[o]))),
-            }
+            let k = *slot.entry(obs[o as usize].ip_id).or_insert_with(|| {
+                by_id.push(Journey::new());
+                by_id.len() - 1
+            });
+            by_id[k].push(o);
         }
-        for (_, v) in by_id {
+        for v in by_id {
             out_clean.push(one_per_point(obs, &v));
             out.push(v);
         }
@@ -355,16 +375,38 @@ fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Journey>) {
     }
     for members in epochs {
         let first = groups.len();
+        // Each observation joins the first group whose first packet's payload is compatible
+        // with it. Payloads of one length are compatible exactly when their digests are equal
+        // (and their prefixes agree), so those are found by hash; only groups of other lengths
+        // (payloads cut by a snaplen) are compared one by one.
+        let mut by_digest: HashMap<(u32, u64), usize> = HashMap::default();
+        let mut by_len: HashMap<u32, Vec<usize>> = HashMap::default();
         for o in members {
             let ob = &obs[o as usize];
-            match groups[first..]
+            let compatible = |k: &usize| obs[groups[*k][0] as usize].payload_compatible(ob);
+            let same_len = match by_digest.get(&(ob.digest_len, ob.digest)) {
+                Some(k) if compatible(k) => Some(*k),
+                Some(_) => by_len
+                    .get(&ob.digest_len)
+                    .and_then(|ks| ks.iter().copied().find(compatible)),
+                None => None,
+            };
+            let other_len = by_len
                 .iter()
-                .position(|g| obs[g[0] as usize].payload_compatible(ob))
-            {
-                Some(k) => groups[first + k].push(o),
-                None => groups.push(SmallVec::from_slice(&[o])),
+                .filter(|(&len, _)| len != ob.digest_len)
+                .filter_map(|(_, ks)| ks.iter().copied().find(compatible))
+                .min();
+            match same_len.into_iter().chain(other_len).min() {
+                Some(k) => groups[k].push(o),
+                None => {
+                    let k = groups.len();
+                    groups.push(SmallVec::from_slice(&[o]));
+                    by_digest.entry((ob.digest_len, ob.digest)).or_insert(k);
+                    by_len.entry(ob.digest_len).or_default().push(k);
+                }
             }
         }
+        debug_assert!(groups[first..].iter().all(|g| !g.is_empty()));
     }
 }
 
@@ -427,13 +469,16 @@ fn split_by_point(
         out.push(SmallVec::from_slice(members));
         return;
     }
+    // Per point, in order of first appearance.
+    let mut slot: HashMap<PointId, usize> = HashMap::default();
     let mut per_point: Vec<(PointId, Vec<u32>)> = Vec::new();
     for &o in members {
         let p = obs[o as usize].point;
-        match per_point.iter_mut().find(|(q, _)| *q == p) {
-            Some((_, v)) => v.push(o),
-            None => per_point.push((p, vec![o])),
-        }
+        let k = *slot.entry(p).or_insert_with(|| {
+            per_point.push((p, Vec::new()));
+            per_point.len() - 1
+        });
+        per_point[k].1.push(o);
     }
     let depth = per_point.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     if depth > 1 {
@@ -462,13 +507,16 @@ fn flow_fallback(
     };
     let (singles, mut out): (Vec<FlowObs>, Vec<FlowObs>) =
         flows.into_iter().partition(|f| single(f));
+    // Grouped by destination, in order of first appearance.
+    let mut slot: HashMap<IpAddr, usize> = HashMap::default();
     let mut by_dst: Vec<(IpAddr, Vec<FlowObs>)> = Vec::new();
     for f in singles {
         let dst = f.local_flows[0].dst;
-        match by_dst.iter_mut().find(|(d, _)| *d == dst) {
-            Some((_, v)) => v.push(f),
-            None => by_dst.push((dst, vec![f])),
-        }
+        let k = *slot.entry(dst).or_insert_with(|| {
+            by_dst.push((dst, Vec::new()));
+            by_dst.len() - 1
+        });
+        by_dst[k].1.push(f);
     }
     for (dst, mut group) in by_dst {
         let mut points: Vec<PointId> = group.iter().map(|f| f.local_flows[0].point).collect();

@@ -175,6 +175,10 @@ pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &
 
 /// Offsets of the files whose clocks disagree with the others, estimated from the packets.
 /// `fixed` files (offsets the user gave) are not estimated.
+/// A packet seen at up to this many points gives a clock sample for every pair of them; one
+/// seen at more, for each point and its neighbour in time.
+const ALL_PAIRS_MAX_POINTS: usize = 32;
+
 pub fn estimate(
     points: &[Point],
     obs: &[Observation],
@@ -193,20 +197,44 @@ pub fn estimate(
     for f in flows.iter().filter(|f| f.matched == Matched::Packet) {
         // A few exchanges per flow estimate an offset as well as all of them.
         for (req, rep) in exchanges(obs, f).into_iter().take(MAX_EXCHANGES_PER_FLOW) {
-            for &a in req.iter() {
-                for &b in req.iter() {
-                    let (oa, ob) = (&obs[a as usize], &obs[b as usize]);
-                    if file_of[oa.point as usize] == file_of[ob.point as usize] {
-                        continue;
+            let file = |o: u32| file_of[obs[o as usize].point as usize];
+            if req.iter().all(|&o| file(o) == file(req[0])) {
+                continue;
+            }
+            let reply_at: HashMap<PointId, &Observation> = rep
+                .iter()
+                .map(|&o| (obs[o as usize].point, &obs[o as usize]))
+                .collect();
+            let mut pair = |a: u32, b: u32| {
+                let (oa, ob) = (&obs[a as usize], &obs[b as usize]);
+                if file_of[oa.point as usize] == file_of[ob.point as usize] {
+                    return;
+                }
+                if let (Some(ra), Some(rb)) = (reply_at.get(&oa.point), reply_at.get(&ob.point)) {
+                    pairs
+                        .entry((oa.point, ob.point))
+                        .or_default()
+                        .push((oa.ts_ns, ob.ts_ns, rb.ts_ns, ra.ts_ns));
+                }
+            };
+            if req.len() <= ALL_PAIRS_MAX_POINTS {
+                for &a in req.iter() {
+                    for &b in req.iter() {
+                        pair(a, b);
                     }
-                    let at =
-                        |p: PointId| rep.iter().map(|&o| &obs[o as usize]).find(|o| o.point == p);
-                    if let (Some(ra), Some(rb)) = (at(oa.point), at(ob.point)) {
-                        pairs
-                            .entry((oa.point, ob.point))
-                            .or_default()
-                            .push((oa.ts_ns, ob.ts_ns, rb.ts_ns, ra.ts_ns));
-                    }
+                }
+            } else {
+                // Seen at many points: each with its neighbours in time, which links the files
+                // as well without a cost growing with points squared.
+                let mut by_time: Vec<u32> = req.to_vec();
+                by_time.sort_unstable_by_key(|&o| obs[o as usize].ts_ns);
+                for w in by_time.windows(2) {
+                    let (lo, hi) = if obs[w[0] as usize].point < obs[w[1] as usize].point {
+                        (w[0], w[1])
+                    } else {
+                        (w[1], w[0])
+                    };
+                    pair(lo, hi);
                 }
             }
         }

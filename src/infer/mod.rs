@@ -19,7 +19,7 @@ use crate::model::{
     Point, PointId,
 };
 use hop::Placed;
-use order::PairOrder;
+
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -89,13 +89,11 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
     let mut notes = f.notes.clone();
     let order = match f.matched {
         // Per flow: the same two points are crossed the other way by a flow in the other direction.
-        Matched::Packet => {
-            order::order_by_packets(points, &PairOrder::new(obs, f), &seen, &mut notes)
-        }
+        Matched::Packet => order::order_by_packets(points, obs, f, &seen, &mut notes),
         Matched::Flow => order::order_by_ttl(points, &seen, &mut notes),
     };
-    seen.sort_by_key(|s| order.iter().position(|&p| p == s.point));
     let pos: HashMap<PointId, usize> = order.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+    seen.sort_by_key(|s| pos.get(&s.point).copied());
     let placed = Placed::new(obs, f, &pos);
     let name = |p: PointId| points[p as usize].name.clone();
 
@@ -194,17 +192,14 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
         (Direction::Request, &f.requests),
         (Direction::Reply, &f.replies),
     ] {
-        // Points by id, without a tree lookup per packet.
-        let top = by_point.keys().next_back().map_or(0, |&p| p as usize + 1);
-        let mut slot: Vec<Option<&mut Seen>> = (0..top).map(|_| None).collect();
-        for s in by_point.values_mut() {
-            let p = s.point as usize;
-            slot[p] = Some(s);
-        }
+        // Points by id, without a tree lookup per packet (and without a table as large as
+        // every point of the input for each flow: a `-i any` capture has thousands).
+        let mut slot: HashMap<PointId, &mut Seen> =
+            by_point.values_mut().map(|s| (s.point, s)).collect();
         for j in journeys {
             for &o in j {
                 let ob = &obs[o as usize];
-                if let Some(Some(s)) = slot.get_mut(ob.point as usize) {
+                if let Some(s) = slot.get_mut(&ob.point) {
                     match dir {
                         Direction::Request => s.requests.push(o),
                         Direction::Reply => s.replies.push(o),
@@ -254,13 +249,28 @@ fn rtt_per_point(obs: &[Observation], f: &FlowObs) -> HashMap<PointId, Vec<i64>>
         return out;
     }
     for (request, reply) in clock::exchanges(obs, f) {
+        // A journey holds one observation per point: by point, the reply is a lookup (a scan
+        // for the few points of most paths).
+        let many = reply.len() > 16;
+        let reply_at: HashMap<PointId, &Observation> = if many {
+            reply
+                .iter()
+                .map(|&r| (obs[r as usize].point, &obs[r as usize]))
+                .collect()
+        } else {
+            HashMap::default()
+        };
         for &q in request.iter() {
             let q = &obs[q as usize];
-            if let Some(r) = reply
-                .iter()
-                .map(|&r| &obs[r as usize])
-                .find(|r| r.point == q.point)
-            {
+            let r = if many {
+                reply_at.get(&q.point).copied()
+            } else {
+                reply
+                    .iter()
+                    .map(|&r| &obs[r as usize])
+                    .find(|r| r.point == q.point)
+            };
+            if let Some(r) = r {
                 if r.ts_ns >= q.ts_ns {
                     out.entry(q.point)
                         .or_default()

@@ -1,6 +1,7 @@
 //! Unit tests of each inference job on hand-built observations: correlated by
 //! [`crate::correlate::correlate`], then inferred by [`super::infer`].
 
+use super::order::PairOrder;
 use super::*;
 use crate::correlate::{Journey, LocalFlow};
 use crate::model::{Packet, Translation, TranslationKind, PREFIX_LEN};

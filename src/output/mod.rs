@@ -32,9 +32,23 @@ pub fn stdout(bytes: &[u8]) -> io::Result<()> {
 
 /// Writes a report to `path`, or to standard output; the error says which and why.
 pub fn write(path: Option<&std::path::Path>, text: &str) -> Result<(), String> {
+    write_with(path, |w| w.write_all(text.as_bytes()))
+}
+
+/// Like [`write`], for a report written piece by piece by `render` (never whole in memory).
+pub fn write_with<F>(path: Option<&std::path::Path>, render: F) -> Result<(), String>
+where
+    F: FnOnce(&mut dyn Write) -> io::Result<()>,
+{
     match path {
-        Some(path) => write_output(path, text.as_bytes()).map_err(|e| e.to_string()),
-        None => stdout(text.as_bytes()).map_err(|e| format!("cannot write the report: {e}")),
+        Some(path) => write_output_with(path, render).map_err(|e| e.to_string()),
+        None => {
+            let mut out = io::stdout().lock();
+            match render(&mut out).and_then(|_| out.flush()) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.map_err(|e| format!("cannot write the report: {e}")),
+            }
+        }
     }
 }
 

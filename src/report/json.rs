@@ -2,20 +2,23 @@
 
 use super::{Render, RenderError};
 use crate::model::Analysis;
+use std::io::Write;
 
 pub struct Json;
 
 impl Render for Json {
     fn render(&self, analysis: &Analysis) -> Result<String, RenderError> {
-        Ok(self.text(analysis))
+        let mut out = Vec::new();
+        self.write_to(analysis, &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
-}
 
-impl Json {
-    fn text(&self, analysis: &Analysis) -> String {
-        // Serializing plain data (strings, integers, vectors) cannot fail.
-        let mut s = serde_json::to_string_pretty(analysis).unwrap_or_default();
-        s.push('\n');
-        s
+    /// Streamed: a document for 100,000 flows is hundreds of megabytes.
+    fn write_to(&self, analysis: &Analysis, out: &mut dyn Write) -> Result<(), RenderError> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        serde_json::to_writer_pretty(&mut out, analysis).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        Ok(())
     }
 }

@@ -16,17 +16,29 @@ pub use rows::COLUMNS;
 
 use crate::model::{Analysis, NatFinding};
 pub use crate::units::{fmt_ns, fmt_time};
+use std::io::Write;
 
 /// A rendering of the analysis.
 pub trait Render {
     fn render(&self, analysis: &Analysis) -> Result<String, RenderError>;
+
+    /// Writes the rendering into `out`. Reports that can grow with the input (JSON, one row per
+    /// packet) stream it, so their size never has to fit in memory at once; the others render
+    /// whole first, so a report that cannot be drawn writes nothing.
+    fn write_to(&self, analysis: &Analysis, out: &mut dyn Write) -> Result<(), RenderError> {
+        let text = self.render(analysis)?;
+        out.write_all(text.as_bytes())?;
+        Ok(())
+    }
 }
 
-/// Why a report could not be drawn.
+/// Why a report could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("there is no journey {0} (journeys are numbered as in --format csv)")]
     NoJourney(u64),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The report printed on standard output (`--format`).

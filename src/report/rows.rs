@@ -3,6 +3,7 @@
 
 use super::{fmt_time, Render, RenderError};
 use crate::model::{Analysis, Direction};
+use std::io::Write;
 
 pub struct Rows {
     pub jsonl: bool,
@@ -36,16 +37,16 @@ fn csv_field(s: &str) -> String {
 
 impl Render for Rows {
     fn render(&self, a: &Analysis) -> Result<String, RenderError> {
-        Ok(self.text(a))
+        let mut out = Vec::with_capacity(a.packets.len() * 120);
+        self.write_to(a, &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
-}
 
-impl Rows {
-    fn text(&self, a: &Analysis) -> String {
-        let mut out = String::with_capacity(a.packets.len() * 120);
+    /// Streamed, one row at a time: there is a row per packet.
+    fn write_to(&self, a: &Analysis, out: &mut dyn Write) -> Result<(), RenderError> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
         if !self.jsonl {
-            out.push_str(&COLUMNS.join(","));
-            out.push('\n');
+            writeln!(out, "{}", COLUMNS.join(","))?;
         }
         for r in &a.packets {
             let point = &a.points[r.point as usize].name;
@@ -60,28 +61,27 @@ impl Rows {
                     "src": r.src.to_string(), "dst": r.dst.to_string(), "icmp_id": r.icmp_id, "seq": r.seq,
                     "ttl": r.ttl, "ip_id": r.ip_id, "icmp_len": r.icmp_len, "flow": r.flow, "journey": r.journey,
                 });
-                out.push_str(&row.to_string());
+                writeln!(out, "{row}")?;
             } else {
-                let cells = [
+                writeln!(
+                    out,
+                    "{},{},{time},{dir},{},{},{},{},{},{},{},{},{}",
                     csv_field(point),
-                    r.ts_ns.to_string(),
-                    time,
-                    dir.to_string(),
-                    r.src.to_string(),
-                    r.dst.to_string(),
-                    r.icmp_id.to_string(),
-                    r.seq.to_string(),
-                    r.ttl.to_string(),
-                    r.ip_id.to_string(),
-                    r.icmp_len.to_string(),
-                    r.flow.to_string(),
-                    r.journey.to_string(),
-                ];
-                out.push_str(&cells.join(","));
+                    r.ts_ns,
+                    r.src,
+                    r.dst,
+                    r.icmp_id,
+                    r.seq,
+                    r.ttl,
+                    r.ip_id,
+                    r.icmp_len,
+                    r.flow,
+                    r.journey
+                )?;
             }
-            out.push('\n');
         }
-        out
+        out.flush()?;
+        Ok(())
     }
 }
 
