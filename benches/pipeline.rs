@@ -14,15 +14,15 @@ use std::hint::black_box;
 use std::time::Duration;
 use synth::{Out, Spec, POINTS};
 
-/// Captures of the four points, in memory.
-fn captures(size: u64, echoes: Option<u64>) -> Vec<Vec<u8>> {
+/// Captures of the four points, in memory, with echoes among `flows` hosts.
+fn captures(size: u64, echoes: Option<u64>, flows: u32) -> Vec<Vec<u8>> {
     let spec = Spec {
         size,
         points: 4,
         pcapng: false,
         echo_share: 0.05,
         echoes,
-        flows: 1000,
+        flows,
         seed: 7,
     };
     let outs = POINTS
@@ -49,7 +49,7 @@ fn scan_all(files: &[Vec<u8>]) -> Vec<FileScan> {
 }
 
 fn reading(c: &mut Criterion) {
-    let file = captures(64_000_000, None).swap_remove(3);
+    let file = captures(64_000_000, None, 1000).swap_remove(3);
     let mut g = c.benchmark_group("read");
     g.throughput(Throughput::Bytes(file.len() as u64));
     g.bench_function("pcap frames", |b| {
@@ -91,10 +91,11 @@ fn reading(c: &mut Criterion) {
     g.finish();
 }
 
-fn analysis(c: &mut Criterion) {
-    let files = captures(0, Some(200_000));
-    let scans = scan_all(&files);
-    let obs: Vec<_> = scans
+/// Every point's observations in one list (points numbered in file order), and the points.
+fn observations(
+    scans: &[FileScan],
+) -> (Vec<natcorr::model::Observation>, Vec<natcorr::model::Point>) {
+    let obs = scans
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
@@ -105,7 +106,14 @@ fn analysis(c: &mut Criterion) {
             })
         })
         .collect();
-    let points: Vec<_> = scans.iter().flat_map(|s| s.points.clone()).collect();
+    let points = scans.iter().flat_map(|s| s.points.clone()).collect();
+    (obs, points)
+}
+
+fn analysis(c: &mut Criterion) {
+    let files = captures(0, Some(200_000), 1000);
+    let scans = scan_all(&files);
+    let (obs, points) = observations(&scans);
     let mut g = c.benchmark_group("analysis");
     g.throughput(Throughput::Elements(obs.len() as u64));
     g.bench_function("correlate", |b| {
@@ -125,9 +133,28 @@ fn analysis(c: &mut Criterion) {
     g.finish();
 }
 
+/// The flows axis: 200,000 echo packets per point on the four-point path, among 1k, 10k and
+/// 100k hosts (each its own flow): everything after reading, so growth in flows shows alone.
+fn flows_axis(c: &mut Criterion) {
+    let mut g = c.benchmark_group("flows");
+    for flows in [1_000, 10_000, 100_000] {
+        let files = captures(0, Some(200_000), flows);
+        let observed: usize = scan_all(&files).iter().map(|s| s.observations.len()).sum();
+        g.throughput(Throughput::Elements(observed as u64));
+        g.bench_function(format!("{flows} hosts: correlate + infer"), |b| {
+            b.iter_batched(
+                || scan_all(&files),
+                |s| black_box(natcorr::analyze_decoded(merge(s), &Default::default())),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
-    targets = reading, analysis
+    targets = reading, analysis, flows_axis
 }
 criterion_main!(benches);

@@ -2,8 +2,7 @@
 
 use clap::Parser;
 use natcorr::cli::Cli;
-use natcorr::output::{self, warn};
-use natcorr::report::{Render, RenderError};
+use natcorr::output::{self, warn, write_report};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -68,29 +67,6 @@ fn main() -> ExitCode {
         ExitCode::from(UNMET)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// Renders `report` into `path` (standard output without one). A report that cannot be drawn
-/// says why in its own words, not as a write error.
-fn write_report(
-    report: &dyn Render,
-    analysis: &natcorr::model::Analysis,
-    path: Option<&std::path::Path>,
-) -> Result<(), String> {
-    let mut undrawable = None;
-    let written = output::write_with(path, |w| match report.write_to(analysis, w) {
-        Ok(()) => Ok(()),
-        Err(RenderError::Io(e)) => Err(e),
-        Err(e) => {
-            let message = e.to_string();
-            undrawable = Some(message.clone());
-            Err(std::io::Error::other(message))
-        }
-    });
-    match undrawable {
-        Some(message) => Err(message),
-        None => written,
     }
 }
 

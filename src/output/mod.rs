@@ -1,4 +1,4 @@
-//! Where reports and problems go: standard output, files ([`files`]: never over an input, never
+//! Where reports and problems go (rendered by a [`Render`] of `report`, the stage before): standard output, files ([`files`]: never over an input, never
 //! half-written, never replacing a device or FIFO), warnings on standard error, and the progress
 //! bar.
 
@@ -8,7 +8,8 @@ pub use files::{
     check_outputs, install_signal_cleanup, write_output, write_output_with, OutputError,
 };
 
-use crate::model::Input;
+use crate::model::{Analysis, Input};
+use crate::report::{Render, RenderError};
 use std::fs;
 use std::io::{self, IsTerminal, Write};
 
@@ -49,6 +50,29 @@ where
                 r => r.map_err(|e| format!("cannot write the report: {e}")),
             }
         }
+    }
+}
+
+/// Renders `report` into `path` (standard output without one), streaming. A report that cannot
+/// be drawn says why in its own words, not as a write error.
+pub fn write_report(
+    report: &dyn Render,
+    analysis: &Analysis,
+    path: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let mut undrawable = None;
+    let written = write_with(path, |w| match report.write_to(analysis, w) {
+        Ok(()) => Ok(()),
+        Err(RenderError::Io(e)) => Err(e),
+        Err(e) => {
+            let message = e.to_string();
+            undrawable = Some(message.clone());
+            Err(io::Error::other(message))
+        }
+    });
+    match undrawable {
+        Some(message) => Err(message),
+        None => written,
     }
 }
 

@@ -2,7 +2,7 @@
 //! are inline SVG, there is no script and nothing is fetched; every string from a capture is
 //! escaped.
 
-use super::{fmt_ns, fmt_time, nat_sentence, Render, RenderError};
+use super::{fmt_ns, fmt_time, nat_lines, Render, RenderError};
 use crate::model::{Analysis, Flow, PacketRow, Severity, TranslationKind};
 use crate::text::xml as esc;
 use std::fmt::Write;
@@ -48,8 +48,9 @@ impl Html {
             let _ = writeln!(o, "<p>No translation seen.</p>");
         }
         let _ = writeln!(o, "<ul>");
-        for n in &a.nat {
-            let _ = writeln!(o, "<li class=\"nat\">{}</li>", esc(&nat_sentence(n)));
+        // Many hosts behind one NAT: one line per hop and kind (the JSON lists each).
+        for line in nat_lines(&a.nat, false) {
+            let _ = writeln!(o, "<li class=\"nat\">{}</li>", esc(&line));
         }
         let _ = writeln!(o, "</ul>");
         points(&mut o, a);

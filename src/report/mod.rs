@@ -16,6 +16,7 @@ pub use rows::COLUMNS;
 
 use crate::model::{Analysis, NatFinding};
 pub use crate::units::{fmt_ns, fmt_time};
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 
 /// A rendering of the analysis.
@@ -73,6 +74,62 @@ impl Format {
             Format::Mermaid => Box::new(mermaid::Mermaid),
         }
     }
+}
+
+/// Translations listed one sentence each; above this many (and without `all`), one line per
+/// hop and kind summarises them.
+pub const LISTED_TRANSLATIONS: usize = 8;
+
+/// The NAT findings as lines a person reads: one sentence each when there are few (or `all`),
+/// else one line per hop and kind — many hosts behind one NAT give one line, not thousands.
+pub fn nat_lines(nat: &[NatFinding], all: bool) -> Vec<String> {
+    if all || nat.len() <= LISTED_TRANSLATIONS {
+        return nat.iter().map(nat_sentence).collect();
+    }
+    let mut groups: Vec<Vec<&NatFinding>> = Vec::new();
+    let mut index: HashMap<_, usize> = HashMap::default();
+    for n in nat {
+        let slot = *index
+            .entry((n.kind, n.from.as_str(), n.to.as_str()))
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+        groups[slot].push(n);
+    }
+    groups.iter().map(|g| nat_group_line(g)).collect()
+}
+
+/// One line for the findings of one hop and kind.
+fn nat_group_line(g: &[&NatFinding]) -> String {
+    if let [one] = g {
+        return nat_sentence(one);
+    }
+    let sum = |f: fn(&NatFinding) -> u64| g.iter().map(|n| f(n)).sum::<u64>();
+    let (flows, packets, of) = (sum(|n| n.flows), sum(|n| n.packets), sum(|n| n.of));
+    let (replies, reversed) = (sum(|n| n.replies), sum(|n| n.replies_reversed));
+    let mut afters: Vec<&str> = g.iter().map(|n| n.after.as_str()).collect();
+    afters.sort_unstable();
+    afters.dedup();
+    let to = if afters.len() == 1 {
+        afters[0].to_string()
+    } else {
+        format!("{} values", afters.len())
+    };
+    let back = if replies == 0 {
+        "no replies seen at both points".to_string()
+    } else if reversed == replies {
+        "replies translated back".to_string()
+    } else {
+        format!("{reversed}/{replies} replies translated back")
+    };
+    format!(
+        "{} {} different values → {to} between {} and {} ({flows} flows, {packets}/{of} requests; {back}; --flows or --format json lists each)",
+        g[0].kind,
+        g.len(),
+        g[0].from,
+        g[0].to
+    )
 }
 
 /// The sentence that names one translation.

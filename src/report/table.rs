@@ -1,6 +1,6 @@
 //! The default report: tables a person reads at a glance.
 
-use super::{fmt_ns, fmt_time, nat_sentence, Render, RenderError};
+use super::{fmt_ns, fmt_time, nat_lines, Render, RenderError};
 use crate::model::{Analysis, ErrorKind, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
@@ -95,7 +95,7 @@ impl Table {
         nat(&mut o, a, self.all_flows, self.color);
         routers(&mut o, a);
         clocks(&mut o, a);
-        loss(&mut o, a);
+        loss(&mut o, a, self.all_flows);
         if !a.notes.is_empty() {
             let _ = writeln!(o, "NOTES");
             for n in &a.notes {
@@ -310,8 +310,6 @@ fn groups(o: &mut String, a: &Analysis) {
 }
 
 /// More translations than this are summed up per hop and kind unless `--flows` is given.
-const LISTED_TRANSLATIONS: usize = 8;
-
 fn paint(color: bool, code: &str, s: &str) -> String {
     if color {
         format!("\x1b[{code}m{s}\x1b[0m")
@@ -332,55 +330,8 @@ fn nat(o: &mut String, a: &Analysis, all: bool, color: bool) {
         };
         let _ = writeln!(o, "  {why}");
     }
-    if all || a.nat.len() <= LISTED_TRANSLATIONS {
-        for n in &a.nat {
-            let _ = writeln!(o, "  {}", paint(color, "33", &nat_sentence(n)));
-        }
-        o.push('\n');
-        return;
-    }
-    // Many hosts behind one NAT: one line per hop and kind.
-    let mut groups: Vec<Vec<&crate::model::NatFinding>> = Vec::new();
-    for n in &a.nat {
-        match groups
-            .iter_mut()
-            .find(|g| g[0].kind == n.kind && g[0].from == n.from && g[0].to == n.to)
-        {
-            Some(g) => g.push(n),
-            None => groups.push(vec![n]),
-        }
-    }
-    for g in groups {
-        if g.len() == 1 {
-            let _ = writeln!(o, "  {}", nat_sentence(g[0]));
-            continue;
-        }
-        let sum = |f: fn(&crate::model::NatFinding) -> u64| g.iter().map(|n| f(n)).sum::<u64>();
-        let (flows, packets, of) = (sum(|n| n.flows), sum(|n| n.packets), sum(|n| n.of));
-        let (replies, reversed) = (sum(|n| n.replies), sum(|n| n.replies_reversed));
-        let mut afters: Vec<&str> = g.iter().map(|n| n.after.as_str()).collect();
-        afters.sort_unstable();
-        afters.dedup();
-        let to = if afters.len() == 1 {
-            afters[0].to_string()
-        } else {
-            format!("{} values", afters.len())
-        };
-        let back = if replies == 0 {
-            "no replies seen at both points".to_string()
-        } else if reversed == replies {
-            "replies translated back".to_string()
-        } else {
-            format!("{reversed}/{replies} replies translated back")
-        };
-        let _ = writeln!(
-            o,
-            "  {} {} different values → {to} between {} and {} ({flows} flows, {packets}/{of} requests; {back}; --flows lists each)",
-            g[0].kind,
-            g.len(),
-            g[0].from,
-            g[0].to
-        );
+    for line in nat_lines(&a.nat, all) {
+        let _ = writeln!(o, "  {}", paint(color, "33", &line));
     }
     o.push('\n');
 }
@@ -476,7 +427,7 @@ fn clocks(o: &mut String, a: &Analysis) {
     o.push('\n');
 }
 
-fn loss(o: &mut String, a: &Analysis) {
+fn loss(o: &mut String, a: &Analysis, all: bool) {
     let mut lines = Vec::new();
     let mut unverified = Vec::new();
     for (i, f) in a.flows.iter().enumerate() {
@@ -542,19 +493,37 @@ fn loss(o: &mut String, a: &Analysis) {
     } else if lines.is_empty() {
         let _ = writeln!(o, "  no packet lost between capture points");
     }
-    for l in lines {
-        let _ = writeln!(o, "  {l}");
-    }
+    listed(o, "  ", &lines, all);
     if !unverified.is_empty() {
         let _ = writeln!(
             o,
             "  unverified (maybe lost, maybe only not captured; not counted above):"
         );
-        for l in unverified {
-            let _ = writeln!(o, "    {l}");
-        }
+        listed(o, "    ", &unverified, all);
     }
     o.push('\n');
+}
+
+/// Loss lines listed without `--flows`; the rest are counted (JSON and `--flows` list them).
+const LISTED_LOSS_LINES: usize = 20;
+
+/// Writes `lines`, all of them with `all`, else the first [`LISTED_LOSS_LINES`] and a count.
+fn listed(o: &mut String, indent: &str, lines: &[String], all: bool) {
+    let shown = if all || lines.len() <= LISTED_LOSS_LINES + 1 {
+        lines.len()
+    } else {
+        LISTED_LOSS_LINES
+    };
+    for l in &lines[..shown] {
+        let _ = writeln!(o, "{indent}{l}");
+    }
+    if shown < lines.len() {
+        let _ = writeln!(
+            o,
+            "{indent}… and {} more (--flows or --format json lists every one)",
+            lines.len() - shown
+        );
+    }
 }
 
 /// Whether some flow's packets were found at two points, so loss and latency could be measured.
@@ -676,5 +645,34 @@ mod tests {
         }
         .text(&analysis(2));
         assert!(few.contains("FLOW 2 "));
+    }
+
+    #[test]
+    fn loss_of_many_flows_lists_twenty_lines_and_counts_the_rest() {
+        let lost_lines = |t: &str| t.lines().filter(|l| l.contains("lost between")).count();
+        let capped = Table {
+            all_flows: false,
+            color: false,
+        }
+        .text(&analysis(30));
+        assert_eq!(lost_lines(&capped), LISTED_LOSS_LINES, "{capped}");
+        assert!(
+            capped.contains("  … and 10 more (--flows or --format json lists every one)"),
+            "{capped}"
+        );
+        let all = Table {
+            all_flows: true,
+            color: false,
+        }
+        .text(&analysis(30));
+        assert_eq!(lost_lines(&all), 30);
+        assert!(!all.contains("more (--flows"));
+        // One line over the cap is listed rather than counted.
+        let one_over = Table {
+            all_flows: false,
+            color: false,
+        }
+        .text(&analysis(21));
+        assert_eq!(lost_lines(&one_over), 21);
     }
 }
