@@ -84,6 +84,15 @@ pub struct Cli {
     #[arg(long = "expect-file", value_name = "FILE")]
     pub expect_file: Vec<std::path::PathBuf>,
 
+    /// Explain each translation by the nat rule that made it: FILE is an `iptables-save` or
+    /// `ip6tables-save` dump, `iptables -t nat -S` output, `nft -j list ruleset` JSON, or
+    /// `ip addr` / `ip -o addr` output, recognised by content. Files whose names share the part
+    /// before the first dot describe one namespace (`qrouter.iptables-save`,
+    /// `qrouter.ip-addr.txt`); its address dump says which interfaces (capture points) are in
+    /// it. Repeatable.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<std::path::PathBuf>,
+
     /// Write the expectations as JUnit XML to FILE (one test case each), for CI systems.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
@@ -235,9 +244,14 @@ impl Plan {
             .collect()
     }
 
-    /// Every input's path (`-` is standard input).
+    /// Every input's path (`-` is standard input), the `--rules` dumps too: never an output.
     pub fn input_paths(&self) -> Vec<&std::path::Path> {
-        self.inputs.iter().map(|i| i.path.as_path()).collect()
+        let rules = self.options.rules.iter().map(PathBuf::as_path);
+        self.inputs
+            .iter()
+            .map(|i| i.path.as_path())
+            .chain(rules)
+            .collect()
     }
 }
 
@@ -307,6 +321,7 @@ impl Cli {
             clock_offsets: self.clock_offsets.clone(),
             per_packet: self.format.per_packet() || self.html.is_some() || self.ladder.is_some(),
             max_memory: Some(self.max_memory.unwrap_or_else(default_memory_budget)),
+            rules: self.rules.clone(),
         }
     }
 

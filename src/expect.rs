@@ -11,10 +11,12 @@
 //! rtt OP D          the worst median round-trip time seen at any point
 //! nat-count OP N    distinct translations found
 //! flows OP N        flows found
+//! explained         every translation explained by the `--rules` dumps, none contradicted,
+//!                   no translation a rule should have made missing
 //! OP is one of = == != < <= > >=; globs use * and ?; spaces around OP are allowed.
 //! ```
 
-use crate::model::{Analysis, Matched, Point, TranslationKind, Verdict};
+use crate::model::{Analysis, Matched, Point, RuleVerdict, TranslationKind, Verdict};
 
 /// One rule, as parsed.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +30,7 @@ enum Rule {
     Nat(TranslationKind, String, String),
     NoNat(String, String),
     Count(Measure, Op, f64),
+    Explained,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,6 +82,12 @@ impl std::str::FromStr for Expectation {
             why: why.to_string(),
         };
         let t = text.trim();
+        if t == "explained" {
+            return Ok(Expectation {
+                text: t.to_string(),
+                rule: Rule::Explained,
+            });
+        }
         let (word, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
         if matches!(word, "snat" | "dnat" | "id" | "no-nat") {
             let kind = match word {
@@ -103,7 +112,7 @@ impl std::str::FromStr for Expectation {
             });
         }
         let at = t.find(['=', '!', '<', '>']).ok_or_else(|| {
-            err("expected snat|dnat|id|no-nat FROM>TO, or MEASURE OP VALUE such as loss=0")
+            err("expected snat|dnat|id|no-nat FROM>TO, explained, or MEASURE OP VALUE such as loss=0")
         })?;
         let (name, rest) = t.split_at(at);
         let measure = match name.trim() {
@@ -188,7 +197,7 @@ impl Expectation {
     pub fn unmatched_globs<'a>(&'a self, points: &[Point]) -> Vec<&'a str> {
         let globs: Vec<&str> = match &self.rule {
             Rule::Nat(_, a, b) | Rule::NoNat(a, b) => vec![a, b],
-            Rule::Count(..) => Vec::new(),
+            Rule::Count(..) | Rule::Explained => Vec::new(),
         };
         globs
             .into_iter()
@@ -229,6 +238,7 @@ impl Expectation {
                     _ => (false, format!("cannot tell: {found}")),
                 },
             },
+            Rule::Explained => explained(a),
             Rule::Count(measure, op, want) => match measure_value(a, *measure) {
                 (Some(value), found) => (op.holds(value, *want), found),
                 (None, why) => (false, format!("not measured: {why}")),
@@ -255,6 +265,47 @@ pub fn check_all(rules: &[Expectation], a: &Analysis) -> Result<Vec<Verdict>, St
         }
     }
     Ok(rules.iter().map(|r| r.check(a)).collect())
+}
+
+/// `explained`: every translation tied to its rule, and no disagreement on any hop.
+fn explained(a: &Analysis) -> (bool, String) {
+    if a.rule_namespaces.is_empty() {
+        return (
+            false,
+            "not measured: no --rules dumps given (or none could be read)".to_string(),
+        );
+    }
+    let ok = a
+        .nat
+        .iter()
+        .filter(|n| {
+            n.explained_by.is_some()
+                || n.explanation
+                    .as_ref()
+                    .is_some_and(|e| e.verdict == RuleVerdict::Explained)
+        })
+        .count();
+    if a.rule_problems.is_empty() {
+        return (
+            true,
+            format!(
+                "{ok} of {} translation(s) explained by the rules",
+                a.nat.len()
+            ),
+        );
+    }
+    let first = &a.rule_problems[0];
+    (
+        false,
+        format!(
+            "{ok} of {} translation(s) explained; {} problem(s), first {} → {}: {}",
+            a.nat.len(),
+            a.rule_problems.len(),
+            first.from,
+            first.to,
+            first.explanation.text
+        ),
+    )
 }
 
 fn not_between(from: &str, to: &str) -> String {

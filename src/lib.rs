@@ -4,7 +4,8 @@
 //!
 //! The pipeline, one module per stage, data flowing one way ([`model`] is the vocabulary):
 //! capture files ([`capture`]) → observations ([`decode`]) → journeys and flows ([`correlate`])
-//! → path, translations, clocks, latency, loss ([`infer`]) → verdicts ([`expect`]) → reports
+//! → path, translations, clocks, latency, loss ([`infer`]) → the nat rules that made each
+//! translation ([`rules`], with `--rules`) → verdicts ([`expect`]) → reports
 //! ([`report`]) → files and the terminal ([`output`]). [`cli`] turns the command line into
 //! [`Options`].
 //!
@@ -93,8 +94,16 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         correlation,
     );
     lap("clock offsets");
-    let (flows, nat) = infer::infer(&points, &observations, &errors, &correlation);
+    let (flows, mut nat) = infer::infer(&points, &observations, &errors, &correlation);
     lap("infer");
+    let (mut rule_problems, mut rule_namespaces) = (Vec::new(), Vec::new());
+    if !options.rules.is_empty() {
+        let set = rules::load(&options.rules);
+        rule_namespaces = set.namespaces().map(String::from).collect();
+        diagnostics.extend(rules::diagnostics(&set));
+        rule_problems = rules::explain_all(&set, &flows, &mut nat);
+        lap("rules");
+    }
     let packets = if options.per_packet {
         correlate::packet_rows(&observations, &correlation)
     } else {
@@ -109,6 +118,8 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         clock_offsets,
         expectations: Vec::new(),
         warnings: diagnostics,
+        rule_namespaces,
+        rule_problems,
         notes,
         packets,
         timings,

@@ -31,6 +31,8 @@ pub struct Options {
     pub per_packet: bool,
     /// Bytes the analysis may use (`--max-memory`); `None`: no limit.
     pub max_memory: Option<u64>,
+    /// Nat-rule and address dumps (`--rules`) that explain the translations.
+    pub rules: Vec<std::path::PathBuf>,
 }
 
 /// Index of a capture point in [`Analysis::points`] (and in the pipeline's point list).
@@ -482,6 +484,62 @@ pub struct NatFinding {
     /// True when replies were seen at both points and every one had the translation undone.
     pub reply_reversed: bool,
     pub matched: Matched,
+    /// The rule that made this translation (`--rules`); `None` without rules or when none did.
+    pub explained_by: Option<RuleCitation>,
+    /// What the rules say of it (`None` without `--rules`).
+    pub explanation: Option<RuleExplanation>,
+}
+
+/// A nat rule (or chain policy) quoted from a dump given with `--rules`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct RuleCitation {
+    /// The namespace: the part of the dump's file name before the first dot.
+    pub namespace: String,
+    pub file: String,
+    /// 1-based line in a text dump; `None` for `nft -j` JSON, which names the rule by handle.
+    pub line: Option<usize>,
+    pub handle: Option<u64>,
+    pub chain: String,
+    /// The rule as written (nft syntax for JSON dumps).
+    pub rule: String,
+}
+
+/// How the rules account for what the packets show on one hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleVerdict {
+    /// A rule makes exactly the change seen (or no rule translates and nothing changed).
+    Explained,
+    /// A rule matched but translates to something else than the packets show.
+    Contradicted,
+    /// A rule should have translated, the packets show no change.
+    MissingTranslation,
+    /// No rule makes the change, or no rules are known for the hop.
+    Unexplained,
+    /// Evaluation reached a match or target natcorr does not evaluate.
+    Unevaluable,
+}
+
+/// The rules' account of one translation or hop: the verdict, the rule it rests on, and the
+/// sentence saying both sides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleExplanation {
+    pub verdict: RuleVerdict,
+    pub rule: Option<RuleCitation>,
+    pub text: String,
+    /// Flows whose packets on this hop got this verdict, and flows checked.
+    pub flows: u64,
+    pub of: u64,
+}
+
+/// A hop where the rules and the packets disagree (or the rules cannot be evaluated), found by
+/// `--rules`: contradictions of a translation seen, and translations a rule should have made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleProblem {
+    pub from: String,
+    pub to: String,
+    #[serde(flatten)]
+    pub explanation: RuleExplanation,
 }
 
 impl fmt::Display for NatFinding {
@@ -582,6 +640,11 @@ pub struct Analysis {
     /// `--expect` rules and what they came to (empty without rules).
     pub expectations: Vec<Verdict>,
     pub warnings: Vec<Diagnostic>,
+    /// Namespaces whose dumps `--rules` loaded (empty without `--rules`).
+    pub rule_namespaces: Vec<String>,
+    /// Hops where the `--rules` dumps do not explain what the packets show: contradictions,
+    /// translations a rule should have made, changes no rule makes (empty without `--rules`).
+    pub rule_problems: Vec<RuleProblem>,
     /// Things the data left undecided, not tied to one file.
     pub notes: Vec<String>,
     /// One row per observation, when asked for (`--format csv|jsonl`); not part of the JSON.

@@ -119,7 +119,13 @@ fn json_output_matches_the_schema_for_every_scenario() {
         {
             continue;
         }
-        let (_, json, _) = run_json(&["--expect", "loss=0"], &captures_in(&d));
+        // With the scenario's rule and address dumps, so the `--rules` keys are checked too.
+        let mut args = vec!["--expect".to_string(), "loss=0".to_string()];
+        for f in rule_dumps(&d) {
+            args.extend(["--rules".to_string(), f.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, json, _) = run_json(&args, &captures_in(&d));
         let errors: Vec<String> = validator
             .iter_errors(&json)
             .map(|e| format!("{} at {}", e, e.instance_path))

@@ -42,6 +42,8 @@ pub fn summarize(flows: &[Flow]) -> Vec<NatFinding> {
                             replies_reversed: t.replies_reversed,
                             reply_reversed: t.replies > 0 && t.replies_reversed == t.replies,
                             matched: f.matched,
+                            explained_by: None,
+                            explanation: None,
                         });
                     }
                 }

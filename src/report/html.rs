@@ -15,7 +15,7 @@ pub struct Html {
 const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;max-width:1400px}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d0d7de}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}\
-th{background:#f6f8fa}.nat{color:#b35900;font-weight:600}.ok{color:#1a7f37}.bad{color:#cf222e;font-weight:600}\
+th{background:#f6f8fa}.nat{color:#b35900;font-weight:600}.why{list-style:none;color:#57606a;font-family:ui-monospace,monospace;font-size:.9em}.ok{color:#1a7f37}.bad{color:#cf222e;font-weight:600}\
 .bar{display:inline-block;height:10px;background:#54aeff;vertical-align:middle}.bar.p95{background:#0969da}\
 .note{color:#57606a}svg text{font:12px system-ui,sans-serif}code{background:#f6f8fa;padding:0 3px}";
 
@@ -50,9 +50,33 @@ impl Html {
         let _ = writeln!(o, "<ul>");
         // Many hosts behind one NAT: one line per hop and kind (the JSON lists each).
         for line in nat_lines(&a.nat, false) {
-            let _ = writeln!(o, "<li class=\"nat\">{}</li>", esc(&line));
+            // The rule that explains a translation (`--rules`) is drawn under it.
+            match line.strip_prefix("  ↳ ") {
+                Some(why) => {
+                    let _ = writeln!(o, "<li class=\"why\">↳ {}</li>", esc(why));
+                }
+                None => {
+                    let _ = writeln!(o, "<li class=\"nat\">{}</li>", esc(&line));
+                }
+            }
         }
         let _ = writeln!(o, "</ul>");
+        if !a.rule_problems.is_empty() {
+            let _ = writeln!(o, "<h2>Rules: what the dumps do not explain</h2><ul>");
+            for p in &a.rule_problems {
+                let e = &p.explanation;
+                let _ = writeln!(
+                    o,
+                    "<li class=\"bad\">{} → {}: {} ({} of {} flows)</li>",
+                    esc(&p.from),
+                    esc(&p.to),
+                    esc(&e.text),
+                    e.flows,
+                    e.of
+                );
+            }
+            let _ = writeln!(o, "</ul>");
+        }
         points(&mut o, a);
         for (i, f) in a.flows.iter().enumerate().take(MAX_FLOWS) {
             flow(&mut o, a, i, f, self.chosen);

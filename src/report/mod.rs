@@ -14,7 +14,7 @@ pub use junit::Junit;
 pub use ladder::Ladder;
 pub use rows::COLUMNS;
 
-use crate::model::{Analysis, NatFinding};
+use crate::model::{Analysis, NatFinding, RuleVerdict};
 pub use crate::units::{fmt_ns, fmt_time};
 use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
@@ -84,7 +84,13 @@ pub const LISTED_TRANSLATIONS: usize = 8;
 /// else one line per hop and kind — many hosts behind one NAT give one line, not thousands.
 pub fn nat_lines(nat: &[NatFinding], all: bool) -> Vec<String> {
     if all || nat.len() <= LISTED_TRANSLATIONS {
-        return nat.iter().map(nat_sentence).collect();
+        return nat
+            .iter()
+            .flat_map(|n| {
+                let why = n.explanation.as_ref().map(|e| format!("  ↳ {}", e.text));
+                std::iter::once(nat_sentence(n)).chain(why)
+            })
+            .collect();
     }
     let mut groups: Vec<Vec<&NatFinding>> = Vec::new();
     let mut index: HashMap<_, usize> = HashMap::default();
@@ -97,7 +103,32 @@ pub fn nat_lines(nat: &[NatFinding], all: bool) -> Vec<String> {
             });
         groups[slot].push(n);
     }
-    groups.iter().map(|g| nat_group_line(g)).collect()
+    groups
+        .iter()
+        .flat_map(|g| std::iter::once(nat_group_line(g)).chain(group_explanation(g)))
+        .collect()
+}
+
+/// What the rules said of a group of findings (`--rules`): the one rule that explains all of
+/// them, or how many were not explained.
+fn group_explanation(g: &[&NatFinding]) -> Option<String> {
+    let explained: Vec<_> = g.iter().filter_map(|n| n.explanation.as_ref()).collect();
+    if explained.is_empty() {
+        return None;
+    }
+    let ok = explained
+        .iter()
+        .filter(|e| e.verdict == RuleVerdict::Explained)
+        .count();
+    let first = explained[0];
+    if ok == g.len() && explained.iter().all(|e| e.rule == first.rule) {
+        Some(format!("  ↳ {} (all {ok})", first.text))
+    } else {
+        Some(format!(
+            "  ↳ {ok} of {} explained by the rules; RULES lists the others",
+            g.len()
+        ))
+    }
 }
 
 /// One line for the findings of one hop and kind.

@@ -96,6 +96,7 @@ impl Table {
         routers(&mut o, a);
         clocks(&mut o, a);
         loss(&mut o, a, self.all_flows);
+        rule_problems(&mut o, a);
         if !a.notes.is_empty() {
             let _ = writeln!(o, "NOTES");
             for n in &a.notes {
@@ -504,6 +505,23 @@ fn loss(o: &mut String, a: &Analysis, all: bool) {
     o.push('\n');
 }
 
+/// `--rules`: where the dumps and the packets disagree, both sides said.
+fn rule_problems(o: &mut String, a: &Analysis) {
+    if a.rule_problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "RULES (what the --rules dumps do not explain)");
+    for p in &a.rule_problems {
+        let e = &p.explanation;
+        let _ = writeln!(
+            o,
+            "  {} → {}: {} ({} of {} flows)",
+            p.from, p.to, e.text, e.flows, e.of
+        );
+    }
+    o.push('\n');
+}
+
 /// Loss lines listed without `--flows`; the rest are counted (JSON and `--flows` list them).
 const LISTED_LOSS_LINES: usize = 20;
 
@@ -613,6 +631,8 @@ mod tests {
             clock_offsets: Vec::new(),
             expectations: Vec::new(),
             warnings: Vec::new(),
+            rule_namespaces: Vec::new(),
+            rule_problems: Vec::new(),
             notes: Vec::new(),
             packets: Vec::new(),
             timings: Vec::new(),

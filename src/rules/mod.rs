@@ -5,7 +5,10 @@ mod eval;
 mod iptables;
 mod nft;
 mod read;
+mod stage;
 mod table;
+
+pub use stage::{diagnostics, explain_all};
 
 use std::collections::BTreeMap;
 use std::fmt;

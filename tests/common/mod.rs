@@ -50,6 +50,28 @@ pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("natcorr")
 }
 
+/// The rule and address dumps beside a scenario's captures.
+pub fn rule_dumps(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            [
+                ".iptables-save",
+                ".ip6tables-save",
+                ".nft.json",
+                ".ip-addr.txt",
+                ".iptables-nat-S.txt",
+            ]
+            .iter()
+            .any(|s| name.ends_with(s))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 // ---- running natcorr ----
 
 /// Runs natcorr with `args`, then `files`; returns (exit code, stdout, stderr). Standard

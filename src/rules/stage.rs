@@ -1,0 +1,262 @@
+//! The rules stage of the pipeline: every hop of every flow inside one namespace evaluated
+//! against that namespace's nat rules; the verdicts attached to the NAT findings, the
+//! disagreements listed as problems.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::model::{
+    Diagnostic, Flow, Hop, NatFinding, PathPoint, RuleCitation, RuleExplanation, RuleProblem,
+    RuleVerdict, Severity, TranslationKind,
+};
+
+use super::{Endpoints, Explanation, Location, Proto, Query, RuleRef, RuleSet, UnexplainedReason};
+
+/// What the rules said about the findings and hops: filled into `nat`, returned as problems.
+pub fn explain_all(set: &RuleSet, flows: &[Flow], nat: &mut [NatFinding]) -> Vec<RuleProblem> {
+    let keys: Vec<_> = nat
+        .iter()
+        .map(|n| {
+            (
+                n.kind,
+                n.from.clone(),
+                n.to.clone(),
+                n.before.clone(),
+                n.after.clone(),
+            )
+        })
+        .collect();
+    let finding_of: HashMap<(TranslationKind, &str, &str, &str, &str), usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            (
+                (k.0, k.1.as_str(), k.2.as_str(), k.3.as_str(), k.4.as_str()),
+                i,
+            )
+        })
+        .collect();
+    // Per finding: verdicts of the flows that showed it.
+    let mut tallies: Vec<Tally> = vec![Tally::default(); nat.len()];
+    // Per hop without a translation, the disagreements (grouped by hop, verdict and rule).
+    let mut problems: Vec<(String, String, Tally)> = Vec::new();
+    let mut problem_of: HashMap<(String, String, RuleVerdict, Option<RuleCitation>), usize> =
+        HashMap::new();
+    for flow in flows {
+        let at: HashMap<&str, &PathPoint> =
+            flow.points.iter().map(|p| (p.point.as_str(), p)).collect();
+        for hop in &flow.hops {
+            let (Some(a), Some(b)) = (at.get(hop.from.as_str()), at.get(hop.to.as_str())) else {
+                continue;
+            };
+            let Some(query) = query(hop, a, b) else {
+                continue;
+            };
+            let e = set.explain(&query);
+            if hop.translations.is_empty() {
+                if !is_problem_without_translation(&e) {
+                    continue;
+                }
+                let (verdict, rule, text) = parts(&e, None);
+                let key = (hop.from.clone(), hop.to.clone(), verdict, rule.clone());
+                let slot = *problem_of.entry(key).or_insert_with(|| {
+                    problems.push((hop.from.clone(), hop.to.clone(), Tally::default()));
+                    problems.len() - 1
+                });
+                problems[slot].2.add(verdict, rule, text);
+                continue;
+            }
+            for t in &hop.translations {
+                let key = (
+                    t.kind,
+                    hop.from.as_str(),
+                    hop.to.as_str(),
+                    t.before.as_str(),
+                    t.after.as_str(),
+                );
+                if let Some(&i) = finding_of.get(&key) {
+                    let (verdict, rule, text) = parts(&e, Some(t.kind));
+                    tallies[i].add(verdict, rule, text);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (n, tally) in nat.iter_mut().zip(tallies) {
+        let Some(e) = tally.explanation() else {
+            continue;
+        };
+        if e.verdict == RuleVerdict::Explained {
+            n.explained_by = e.rule.clone();
+        } else {
+            out.push(RuleProblem {
+                from: n.from.clone(),
+                to: n.to.clone(),
+                explanation: e.clone(),
+            });
+        }
+        n.explanation = Some(e);
+    }
+    for (from, to, tally) in problems {
+        if let Some(explanation) = tally.explanation() {
+            out.push(RuleProblem {
+                from,
+                to,
+                explanation,
+            });
+        }
+    }
+    out
+}
+
+/// The dumps' own problems (unreadable lines, unknown files) as warnings on those files.
+pub fn diagnostics(set: &RuleSet) -> Vec<Diagnostic> {
+    set.warnings()
+        .iter()
+        .map(|w| Diagnostic {
+            file: w.file.display().to_string(),
+            severity: Severity::Warning,
+            record: w.line.map(|l| l as u64),
+            offset: None,
+            message: match w.line {
+                Some(line) => format!("line {line}: {}", w.message),
+                None => w.message.clone(),
+            },
+        })
+        .collect()
+}
+
+/// The verdicts of the flows that showed one translation (or crossed one hop).
+#[derive(Clone, Default)]
+struct Tally {
+    /// The first explanation of each (verdict, rule), in order of first appearance, and how
+    /// many flows got it.
+    seen: Vec<(RuleVerdict, Option<RuleCitation>, String, u64)>,
+    of: u64,
+}
+
+impl Tally {
+    fn add(&mut self, verdict: RuleVerdict, rule: Option<RuleCitation>, text: String) {
+        self.of += 1;
+        match self
+            .seen
+            .iter_mut()
+            .find(|(v, r, _, _)| *v == verdict && *r == rule)
+        {
+            Some(s) => s.3 += 1,
+            None => self.seen.push((verdict, rule, text, 1)),
+        }
+    }
+
+    /// The worst verdict any flow got (a contradiction outweighs every explained flow), with
+    /// how many flows share it.
+    fn explanation(&self) -> Option<RuleExplanation> {
+        let worst = self
+            .seen
+            .iter()
+            .max_by_key(|(v, _, _, n)| (severity(*v), *n))?;
+        Some(RuleExplanation {
+            verdict: worst.0,
+            rule: worst.1.clone(),
+            text: worst.2.clone(),
+            flows: worst.3,
+            of: self.of,
+        })
+    }
+}
+
+/// Which verdict a finding reports when its flows disagree: the one that needs a person.
+fn severity(v: RuleVerdict) -> u8 {
+    match v {
+        RuleVerdict::Explained => 0,
+        RuleVerdict::Unevaluable => 1,
+        RuleVerdict::Unexplained => 2,
+        RuleVerdict::MissingTranslation => 3,
+        RuleVerdict::Contradicted => 4,
+    }
+}
+
+/// A hop that shows no change is a problem only when a rule should have changed it, or when
+/// natcorr could not tell; hops between namespaces or without rules say nothing.
+fn is_problem_without_translation(e: &Explanation) -> bool {
+    matches!(
+        e,
+        Explanation::MissingTranslation { .. }
+            | Explanation::Contradicted { .. }
+            | Explanation::Unevaluable { .. }
+    )
+}
+
+/// The first request as it entered the hop (at its first point) and left it (at its second).
+fn query<'a>(hop: &'a Hop, a: &PathPoint, b: &PathPoint) -> Option<Query<'a>> {
+    let endpoints = |p: &PathPoint| -> Option<Endpoints> {
+        Some(Endpoints {
+            src: p.src.parse::<IpAddr>().ok()?,
+            dst: p.dst.parse::<IpAddr>().ok()?,
+            sport: p.ids.first().copied(),
+            dport: None,
+        })
+    };
+    Some(Query {
+        in_iface: &hop.from,
+        out_iface: &hop.to,
+        proto: Proto::Icmp,
+        before: endpoints(a)?,
+        after: endpoints(b)?,
+        // The nat table sees a connection's first packet only, which opened it.
+        new_connection: Some(true),
+    })
+}
+
+fn citation(r: &RuleRef) -> RuleCitation {
+    let (line, handle) = match r.location {
+        Location::Line(n) => (Some(n), None),
+        Location::Handle(h) => (None, Some(h)),
+    };
+    RuleCitation {
+        namespace: r.namespace.clone(),
+        file: r.file.clone(),
+        line,
+        handle,
+        chain: r.chain.clone(),
+        rule: r.rule.clone(),
+    }
+}
+
+/// The verdict, the rule it rests on (for an explained translation of `kind`, the rule of
+/// that side; an identifier rewrite is conntrack's part of the source NAT), and the sentence.
+fn parts(
+    e: &Explanation,
+    kind: Option<TranslationKind>,
+) -> (RuleVerdict, Option<RuleCitation>, String) {
+    let text = e.to_string();
+    match e {
+        Explanation::Explained { snat, dnat, .. } => {
+            let (snat, dnat) = (snat.as_ref(), dnat.as_ref());
+            let rule = match kind {
+                Some(TranslationKind::Dnat) => dnat.or(snat),
+                _ => snat.or(dnat),
+            };
+            (RuleVerdict::Explained, rule.map(citation), text)
+        }
+        Explanation::Contradicted { rule, .. } => {
+            (RuleVerdict::Contradicted, Some(citation(rule)), text)
+        }
+        Explanation::MissingTranslation { rule, .. } => {
+            (RuleVerdict::MissingTranslation, Some(citation(rule)), text)
+        }
+        Explanation::Unexplained { why } => {
+            let rule = match why {
+                UnexplainedReason::NoRuleMatched {
+                    accepted_by: Some(r),
+                    ..
+                } => Some(citation(r)),
+                _ => None,
+            };
+            (RuleVerdict::Unexplained, rule, text)
+        }
+        Explanation::Unevaluable { rule, .. } => {
+            (RuleVerdict::Unevaluable, Some(citation(rule)), text)
+        }
+    }
+}
