@@ -83,6 +83,28 @@ fn seed_snats_are_tied_to_the_neutron_snat_rule_and_the_masquerade_rule() {
 }
 
 #[test]
+fn the_html_report_shows_the_rule_on_the_hop_and_under_the_nat_sentence() {
+    let dir = captures_dir("plain");
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("r.html");
+    let mut args = rules_args(&rule_dumps(&dir));
+    args.extend(["--html".into(), html.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, stderr) = run(&args, &captures_in(&dir));
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(html).unwrap();
+    let rule = "qrouter.iptables-save line 7: -A POSTROUTING -s 192.168.64.0/23 -o qg-0aeca8b7-8a -j SNAT --to-source 169.254.43.17";
+    assert!(
+        html.contains(&format!("{rule}</li>")),
+        "under the NAT sentence"
+    );
+    assert!(
+        html.contains(&format!("{rule}</span></td>")),
+        "in the flow's hop table"
+    );
+}
+
+#[test]
 fn every_lab_translation_is_explained_by_its_namespace_dump() {
     let mut checked = 0;
     for scenario in [

@@ -3,8 +3,11 @@
 //! escaped.
 
 use super::{fmt_ns, fmt_time, nat_lines, Render, RenderError};
-use crate::model::{Analysis, Flow, PacketRow, Severity, TranslationKind};
+use crate::model::{
+    Analysis, Flow, PacketRow, RuleExplanation, RuleVerdict, Severity, TranslationKind,
+};
 use crate::text::xml as esc;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
 
 pub struct Html {
@@ -78,8 +81,9 @@ impl Html {
             let _ = writeln!(o, "</ul>");
         }
         points(&mut o, a);
+        let rules = explanations(a);
         for (i, f) in a.flows.iter().enumerate().take(MAX_FLOWS) {
-            flow(&mut o, a, i, f, self.chosen);
+            flow(&mut o, a, &rules, i, f, self.chosen);
         }
         if a.flows.len() > MAX_FLOWS {
             let _ = writeln!(
@@ -138,7 +142,34 @@ fn points(o: &mut String, a: &Analysis) {
     let _ = writeln!(o, "</table>");
 }
 
-fn flow(o: &mut String, a: &Analysis, i: usize, f: &Flow, chosen: Option<u64>) {
+/// What the rules said of each NAT finding (`--rules`), by (kind, from, to, before, after).
+type Explanations<'a> =
+    HashMap<(TranslationKind, &'a str, &'a str, &'a str, &'a str), &'a RuleExplanation>;
+
+fn explanations(a: &Analysis) -> Explanations<'_> {
+    a.nat
+        .iter()
+        .filter_map(|n| {
+            let key = (
+                n.kind,
+                n.from.as_str(),
+                n.to.as_str(),
+                n.before.as_str(),
+                n.after.as_str(),
+            );
+            n.explanation.as_ref().map(|e| (key, e))
+        })
+        .collect()
+}
+
+fn flow(
+    o: &mut String,
+    a: &Analysis,
+    rules: &Explanations,
+    i: usize,
+    f: &Flow,
+    chosen: Option<u64>,
+) {
     let _ = writeln!(
         o,
         "<h2>Flow {}: {} → {} (id {} at {})</h2><p>{} requests, {} replies, matched {}</p>",
@@ -170,8 +201,24 @@ fn flow(o: &mut String, a: &Analysis, i: usize, f: &Flow, chosen: Option<u64>) {
             .translations
             .iter()
             .map(|t| {
+                // The rule that made it, on the hop (`--rules`).
+                let key = (
+                    t.kind,
+                    h.from.as_str(),
+                    h.to.as_str(),
+                    t.before.as_str(),
+                    t.after.as_str(),
+                );
+                let why = rules.get(&key).map_or(String::new(), |e| {
+                    let class = if e.verdict == RuleVerdict::Explained {
+                        "why"
+                    } else {
+                        "bad"
+                    };
+                    format!("<br><span class=\"{class}\">↳ {}</span>", esc(&e.text))
+                });
                 format!(
-                    "<span class=\"nat\">{} {} → {}</span>",
+                    "<span class=\"nat\">{} {} → {}</span>{why}",
                     t.kind,
                     esc(&t.before),
                     esc(&t.after)
