@@ -3,7 +3,7 @@
 //! validated [`Plan`] before anything is read or written.
 
 use crate::expect::Expectation;
-use crate::model::{Input, Options};
+use crate::model::{Diagnostic, Input, Options, Severity};
 use crate::report::{Format, Html, Junit, Ladder, Render};
 use crate::text::sanitize;
 use clap::builder::TypedValueParser;
@@ -143,10 +143,45 @@ impl Command {
             Command::Completions { shell } => {
                 clap_complete::generate(shell, &mut Cli::command(), "natcorr", &mut out)
             }
-            Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut out)?,
+            Command::Man => out = man_page()?,
         }
         Ok(out)
     }
+}
+
+/// The man page: clap_mangen's, with each option's value in the SYNOPSIS (`--point
+/// NAME=FILE`) and the examples kept as laid out (no refilling).
+fn man_page() -> std::io::Result<Vec<u8>> {
+    let command = Cli::command();
+    let mut raw = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut raw)?;
+    let mut page = String::from_utf8_lossy(&raw).into_owned();
+    let roff = |s: &str| s.replace('-', "\\-");
+    for arg in command.get_arguments() {
+        let (Some(long), Some(values)) = (arg.get_long(), arg.get_value_names()) else {
+            continue;
+        };
+        if !arg.get_action().takes_values() {
+            continue;
+        }
+        let value: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+        let flag = format!("\\fB\\-\\-{}\\fR]", roff(long));
+        let with = format!(
+            "\\fB\\-\\-{}\\fR \\fI{}\\fR]",
+            roff(long),
+            roff(&value.join(" "))
+        );
+        page = page.replacen(&flag, &with, 1);
+    }
+    if let Some(at) = page.find(".SH EXTRA\n") {
+        let body = at + ".SH EXTRA\n".len();
+        let end = page[body..]
+            .find("\n.SH ")
+            .map_or(page.len(), |e| body + e + 1);
+        page.insert_str(end, ".fi\n");
+        page.insert_str(body, ".nf\n");
+    }
+    Ok(page.into_bytes())
 }
 
 fn parse_offset(s: &str) -> Result<(String, i64), String> {
@@ -221,6 +256,8 @@ fn parse_point(s: std::ffi::OsString) -> Result<(String, PathBuf), String> {
 
 /// A run, checked: what to read, with which options, what to check and what to write where.
 pub struct Plan {
+    /// Problems of the command line that do not stop the run (a file given twice).
+    pub notices: Vec<Diagnostic>,
     pub inputs: Vec<Input>,
     pub options: Options,
     pub rules: Vec<Expectation>,
@@ -260,7 +297,7 @@ impl Cli {
     /// terminal, `color` that it takes colors. Errors (exit code 2) say what is wrong before
     /// anything is read or written.
     pub fn plan(&self, terminal: bool, color: bool) -> Result<Plan, String> {
-        let inputs = self.inputs();
+        let (inputs, repeated) = self.inputs();
         if inputs.is_empty() {
             return Err("no capture files given (see natcorr --help)".to_string());
         }
@@ -301,8 +338,19 @@ impl Cli {
                 .format
                 .renderer(self.flows, color && self.output.is_none()),
         };
+        let notices = repeated
+            .iter()
+            .map(|p| Diagnostic {
+                file: sanitize(&p.to_string_lossy()),
+                severity: Severity::Warning,
+                record: None,
+                offset: None,
+                message: "given more than once: read once".to_string(),
+            })
+            .collect();
         Ok(Plan {
             inputs,
+            notices,
             options: self.options(),
             rules,
             files,
@@ -326,15 +374,25 @@ impl Cli {
     }
 
     /// The inputs in command-line order; a file named by `--point` is read once, under that name.
-    pub fn inputs(&self) -> Vec<Input> {
-        let mut inputs: Vec<Input> = self
-            .files
-            .iter()
-            .map(|f| Input {
+    /// A file given twice (the same path, or one file by two paths) is read once; those are
+    /// returned beside the inputs, to be warned about.
+    pub fn inputs(&self) -> (Vec<Input>, Vec<PathBuf>) {
+        let mut inputs: Vec<Input> = Vec::new();
+        let mut repeated = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.files {
+            // Canonical paths find `./a.pcap` and `a.pcap`; standard input given twice is an
+            // error of its own (see `plan`).
+            let identity = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            if f.as_os_str() != "-" && !seen.insert(identity) {
+                repeated.push(f.clone());
+                continue;
+            }
+            inputs.push(Input {
                 path: f.clone(),
                 name: None,
-            })
-            .collect();
+            });
+        }
         for (name, file) in &self.points {
             match inputs.iter_mut().find(|i| &i.path == file) {
                 Some(i) => i.name = Some(name.clone()),
@@ -344,6 +402,6 @@ impl Cli {
                 }),
             }
         }
-        inputs
+        (inputs, repeated)
     }
 }

@@ -224,7 +224,10 @@ impl Expectation {
                 } else if hits.is_empty() {
                     (
                         true,
-                        format!("no translation there (every hop between them, {spans} flow(s))"),
+                        format!(
+                            "no translation there (every hop between them, {})",
+                            crate::text::count(spans as u64, "flow", "flows")
+                        ),
                     )
                 } else {
                     (false, hits.join("; "))
@@ -289,8 +292,8 @@ fn explained(a: &Analysis) -> (bool, String) {
         return (
             true,
             format!(
-                "{ok} of {} translation(s) explained by the rules",
-                a.nat.len()
+                "{ok} of {} explained by the rules",
+                crate::text::count(a.nat.len() as u64, "translation", "translations")
             ),
         );
     }
@@ -298,9 +301,9 @@ fn explained(a: &Analysis) -> (bool, String) {
     (
         false,
         format!(
-            "{ok} of {} translation(s) explained; {} problem(s), first {} → {}: {}",
-            a.nat.len(),
-            a.rule_problems.len(),
+            "{ok} of {} explained; {}, first {} → {}: {}",
+            crate::text::count(a.nat.len() as u64, "translation", "translations"),
+            crate::text::count(a.rule_problems.len() as u64, "problem", "problems"),
             first.from,
             first.to,
             first.explanation.text
@@ -492,11 +495,11 @@ fn measure_value(a: &Analysis, m: Measure) -> (Option<f64>, String) {
         }
         Measure::NatCount => (
             Some(a.nat.len() as f64),
-            format!("{} translation(s)", a.nat.len()),
+            crate::text::count(a.nat.len() as u64, "translation", "translations"),
         ),
         Measure::Flows => (
             Some(a.flows.len() as f64),
-            format!("{} flow(s)", a.flows.len()),
+            crate::text::count(a.flows.len() as u64, "flow", "flows"),
         ),
     }
 }

@@ -110,6 +110,9 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         Vec::new()
     };
     notes.extend(infer::correlation_notes(&points, &correlation));
+    if flows.is_empty() && !points.is_empty() {
+        notes.push(no_flow_note(&points));
+    }
     Analysis {
         schema_version: SCHEMA_VERSION,
         points,
@@ -123,5 +126,22 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         notes,
         packets,
         timings,
+    }
+}
+
+/// Why an analysis has no flow: no echo in the captures, or echoes that never formed a flow.
+fn no_flow_note(points: &[model::Point]) -> String {
+    let packets: u64 = points.iter().map(|p| p.packets).sum();
+    let echoes: u64 = points.iter().map(|p| p.echo_packets).sum();
+    if echoes == 0 {
+        format!(
+            "0 flows: none of the {} read is an ICMP echo request or reply (natcorr follows pings; TCP and UDP are not analysed yet)",
+            text::count(packets, "packet", "packets")
+        )
+    } else {
+        format!(
+            "0 flows: {} read, but no echo request was seen (a flow starts at a request)",
+            text::count(echoes, "echo packet", "echo packets")
+        )
     }
 }

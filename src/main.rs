@@ -41,6 +41,7 @@ fn main() -> ExitCode {
     let mut analysis =
         natcorr::analyze_with_progress(&plan.inputs, &plan.options, &|n| progress.inc(n));
     progress.finish();
+    analysis.warnings.splice(0..0, plan.notices.iter().cloned());
     analysis.expectations = match natcorr::expect::check_all(&plan.rules, &analysis) {
         Ok(verdicts) => verdicts,
         Err(e) => return fail(e),

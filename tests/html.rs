@@ -157,8 +157,8 @@ fn chosen_journey_is_the_ladder() {
     assert_eq!(code, 0, "{stderr}");
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(
-        html.contains("Ladder: seq 3 (journeys 3, "),
-        "the chosen journey is drawn"
+        html.contains("Ladder: seq 2 (journeys 3, 4)"),
+        "the chosen journey is drawn (numbered in time order: seq 1's request and reply are 1 and 2)"
     );
     let plain = html_for(&files, &tmp.path().join("p.html"));
     assert!(

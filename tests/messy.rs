@@ -970,7 +970,7 @@ fn captures_cut_short_give_unverified_not_lost() {
         "{table}"
     );
     assert!(
-        table.contains("2 request(s) not seen at dest-eth1, whose capture shows no packet before or after that moment"),
+        table.contains("2 requests not seen at dest-eth1, whose capture shows no packet before or after that moment"),
         "{table}"
     );
 }

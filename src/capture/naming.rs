@@ -4,8 +4,12 @@ use crate::text::sanitize;
 use std::path::Path;
 
 /// The stem of a capture file: `captures/qg-0aeca8b7-8a.pcap` → `qg-0aeca8b7-8a`.
-/// Only known capture extensions are removed, so `eth2.106` keeps its dot.
+/// Only known capture extensions are removed, so `eth2.106` keeps its dot. Standard input
+/// (`-`) is `stdin`.
 pub fn file_stem(path: &str) -> String {
+    if path == "-" {
+        return "stdin".to_string();
+    }
     let name = Path::new(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -44,6 +48,7 @@ mod tests {
         assert_eq!(file_stem("/x/qg-0aeca8b7-8a.pcap"), "qg-0aeca8b7-8a");
         assert_eq!(file_stem("a.pcapng.gz"), "a");
         assert_eq!(file_stem("weird"), "weird");
+        assert_eq!(file_stem("-"), "stdin");
     }
 
     #[test]

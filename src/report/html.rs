@@ -2,11 +2,11 @@
 //! are inline SVG, there is no script and nothing is fetched; every string from a capture is
 //! escaped.
 
-use super::{fmt_ns, fmt_time, nat_lines, Render, RenderError};
+use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, Render, RenderError};
 use crate::model::{
     Analysis, Flow, PacketRow, RuleExplanation, RuleVerdict, Severity, TranslationKind,
 };
-use crate::text::xml as esc;
+use crate::text::{count, xml as esc};
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
 
@@ -39,11 +39,11 @@ impl Html {
         );
         let _ = writeln!(
             o,
-            "<h1>natcorr report</h1><p>{} capture points · {} flows · {} translations · {} problems with inputs</p>",
-            a.points.len(),
-            a.flows.len(),
-            a.nat.len(),
-            a.warnings.len()
+            "<h1>natcorr report</h1><p>{} · {} · {} · {} with inputs</p>",
+            count(a.points.len() as u64, "capture point", "capture points"),
+            count(a.flows.len() as u64, "flow", "flows"),
+            count(a.nat.len() as u64, "translation", "translations"),
+            count(a.warnings.len() as u64, "problem", "problems")
         );
         expectations(&mut o, a);
         let _ = writeln!(o, "<h2>NAT</h2>");
@@ -52,7 +52,7 @@ impl Html {
         }
         let _ = writeln!(o, "<ul>");
         // Many hosts behind one NAT: one line per hop and kind (the JSON lists each).
-        for line in nat_lines(&a.nat, false) {
+        for line in nat_lines(a, false) {
             // The rule that explains a translation (`--rules`) is drawn under it.
             match line.strip_prefix("  ↳ ") {
                 Some(why) => {
@@ -127,7 +127,7 @@ fn expectations(o: &mut String, a: &Analysis) {
 
 fn points(o: &mut String, a: &Analysis) {
     let _ = writeln!(o, "<h2>Capture points</h2><table><tr><th>point</th><th>file</th><th>link</th><th>packets</th><th>echoes</th><th>first (UTC)</th></tr>");
-    for p in &a.points {
+    for p in points_in_path_order(a) {
         let _ = writeln!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -172,14 +172,14 @@ fn flow(
 ) {
     let _ = writeln!(
         o,
-        "<h2>Flow {}: {} → {} (id {} at {})</h2><p>{} requests, {} replies, matched {}</p>",
+        "<h2>Flow {}: {} → {} (id {} at {})</h2><p>{}, {}, matched {}</p>",
         i + 1,
         esc(&f.origin.src),
         esc(&f.origin.dst),
         f.origin.id,
         esc(&f.origin.point),
-        f.requests,
-        f.replies,
+        count(f.requests, "request", "requests"),
+        count(f.replies, "reply", "replies"),
         if f.matched == crate::model::Matched::Packet {
             "packet by packet"
         } else {
@@ -195,7 +195,7 @@ fn flow(
         .max()
         .unwrap_or(1)
         .max(1) as f64;
-    let _ = writeln!(o, "<table><tr><th>hop</th><th>translations</th><th>TTL −</th><th>request latency median / p95</th><th>reply median</th><th>lost</th></tr>");
+    let _ = writeln!(o, "<table><tr><th>hop</th><th>translations</th><th>TTL drop</th><th>request latency median / p95</th><th>reply median</th><th>lost</th></tr>");
     for h in &f.hops {
         let tr: Vec<String> = h
             .translations

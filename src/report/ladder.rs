@@ -2,7 +2,7 @@
 //! points in the terminal, like a flow graph; what each hop rewrote is marked.
 
 use super::{fmt_ns, Render, RenderError};
-use crate::model::{Analysis, Direction, PacketRow, TranslationKind};
+use crate::model::{Analysis, Direction, Flow, PacketRow, TranslationKind};
 use std::fmt::Write;
 
 const COL: usize = 18;
@@ -136,6 +136,44 @@ fn ladder(a: &Analysis, journey: u64) -> Option<String> {
                 line.trim_end()
             );
         }
+        if let Some(last) = steps.last() {
+            vanished(&mut o, flow, dir, col(last).unwrap_or(0), last.seq);
+        }
     }
     Some(o)
+}
+
+/// A packet that stopped before the end of its path: an `x` on the lane where it was not
+/// seen, and whether the hop lost it or the capture there may have missed it.
+fn vanished(o: &mut String, flow: &Flow, dir: Direction, at: usize, seq: u16) {
+    let (next, hop) = match dir {
+        Direction::Request if at + 1 < flow.path.len() => (at + 1, at),
+        Direction::Reply if at > 0 => (at - 1, at - 1),
+        _ => return,
+    };
+    let Some(h) = flow.hops.get(hop) else {
+        return;
+    };
+    let mut line = vec![' '; COL * flow.path.len()];
+    for i in 0..flow.path.len() {
+        line[i * COL + COL / 2] = '|';
+    }
+    line[next * COL + COL / 2] = 'x';
+    let (seqs, what) = match dir {
+        Direction::Request => (&h.lost.request_seqs, "request"),
+        Direction::Reply => (&h.lost.reply_seqs, "reply"),
+    };
+    let why = if seqs.contains(&seq) {
+        format!(
+            "{what} lost between {} and {}",
+            flow.path[at], flow.path[next]
+        )
+    } else {
+        format!(
+            "{what} not seen at {} or beyond (not counted as lost: see LOSS)",
+            flow.path[next]
+        )
+    };
+    let line: String = line.into_iter().collect();
+    let _ = writeln!(o, "{:>10}  {}  {why}", "", line.trim_end());
 }

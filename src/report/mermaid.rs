@@ -22,8 +22,12 @@ fn label(s: &str) -> String {
 fn diagram(o: &mut String, f: &Flow, count: usize) {
     let _ = writeln!(o, "```mermaid\nsequenceDiagram");
     let title = format!(
-        "{} → {} (id {} at {}), {} flow(s)",
-        f.origin.src, f.origin.dst, f.origin.id, f.origin.point, count
+        "{} → {} (id {} at {}), {}",
+        f.origin.src,
+        f.origin.dst,
+        f.origin.id,
+        f.origin.point,
+        crate::text::count(count as u64, "flow", "flows")
     );
     let _ = writeln!(o, "    title {}", label(&title));
     for (i, p) in f.path.iter().enumerate() {
@@ -50,9 +54,9 @@ fn diagram(o: &mut String, f: &Flow, count: usize) {
         if h.lost.request > 0 {
             let _ = writeln!(
                 o,
-                "    Note over P{i},P{}: {} request(s) lost",
+                "    Note over P{i},P{}: {} lost",
                 i + 1,
-                h.lost.request
+                crate::text::count(h.lost.request, "request", "requests")
             );
         }
     }

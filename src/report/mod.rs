@@ -14,9 +14,9 @@ pub use junit::Junit;
 pub use ladder::Ladder;
 pub use rows::COLUMNS;
 
-use crate::model::{Analysis, NatFinding, RuleVerdict};
+use crate::model::{Analysis, NatFinding, Point, RuleVerdict, TranslationKind};
 pub use crate::units::{fmt_ns, fmt_time};
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::io::Write;
 
 /// A rendering of the analysis.
@@ -76,19 +76,52 @@ impl Format {
     }
 }
 
+/// The capture points in path order: the first flow's path, then the points other flows add
+/// (in their paths' order), then points no flow crossed, as they were given.
+pub fn points_in_path_order(a: &Analysis) -> Vec<&Point> {
+    let by_name: HashMap<&str, &Point> = a.points.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut seen: HashSet<&str> = HashSet::default();
+    let mut out = Vec::with_capacity(a.points.len());
+    let names = a
+        .flows
+        .iter()
+        .flat_map(|f| f.path.iter().map(String::as_str));
+    for name in names.chain(a.points.iter().map(|p| p.name.as_str())) {
+        if let Some(p) = by_name.get(name) {
+            if seen.insert(name) {
+                out.push(*p);
+            }
+        }
+    }
+    out
+}
+
 /// Translations listed one sentence each; above this many (and without `all`), one line per
 /// hop and kind summarises them.
 pub const LISTED_TRANSLATIONS: usize = 8;
 
 /// The NAT findings as lines a person reads: one sentence each when there are few (or `all`),
 /// else one line per hop and kind — many hosts behind one NAT give one line, not thousands.
-pub fn nat_lines(nat: &[NatFinding], all: bool) -> Vec<String> {
+pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
+    let nat = &a.nat;
     if all || nat.len() <= LISTED_TRANSLATIONS {
+        let hosts = rewritten_hosts(a);
         return nat
             .iter()
             .flat_map(|n| {
+                let mut line = nat_sentence(n);
+                // Which host's identifier it was (two hosts behind one SNAT may share one).
+                let key = (
+                    n.from.as_str(),
+                    n.to.as_str(),
+                    n.before.as_str(),
+                    n.after.as_str(),
+                );
+                if let Some(h) = hosts.get(&key).filter(|_| n.kind == TranslationKind::Id) {
+                    line.push_str(&format!(" — the identifier of {}'s requests", h.join(", ")));
+                }
                 let why = n.explanation.as_ref().map(|e| format!("  ↳ {}", e.text));
-                std::iter::once(nat_sentence(n)).chain(why)
+                std::iter::once(line).chain(why)
             })
             .collect();
     }
@@ -107,6 +140,33 @@ pub fn nat_lines(nat: &[NatFinding], all: bool) -> Vec<String> {
         .iter()
         .flat_map(|g| std::iter::once(nat_group_line(g)).chain(group_explanation(g)))
         .collect()
+}
+
+/// Per identifier rewrite (from, to, before, after): the hosts (flow origins) whose requests
+/// carried it.
+fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, &str, &str), Vec<&str>> {
+    let mut out: HashMap<(&str, &str, &str, &str), Vec<&str>> = HashMap::default();
+    for f in &a.flows {
+        for h in &f.hops {
+            for t in h
+                .translations
+                .iter()
+                .filter(|t| t.kind == TranslationKind::Id)
+            {
+                let key = (
+                    h.from.as_str(),
+                    h.to.as_str(),
+                    t.before.as_str(),
+                    t.after.as_str(),
+                );
+                let hosts = out.entry(key).or_default();
+                if !hosts.contains(&f.origin.src.as_str()) {
+                    hosts.push(&f.origin.src);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What the rules said of a group of findings (`--rules`): the one rule that explains all of
@@ -167,7 +227,10 @@ fn nat_group_line(g: &[&NatFinding]) -> String {
 pub fn nat_sentence(n: &NatFinding) -> String {
     let what = match n.matched {
         crate::model::Matched::Packet => format!("{}/{} requests", n.packets, n.of),
-        crate::model::Matched::Flow => format!("{} requests, matched by destination", n.packets),
+        crate::model::Matched::Flow => format!(
+            "{}, matched by destination",
+            crate::text::count(n.packets, "request", "requests")
+        ),
     };
     let flows = if n.flows > 1 {
         format!("{} flows, ", n.flows)

@@ -1,7 +1,8 @@
 //! The default report: tables a person reads at a glance.
 
-use super::{fmt_ns, fmt_time, nat_lines, Render, RenderError};
+use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, Render, RenderError};
 use crate::model::{Analysis, ErrorKind, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
+use crate::text::count;
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
 use tabled::builder::Builder;
@@ -125,10 +126,14 @@ fn points(o: &mut String, a: &Analysis) {
     .into_iter()
     .map(String::from)
     .collect::<Vec<_>>()];
-    for p in &a.points {
+    for p in points_in_path_order(a) {
         rows.push(vec![
             p.name.clone(),
-            p.file.clone(),
+            if p.file == "-" {
+                "standard input".to_string()
+            } else {
+                p.file.clone()
+            },
             p.link_type.clone(),
             p.packets.to_string(),
             p.echo_packets.to_string(),
@@ -164,8 +169,13 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
     };
     let _ = writeln!(
         o,
-        "FLOW {n}  {} → {}  id {} at {}  ·  {} requests, {} replies  ·  {how}",
-        f.origin.src, f.origin.dst, f.origin.id, f.origin.point, f.requests, f.replies
+        "FLOW {n}  {} → {}  id {} at {}  ·  {}, {}  ·  {how}",
+        f.origin.src,
+        f.origin.dst,
+        f.origin.id,
+        f.origin.point,
+        count(f.requests, "request", "requests"),
+        count(f.replies, "reply", "replies")
     );
     let mut rows = vec![[
         "point",
@@ -303,9 +313,9 @@ fn groups(o: &mut String, a: &Analysis) {
     }
     let _ = writeln!(
         o,
-        "FLOWS ({} flows in {} groups; --flows lists every flow)\n{}\n",
-        a.flows.len(),
-        groups.len(),
+        "FLOWS ({} in {}; --flows lists every flow)\n{}\n",
+        count(a.flows.len() as u64, "flow", "flows"),
+        count(groups.len() as u64, "group", "groups"),
         table(rows)
     );
 }
@@ -331,7 +341,7 @@ fn nat(o: &mut String, a: &Analysis, all: bool, color: bool) {
         };
         let _ = writeln!(o, "  {why}");
     }
-    for line in nat_lines(&a.nat, all) {
+    for line in nat_lines(a, all) {
         let _ = writeln!(o, "  {}", paint(color, "33", &line));
     }
     o.push('\n');
@@ -443,9 +453,9 @@ fn loss(o: &mut String, a: &Analysis, all: bool) {
             };
             if h.lost.request > 0 {
                 lines.push(format!(
-                    "flow {}: {} request(s) lost between {} and {} ({})",
+                    "flow {}: {} lost between {} and {} ({})",
                     i + 1,
-                    h.lost.request,
+                    count(h.lost.request, "request", "requests"),
                     h.from,
                     h.to,
                     seqs(&h.lost.request_seqs, h.lost.request)
@@ -453,31 +463,32 @@ fn loss(o: &mut String, a: &Analysis, all: bool) {
             }
             if h.lost.fragments > 0 {
                 lines.push(format!(
-                    "flow {}: {} fragment(s) lost between {} and {} (the packets' first fragments arrived)",
+                    "flow {}: {} lost between {} and {} (the packets' first fragments arrived)",
                     i + 1,
-                    h.lost.fragments,
+                    count(h.lost.fragments, "fragment", "fragments"),
                     h.from,
                     h.to
                 ));
             }
             if h.lost.reply > 0 {
                 lines.push(format!(
-                    "flow {}: {} reply(ies) lost between {} and {} ({})",
+                    "flow {}: {} lost between {} and {} ({})",
                     i + 1,
-                    h.lost.reply,
+                    count(h.lost.reply, "reply", "replies"),
                     h.to,
                     h.from,
                     seqs(&h.lost.reply_seqs, h.lost.reply)
                 ));
             }
-            for (n, what, at) in [
-                (h.lost.request_unverified, "request(s)", &h.to),
-                (h.lost.reply_unverified, "reply(ies)", &h.from),
+            for (n, one, many, at) in [
+                (h.lost.request_unverified, "request", "requests", &h.to),
+                (h.lost.reply_unverified, "reply", "replies", &h.from),
             ] {
                 if n > 0 {
                     unverified.push(format!(
-                        "flow {}: {n} {what} not seen at {at}, whose capture shows no packet before or after that moment",
-                        i + 1
+                        "flow {}: {} not seen at {at}, whose capture shows no packet before or after that moment",
+                        i + 1,
+                        count(n, one, many)
                     ));
                 }
             }
@@ -582,7 +593,13 @@ fn warnings(o: &mut String, a: &Analysis) {
         .iter()
         .filter(|w| w.severity == Severity::Error)
         .count();
-    let _ = writeln!(o, "WARNINGS ({} errors)", errors);
+    let others = a.warnings.len() - errors;
+    let kinds: Vec<String> = [(errors, "error", "errors"), (others, "warning", "warnings")]
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|&(n, one, many)| count(n as u64, one, many))
+        .collect();
+    let _ = writeln!(o, "WARNINGS ({})", kinds.join(", "));
     for w in &a.warnings {
         let _ = writeln!(o, "  {w}");
     }
@@ -647,7 +664,7 @@ mod tests {
         }
         .text(&analysis(7));
         assert!(
-            grouped.contains("FLOWS (7 flows in 1 groups; --flows lists every flow)"),
+            grouped.contains("FLOWS (7 flows in 1 group; --flows lists every flow)"),
             "{grouped}"
         );
         assert!(grouped.contains("│ 7     │ a → b"), "{grouped}");
