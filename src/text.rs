@@ -44,6 +44,12 @@ pub fn xml(s: &str) -> String {
     out
 }
 
+/// `n` and the noun for it: "1 request", "2 requests".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,10 +64,4 @@ mod tests {
         );
         assert_eq!(xml("<a\u{202e}>"), "&lt;a\u{fffd}&gt;");
     }
-}
-
-/// `n` and the noun for it: "1 request", "2 requests".
-pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -34,7 +34,10 @@ fn every_expectation_passes_and_fails_with_its_exit_code() {
         let text = e["found"].as_str().unwrap();
         assert!(text.contains(found), "{rule}: {e}");
         // Counts are worded for their number ("1 flow", "2 translations"), never "(s)".
-        assert!(!text.contains("(s)") && !text.contains("1 flows"), "{rule}: {e}");
+        assert!(
+            !text.contains("(s)") && !text.contains("1 flows"),
+            "{rule}: {e}"
+        );
     }
     let (code, json, _) = run_json(&["--expect", "loss=0"], &drop);
     assert_eq!(code, 1);
@@ -236,10 +239,7 @@ fn mermaid_draws_the_path_and_its_translations() {
         &["--format", "mermaid"],
         &captures_in(&captures_dir("drop")),
     );
-    assert!(
-        drop.contains("Note over P3,P4: 2 requests lost"),
-        "{drop}"
-    );
+    assert!(drop.contains("Note over P3,P4: 2 requests lost"), "{drop}");
 }
 
 #[test]
