@@ -293,10 +293,10 @@ impl Plan {
 }
 
 impl Cli {
-    /// The run this command line asks for; `terminal` says standard output is a person's
-    /// terminal, `color` that it takes colors. Errors (exit code 2) say what is wrong before
+    /// The run this command line asks for; `terminal` is the width of standard output when it
+    /// is a person's terminal (`None` otherwise), `color` that it takes colors. Errors (exit code 2) say what is wrong before
     /// anything is read or written.
-    pub fn plan(&self, terminal: bool, color: bool) -> Result<Plan, String> {
+    pub fn plan(&self, terminal: Option<usize>, color: bool) -> Result<Plan, String> {
         let (inputs, repeated) = self.inputs();
         if inputs.is_empty() {
             return Err("no capture files given (see natcorr --help)".to_string());
@@ -334,9 +334,11 @@ impl Cli {
         }
         let main: Box<dyn Render> = match self.ladder {
             Some(journey) => Box::new(Ladder { journey }),
-            None => self
-                .format
-                .renderer(self.flows, color && self.output.is_none()),
+            None => self.format.renderer(
+                self.flows,
+                color && self.output.is_none(),
+                terminal.filter(|_| self.output.is_none()),
+            ),
         };
         let notices = repeated
             .iter()
@@ -356,7 +358,7 @@ impl Cli {
             files,
             main,
             output: self.output.clone(),
-            report_lists_warnings: terminal
+            report_lists_warnings: terminal.is_some()
                 && self.output.is_none()
                 && self.ladder.is_none()
                 && self.format == Format::Table,

@@ -146,7 +146,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     reset(capture);
-    let Ok(mut plan) = cli.plan(false, false) else { return };
+    let Ok(mut plan) = cli.plan(None, false) else { return };
     plan.options.max_memory = Some(plan.options.max_memory.map_or(MAX_MEMORY, |m| m.min(MAX_MEMORY)));
 
     let checked = check_outputs(&plan.outputs(), &plan.input_paths());

@@ -89,12 +89,24 @@ pub fn timings(stages: &[(&'static str, std::time::Duration)], report: std::time
 /// Whether standard output is a person's terminal that takes colors (never with NO_COLOR,
 /// no-color.org).
 pub fn color() -> bool {
-    terminal() && std::env::var_os("NO_COLOR").is_none()
+    terminal().is_some() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Whether standard output is a terminal.
-pub fn terminal() -> bool {
-    io::stdout().is_terminal()
+/// The width of standard output when it is a terminal (`None` otherwise: a pipe or a file
+/// gets the wide tables): the window's columns, else `COLUMNS`, else 80.
+pub fn terminal() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ fills a winsize on a terminal fd; a failure leaves it zeroed.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    Some(match (ok && ws.ws_col > 0, columns) {
+        (true, _) => usize::from(ws.ws_col),
+        (false, Some(c)) => c,
+        (false, None) => 80,
+    })
 }
 
 /// Inputs larger than this get a progress bar on a terminal.

@@ -65,9 +65,15 @@ impl Format {
 
     /// The renderer; `all_flows` lists every flow in the table, `color` adds ANSI colors
     /// (only for a terminal).
-    pub fn renderer(self, all_flows: bool, color: bool) -> Box<dyn Render> {
+    /// The report of this format; `width` is the terminal's, which the table fits (`None`:
+    /// not a terminal, full width).
+    pub fn renderer(self, all_flows: bool, color: bool, width: Option<usize>) -> Box<dyn Render> {
         match self {
-            Format::Table => Box::new(table::Table { all_flows, color }),
+            Format::Table => Box::new(table::Table {
+                all_flows,
+                color,
+                width,
+            }),
             Format::Json => Box::new(json::Json),
             Format::Csv => Box::new(rows::Rows { jsonl: false }),
             Format::Jsonl => Box::new(rows::Rows { jsonl: true }),

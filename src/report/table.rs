@@ -6,7 +6,7 @@ use crate::text::count;
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
 use tabled::builder::Builder;
-use tabled::settings::Style;
+use tabled::settings::{peaker::Priority, Style, Width};
 
 /// More flows than this are grouped by path and translations unless `--flows` is given.
 const DETAILED_FLOWS: usize = 5;
@@ -15,6 +15,8 @@ pub struct Table {
     pub all_flows: bool,
     /// ANSI colors: translations orange, unmet expectations red, met green.
     pub color: bool,
+    /// The terminal's width, which every table fits; `None` (not a terminal): full width.
+    pub width: Option<usize>,
 }
 
 fn table(rows: Vec<Vec<String>>) -> String {
@@ -25,6 +27,77 @@ fn table(rows: Vec<Vec<String>>) -> String {
     let mut t = b.build();
     t.with(Style::rounded());
     t.to_string()
+}
+
+/// Cells are wrapped down to this many columns before a column is left out instead.
+const WRAP_TO: usize = 14;
+
+/// The width of the table with every cell wider than [`WRAP_TO`] wrapped to it (borders and
+/// padding: three columns per cell, one more at the end).
+fn wrappable_width(rows: &[Vec<String>]) -> usize {
+    let columns = rows.first().map_or(0, Vec::len);
+    (0..columns)
+        .map(|c| {
+            let widest = rows.iter().map(|r| widest_line(&r[c])).max().unwrap_or(0);
+            widest.min(WRAP_TO) + 3
+        })
+        .sum::<usize>()
+        + 1
+}
+
+fn widest_line(s: &str) -> usize {
+    s.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// The table fitted to `width`: the columns named in `drop` (header's first line, least
+/// useful first) are left out one by one until it fits, then the widest cells are wrapped; a
+/// line under it names what was left out.
+fn fitted(rows: Vec<Vec<String>>, width: Option<usize>, drop: &[&str]) -> String {
+    let full = table(rows.clone());
+    let Some(width) = width.filter(|&w| widest_line(&full) > w) else {
+        return full;
+    };
+    let mut rows = rows;
+    let mut dropped = Vec::new();
+    let mut text = full;
+    for name in drop {
+        // Stop leaving columns out once wrapping the wide cells (to at most WRAP_TO columns
+        // each) fits the table.
+        if widest_line(&text) <= width || wrappable_width(&rows) <= width {
+            break;
+        }
+        let header = rows
+            .first()
+            .map(|h| h.iter().position(|c| c.lines().next() == Some(*name)));
+        if let Some(Some(c)) = header {
+            for r in &mut rows {
+                r.remove(c);
+            }
+            dropped.push(*name);
+            text = table(rows.clone());
+        }
+    }
+    if widest_line(&text) > width {
+        let mut b = Builder::new();
+        for r in rows {
+            b.push_record(r);
+        }
+        let mut t = b.build();
+        t.with(Style::rounded());
+        t.with(
+            Width::wrap(width)
+                .priority(Priority::max(true))
+                .keep_words(true),
+        );
+        text = t.to_string();
+    }
+    if !dropped.is_empty() {
+        text.push_str(&format!(
+            "\n  ({} left out to fit {width} columns; a wider terminal or a pipe shows them)",
+            dropped.join(", ")
+        ));
+    }
+    text
 }
 
 /// Drops the columns whose every data cell is empty or "-": a table shows what was measured.
@@ -65,8 +138,68 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 impl Render for Table {
     fn render(&self, a: &Analysis) -> Result<String, RenderError> {
-        Ok(self.text(a))
+        let text = self.text(a);
+        Ok(match self.width {
+            Some(width) => wrapped(&text, width),
+            None => text,
+        })
     }
+}
+
+/// Visible width of a line: escape sequences (colors) take no column.
+fn visible_width(line: &str) -> usize {
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in line.chars() {
+        match c {
+            '\u{1b}' => in_escape = true,
+            'm' if in_escape => in_escape = false,
+            _ if in_escape => {}
+            _ => n += 1,
+        }
+    }
+    n
+}
+
+/// Every line wider than `width` broken at spaces, continuation lines indented two more than
+/// the line; tables are already fitted (`fitted`) and a word longer than the line stays whole.
+fn wrapped(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if visible_width(body) <= width {
+            out.push_str(line);
+            continue;
+        }
+        let indent = body.len() - body.trim_start().len();
+        let hanging = " ".repeat((indent + 4).min(width / 2));
+        let mut current = body[..indent].to_string();
+        let mut used = indent;
+        let mut first_word = true;
+        for word in body[indent..].split(' ') {
+            let w = visible_width(word);
+            if !first_word && used + 1 + w > width {
+                out.push_str(&current);
+                out.push('\n');
+                current = hanging.clone();
+                used = hanging.len();
+                first_word = true;
+            }
+            if !first_word {
+                current.push(' ');
+                used += 1;
+            }
+            current.push_str(word);
+            used += w;
+            first_word = false;
+        }
+        out.push_str(&current);
+        out.push_str(newline);
+    }
+    out
 }
 
 impl Table {
@@ -85,12 +218,12 @@ impl Table {
             plural(a.flows.len(), "flow", "flows"),
             plural(a.nat.len(), "translation", "translations")
         );
-        points(&mut o, a);
+        points(&mut o, a, self.width);
         if a.flows.len() > DETAILED_FLOWS && !self.all_flows {
-            groups(&mut o, a);
+            groups(&mut o, a, self.width);
         } else {
             for (i, f) in a.flows.iter().enumerate() {
-                flow(&mut o, i + 1, f);
+                flow(&mut o, i + 1, f, self.width);
             }
         }
         nat(&mut o, a, self.all_flows, self.color);
@@ -111,7 +244,7 @@ impl Table {
     }
 }
 
-fn points(o: &mut String, a: &Analysis) {
+fn points(o: &mut String, a: &Analysis, width: Option<usize>) {
     let mut rows = vec![vec![
         "point",
         "file",
@@ -157,11 +290,23 @@ fn points(o: &mut String, a: &Analysis) {
     let _ = writeln!(
         o,
         "CAPTURE POINTS\n{}\n",
-        table(without_empty_columns(rows))
+        fitted(
+            without_empty_columns(rows),
+            width,
+            &[
+                "link",
+                "span",
+                "duplicates",
+                "fragments",
+                "packets",
+                "first (UTC)",
+                "file"
+            ]
+        )
     );
 }
 
-fn flow(o: &mut String, n: usize, f: &Flow) {
+fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
     let how = match f.matched {
         _ if f.path.len() == 1 => "seen at one point only",
         Matched::Packet => "matched packet by packet",
@@ -241,7 +386,20 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
             .unwrap_or_default(),
         ]);
     }
-    let _ = writeln!(o, "{}", table(without_empty_columns(rows)));
+    let least_useful = [
+        "hop latency reply",
+        "ttl",
+        "rtt median",
+        "dst",
+        "id",
+        "rep",
+        "req",
+    ];
+    let _ = writeln!(
+        o,
+        "{}",
+        fitted(without_empty_columns(rows), width, &least_useful)
+    );
     for e in &f.errors {
         let ttl = e
             .probe_ttl
@@ -263,7 +421,7 @@ fn flow(o: &mut String, n: usize, f: &Flow) {
     o.push('\n');
 }
 
-fn groups(o: &mut String, a: &Analysis) {
+fn groups(o: &mut String, a: &Analysis, width: Option<usize>) {
     let mut groups: Vec<(FlowGroup, Vec<&Flow>)> = Vec::new();
     let mut index: HashMap<FlowGroup, usize> = HashMap::default();
     for f in &a.flows {
@@ -316,7 +474,7 @@ fn groups(o: &mut String, a: &Analysis) {
         "FLOWS ({} in {}; --flows lists every flow)\n{}\n",
         count(a.flows.len() as u64, "flow", "flows"),
         count(groups.len() as u64, "group", "groups"),
-        table(rows)
+        fitted(rows, width, &["lost req/rep", "replies"])
     );
 }
 
@@ -661,6 +819,7 @@ mod tests {
         let grouped = Table {
             all_flows: false,
             color: false,
+            width: None,
         }
         .text(&analysis(7));
         assert!(
@@ -673,12 +832,14 @@ mod tests {
         let all = Table {
             all_flows: true,
             color: false,
+            width: None,
         }
         .text(&analysis(7));
         assert!(all.contains("FLOW 7  10.0.0.6 → 203.0.113.1"), "{all}");
         let few = Table {
             all_flows: false,
             color: false,
+            width: None,
         }
         .text(&analysis(2));
         assert!(few.contains("FLOW 2 "));
@@ -690,6 +851,7 @@ mod tests {
         let capped = Table {
             all_flows: false,
             color: false,
+            width: None,
         }
         .text(&analysis(30));
         assert_eq!(lost_lines(&capped), LISTED_LOSS_LINES, "{capped}");
@@ -700,6 +862,7 @@ mod tests {
         let all = Table {
             all_flows: true,
             color: false,
+            width: None,
         }
         .text(&analysis(30));
         assert_eq!(lost_lines(&all), 30);
@@ -708,6 +871,7 @@ mod tests {
         let one_over = Table {
             all_flows: false,
             color: false,
+            width: None,
         }
         .text(&analysis(21));
         assert_eq!(lost_lines(&one_over), 21);
