@@ -166,3 +166,69 @@ fn chosen_journey_is_the_ladder() {
         "else the first exchange"
     );
 }
+
+#[test]
+fn screenshots_show_loss_on_the_hop_and_in_the_ladder() {
+    // The HTML itself, for the four captures a ticket most often gets.
+    let tmp = tempfile::tempdir().unwrap();
+    let page = |name: &str| {
+        let p = tmp.path().join(format!("{name}.html"));
+        (html_for(&captures_in(&captures_dir(name)), &p), p)
+    };
+    let (drop, drop_page) = page("drop");
+    assert!(drop.contains("<h2>Loss</h2>"));
+    assert!(drop.contains("flow 1: 2 requests lost between ex-l3dngw and eth2.106 (seq 3, 5)"));
+    assert!(
+        drop.contains("2 requests lost (seq 3, 5)"),
+        "the hop's lost seqs"
+    );
+    assert!(
+        drop.contains("font-weight=\"bold\" text-anchor=\"middle\">✕</text><text"),
+        "a cross on the path's hop"
+    );
+    assert!(
+        drop.contains("Ladder: seq 2 (journeys 2, 3)"),
+        "the default ladder reached the end"
+    );
+    assert!(
+        drop.contains("seq 3 request lost between ex-l3dngw and eth2.106"),
+        "the lost packet's ladder"
+    );
+    assert!(drop.contains("RTT (median) at each point: vm1-eth0 <b>"));
+    let (seed, seed_page) = page("seed");
+    assert!(seed.contains("<h3>No ladder</h3>"), "no empty lanes");
+    assert!(seed.contains("cannot tell: no packet was seen at two capture points"));
+    let (traceroute, traceroute_page) = page("traceroute");
+    assert!(traceroute.contains("<h2>Routers that answered</h2>"));
+    let (_, same_id_page) = page("same-id");
+    if chromium().is_none() {
+        skip_or_fail(
+            "screenshots_show_loss_on_the_hop_and_in_the_ladder",
+            "no /usr/bin/chromium (apt-get install chromium)",
+        );
+        return;
+    }
+    for (name, p) in [
+        ("seed", seed_page),
+        ("drop", drop_page),
+        ("same-id", same_id_page),
+        ("traceroute", traceroute_page),
+    ] {
+        let shot = root().join(format!("target/html-{name}.png"));
+        let _ = std::fs::remove_file(&shot);
+        chromium_run(
+            &tmp.path().join(format!("profile-{name}")),
+            &[
+                "--window-size=1400,2400",
+                &format!("--screenshot={}", shot.display()),
+            ],
+            &p,
+        );
+        let png = std::fs::read(&shot).expect("screenshot written");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "{name}: {} bytes",
+            png.len()
+        );
+    }
+}

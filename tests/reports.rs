@@ -275,3 +275,35 @@ fn the_man_page_synopsis_shows_values_and_the_examples_keep_their_layout() {
     assert!(extra.starts_with(".nf\n"), "no refilling of the examples");
     assert!(extra.split(".SH ").next().unwrap().ends_with(".fi\n"));
 }
+
+/// Not a test of its own: run by the next one, in a child test process.
+#[test]
+fn skip_probe() {
+    if std::env::var_os("NATCORR_SKIP_PROBE").is_some() {
+        skip_or_fail("skip_probe", "probing how a skip shows");
+    }
+}
+
+#[test]
+fn a_skipped_test_says_so_without_nocapture_and_fails_under_ci() {
+    let me = std::env::current_exe().unwrap();
+    let child = |ci: Option<&str>| {
+        let mut c = Command::new(&me);
+        c.args(["skip_probe", "--exact", "--test-threads=1"])
+            .env("NATCORR_SKIP_PROBE", "1");
+        match ci {
+            Some(v) => c.env("CI", v),
+            None => c.env_remove("CI"),
+        };
+        c.output().unwrap()
+    };
+    let out = child(None);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SKIPPED skip_probe: probing how a skip shows"),
+        "visible in the run's output: {stderr}"
+    );
+    let out = child(Some("true"));
+    assert!(!out.status.success(), "under CI a skip is a failure");
+}

@@ -2,7 +2,7 @@
 //! are inline SVG, there is no script and nothing is fetched; every string from a capture is
 //! escaped.
 
-use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, Render, RenderError};
+use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, sections, Render, RenderError};
 use crate::model::{
     Analysis, Flow, PacketRow, RuleExplanation, RuleVerdict, Severity, TranslationKind,
 };
@@ -80,10 +80,22 @@ impl Html {
             }
             let _ = writeln!(o, "</ul>");
         }
+        // Loss first after NAT: the finding a ticket most needs.
+        loss_and_routers(&mut o, a);
         points(&mut o, a);
         let rules = explanations(a);
+        // Latency bars on one scale across the flows drawn.
+        let scale = a
+            .flows
+            .iter()
+            .take(MAX_FLOWS)
+            .flat_map(|f| &f.hops)
+            .filter_map(|h| h.latency_ns.request.map(|s| s.p95))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
         for (i, f) in a.flows.iter().enumerate().take(MAX_FLOWS) {
-            flow(&mut o, a, &rules, i, f, self.chosen);
+            flow(&mut o, a, &rules, scale, i, f, self.chosen);
         }
         if a.flows.len() > MAX_FLOWS {
             let _ = writeln!(
@@ -166,6 +178,7 @@ fn flow(
     o: &mut String,
     a: &Analysis,
     rules: &Explanations,
+    max: f64,
     i: usize,
     f: &Flow,
     chosen: Option<u64>,
@@ -187,14 +200,20 @@ fn flow(
         }
     );
     path_svg(o, f);
-    // Per-hop latency, with bars on one scale.
-    let max = f
-        .hops
+    // Round-trip time at each point, in path order.
+    let rtts: Vec<String> = f
+        .points
         .iter()
-        .filter_map(|h| h.latency_ns.request.map(|s| s.p95))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+        .map(|p| {
+            let rtt = p.rtt_ns.map_or("-".to_string(), |s| fmt_ns(s.median));
+            format!("{} <b>{rtt}</b>", esc(&p.point))
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "<p class=\"rtt\">RTT (median) at each point: {}</p>",
+        rtts.join(" · ")
+    );
     let _ = writeln!(o, "<table><tr><th>hop</th><th>translations</th><th>TTL drop</th><th>request latency median / p95</th><th>reply median</th><th>lost</th></tr>");
     for h in &f.hops {
         let tr: Vec<String> = h
@@ -235,14 +254,7 @@ fn flow(
             ),
             None => "-".to_string(),
         };
-        let lost = if h.lost.request + h.lost.reply + h.lost.fragments == 0 {
-            String::new()
-        } else {
-            format!(
-                "<span class=\"bad\">{} req, {} rep, {} frag</span>",
-                h.lost.request, h.lost.reply, h.lost.fragments
-            )
-        };
+        let lost = lost_cell(h);
         let _ = writeln!(
             o,
             "<tr><td>{} → {}</td><td>{}</td><td>{}</td><td>{lat}</td><td>{}</td><td>{lost}</td></tr>",
@@ -272,6 +284,41 @@ fn flow(
         let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(n));
     }
     ladder_svg(o, a, i as u32 + 1, f, chosen);
+    // A flow that lost packets also shows the first lost one, ending where it vanished.
+    if let Some(journey) = first_lost_journey(a, i as u32 + 1, f).filter(|&j| Some(j) != chosen) {
+        ladder_svg(o, a, i as u32 + 1, f, Some(journey));
+    }
+}
+
+/// What a hop lost, with the sequence numbers; empty when nothing.
+fn lost_cell(h: &crate::model::Hop) -> String {
+    let seqs = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    let mut parts = Vec::new();
+    if h.lost.request > 0 {
+        parts.push(format!(
+            "{} lost (seq {})",
+            count(h.lost.request, "request", "requests"),
+            seqs(&h.lost.request_seqs)
+        ));
+    }
+    if h.lost.reply > 0 {
+        parts.push(format!(
+            "{} lost (seq {})",
+            count(h.lost.reply, "reply", "replies"),
+            seqs(&h.lost.reply_seqs)
+        ));
+    }
+    if h.lost.fragments > 0 {
+        parts.push(format!(
+            "{} lost",
+            count(h.lost.fragments, "fragment", "fragments")
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("<span class=\"bad\">{}</span>", esc(&parts.join("; ")))
+    }
 }
 
 /// The path as boxes, each hop's translations written on its arrow.
@@ -288,7 +335,20 @@ fn path_svg(o: &mut String, f: &Flow) {
     }
     for (i, h) in f.hops.iter().enumerate() {
         let x = 10 + i * w + 130;
-        let _ = writeln!(o, "<line x1=\"{x}\" y1=\"27\" x2=\"{}\" y2=\"27\" stroke=\"#57606a\" marker-end=\"url(#arrow)\"/>", x + 40);
+        let lost = h.lost.request + h.lost.reply + h.lost.fragments;
+        let stroke = if lost > 0 { "#cf222e" } else { "#57606a" };
+        let _ = writeln!(o, "<line x1=\"{x}\" y1=\"27\" x2=\"{}\" y2=\"27\" stroke=\"{stroke}\" marker-end=\"url(#arrow)\"/>", x + 40);
+        if lost > 0 {
+            // The loss on the hop where it happened: a red cross and the count.
+            let _ = writeln!(
+                o,
+                "<text x=\"{}\" y=\"22\" fill=\"#cf222e\" font-weight=\"bold\" text-anchor=\"middle\">✕</text><text x=\"{}\" y=\"{}\" fill=\"#cf222e\">{} lost</text>",
+                x + 20,
+                x - 100,
+                62 + 16 * h.translations.len(),
+                lost
+            );
+        }
         for (k, t) in h.translations.iter().enumerate() {
             let _ = writeln!(
                 o,
@@ -314,18 +374,51 @@ fn short(s: &str, n: usize) -> String {
 /// A ladder of the flow's first exchange: one column per point, one arrow per hop in time order,
 /// the fields a hop changed in orange.
 fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<u64>) {
+    if f.matched == crate::model::Matched::Flow && f.path.len() > 1 {
+        // No packet was seen at two points: a ladder would be empty lanes.
+        let _ = writeln!(o, "<h3>No ladder</h3><p class=\"note\">No packet of this flow was seen at two capture points (the captures were taken one at a time), so no packet can be followed from point to point; each point's own exchanges:</p><table><tr><th>point</th><th>requests</th><th>replies</th><th>RTT median</th><th>first seen (UTC)</th></tr>");
+        for p in &f.points {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.point),
+                p.requests,
+                p.replies,
+                p.rtt_ns.map_or("-".to_string(), |s| fmt_ns(s.median)),
+                p.first_ns.map(fmt_time).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(o, "</table>");
+        return;
+    }
     let rows: Vec<&PacketRow> = a.packets.iter().filter(|r| r.flow == flow).collect();
+    let col = |name: &str| f.path.iter().position(|p| p == name);
+    let last = f.path.len().saturating_sub(1);
+    let reached_end = |journey: u64| {
+        rows.iter()
+            .any(|r| r.journey == journey && col(&a.points[r.point as usize].name) == Some(last))
+    };
+    let reply_of = |seq: u16| {
+        rows.iter()
+            .find(|r| r.dir == crate::model::Direction::Reply && r.seq == seq)
+            .map(|r| r.journey)
+    };
+    // The chosen journey, else the first exchange whose request reached the end and was
+    // answered, else the first packet.
     let pick = rows
         .iter()
         .find(|r| Some(r.journey) == chosen)
+        .or_else(|| {
+            rows.iter().find(|r| {
+                r.dir == crate::model::Direction::Request
+                    && reached_end(r.journey)
+                    && reply_of(r.seq).is_some()
+            })
+        })
         .or(rows.first());
     let Some(first) = pick.copied() else { return };
     let req = first.journey;
-    let rep = rows
-        .iter()
-        .find(|r| r.dir == crate::model::Direction::Reply && r.seq == first.seq)
-        .map(|r| r.journey);
-    let col = |name: &str| f.path.iter().position(|p| p == name);
+    let rep = reply_of(first.seq).filter(|&r| r != req);
     let mut steps: Vec<&PacketRow> = rows
         .iter()
         .copied()
@@ -338,8 +431,13 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
     });
     let w = 170;
     let width = f.path.len() * w + 260;
-    let height = 50 + steps.len() * 34;
-    let _ = writeln!(o, "<h3>Ladder: seq {} (journeys {req}{})</h3><svg width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"ladder\">", first.seq, rep.map(|r| format!(", {r}")).unwrap_or_default());
+    let marks = vanished(a, f, &steps, req);
+    let height = 50 + (steps.len() + marks.len()) * 34;
+    let journeys = match rep {
+        Some(r) => format!("journeys {req}, {r}"),
+        None => format!("journey {req}"),
+    };
+    let _ = writeln!(o, "<h3>Ladder: seq {} ({journeys})</h3><svg width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"ladder\">", first.seq);
     for (i, p) in f.path.iter().enumerate() {
         let x = 75 + i * w;
         let _ = writeln!(o, "<text x=\"{x}\" y=\"16\" text-anchor=\"middle\">{}</text><line x1=\"{x}\" y1=\"24\" x2=\"{x}\" y2=\"{}\" stroke=\"#d0d7de\"/>", esc(&short(p, 20)), height - 5);
@@ -386,8 +484,133 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
             esc(&label)
         );
     }
+    // Where a packet of the exchange vanished: a red dashed line to a cross on the next lane.
+    for (m, (from, to, text)) in marks.iter().enumerate() {
+        let yy = 44 + (steps.len() - 1 + m) * 34;
+        let (x1, x2) = (75 + from * w, 75 + to * w);
+        let _ = writeln!(
+            o,
+            "<line x1=\"{x1}\" y1=\"{yy}\" x2=\"{x2}\" y2=\"{yy}\" stroke=\"#cf222e\" stroke-width=\"2\" stroke-dasharray=\"5,4\"/><text x=\"{x2}\" y=\"{}\" fill=\"#cf222e\" font-weight=\"bold\" text-anchor=\"middle\">✕</text><text x=\"{}\" y=\"{}\" fill=\"#cf222e\">{}</text>",
+            yy + 5,
+            x1.min(x2) + 4,
+            yy - 5,
+            esc(text)
+        );
+    }
     let _ = writeln!(o, "</svg>");
 }
+
+/// The first packet of the flow that a hop lost (a request, else a reply).
+fn first_lost_journey(a: &Analysis, flow: u32, f: &Flow) -> Option<u64> {
+    use crate::model::Direction;
+    let lost = |dir: Direction, seq: u16| {
+        f.hops.iter().any(|h| match dir {
+            Direction::Request => h.lost.request_seqs.contains(&seq),
+            Direction::Reply => h.lost.reply_seqs.contains(&seq),
+        })
+    };
+    a.packets
+        .iter()
+        .find(|r| r.flow == flow && lost(r.dir, r.seq))
+        .map(|r| r.journey)
+}
+
+/// For the request and the reply of the exchange drawn: the lane where it was last seen, the
+/// next lane, where it was not, and why (lost on that hop, or maybe only not captured).
+fn vanished(a: &Analysis, f: &Flow, steps: &[&PacketRow], req: u64) -> Vec<(usize, usize, String)> {
+    let col = |r: &PacketRow| {
+        f.path
+            .iter()
+            .position(|p| *p == a.points[r.point as usize].name)
+    };
+    let mut out = Vec::new();
+    for request in [true, false] {
+        let Some(last) = steps.iter().rev().find(|r| (r.journey == req) == request) else {
+            continue;
+        };
+        let Some(at) = col(last) else { continue };
+        let (next, hop) = match request {
+            true if at + 1 < f.path.len() => (at + 1, at),
+            false if at > 0 => (at - 1, at - 1),
+            _ => continue,
+        };
+        let Some(h) = f.hops.get(hop) else { continue };
+        let (seqs, what) = if request {
+            (&h.lost.request_seqs, "request")
+        } else {
+            (&h.lost.reply_seqs, "reply")
+        };
+        let why = if seqs.contains(&last.seq) {
+            format!(
+                "seq {} {what} lost between {} and {}",
+                last.seq, f.path[at], f.path[next]
+            )
+        } else {
+            format!(
+                "seq {} {what} not seen at {} (maybe not captured: see Loss)",
+                last.seq, f.path[next]
+            )
+        };
+        out.push((at, next, why));
+    }
+    out
+}
+
+/// The terminal's LOSS and ROUTERS sections.
+fn loss_and_routers(o: &mut String, a: &Analysis) {
+    let loss = sections::loss(a);
+    let _ = writeln!(o, "<h2>Loss</h2>");
+    if let Some(summary) = &loss.summary {
+        let _ = writeln!(o, "<p>{}</p>", esc(summary));
+    }
+    if !loss.lines.is_empty() {
+        let _ = writeln!(o, "<ul>");
+        for l in loss.lines.iter().take(MAX_LOSS_LINES) {
+            let _ = writeln!(o, "<li class=\"bad\">{}</li>", esc(l));
+        }
+        if loss.lines.len() > MAX_LOSS_LINES {
+            let _ = writeln!(
+                o,
+                "<li>… and {} more (see <code>--format json</code>)</li>",
+                loss.lines.len() - MAX_LOSS_LINES
+            );
+        }
+        let _ = writeln!(o, "</ul>");
+    }
+    if !loss.unverified.is_empty() {
+        let _ = writeln!(o, "<p>{}:</p><ul>", esc(sections::UNVERIFIED));
+        for l in loss.unverified.iter().take(MAX_LOSS_LINES) {
+            let _ = writeln!(o, "<li class=\"note\">{}</li>", esc(l));
+        }
+        let _ = writeln!(o, "</ul>");
+    }
+    let routes = sections::routers(a);
+    if !routes.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2>Routers that answered</h2><p>ICMP errors, by the TTL the request left with.</p>"
+        );
+        for r in routes.iter().take(MAX_FLOWS) {
+            let _ = writeln!(
+                o,
+                "<h3>{}</h3><table><tr><th>TTL</th><th>who</th><th>answer</th></tr>",
+                esc(&r.route)
+            );
+            for (ttl, who, what) in &r.answers {
+                let _ = writeln!(
+                    o,
+                    "<tr><td>{ttl}</td><td>{}</td><td>{}</td></tr>",
+                    esc(who),
+                    esc(&what.to_string())
+                );
+            }
+            let _ = writeln!(o, "</table>");
+        }
+    }
+}
+
+/// Loss lines listed in the HTML; the rest are counted.
+const MAX_LOSS_LINES: usize = 20;
 
 fn clocks_and_problems(o: &mut String, a: &Analysis) {
     if !a.clock_offsets.is_empty() {

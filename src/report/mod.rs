@@ -7,6 +7,7 @@ mod junit;
 mod ladder;
 mod mermaid;
 mod rows;
+mod sections;
 mod table;
 
 pub use html::Html;

@@ -1,7 +1,7 @@
 //! The default report: tables a person reads at a glance.
 
-use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, Render, RenderError};
-use crate::model::{Analysis, ErrorKind, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
+use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, sections, Render, RenderError};
+use crate::model::{Analysis, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
 use crate::text::count;
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
@@ -505,57 +505,9 @@ fn nat(o: &mut String, a: &Analysis, all: bool, color: bool) {
     o.push('\n');
 }
 
-/// What answered a probe: a router's ICMP error, or the destination's echo reply.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Error(ErrorKind),
-    EchoReply,
-}
-
-impl std::fmt::Display for Answer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Answer::Error(kind) => kind.fmt(f),
-            Answer::EchoReply => f.write_str("echo reply"),
-        }
-    }
-}
-
 /// A traceroute read from the captures: per source and destination, who answered each probe TTL.
 fn routers(o: &mut String, a: &Analysis) {
-    type Answers = Vec<(u8, String, Answer)>;
-    let mut routes: Vec<((&str, &str), Answers)> = Vec::new();
-    let mut index: HashMap<(&str, &str), usize> = HashMap::default();
-    for f in &a.flows {
-        let key = (f.origin.src.as_str(), f.origin.dst.as_str());
-        let mut answers: Answers = f
-            .errors
-            .iter()
-            .map(|e| {
-                (
-                    e.probe_ttl.unwrap_or(0),
-                    e.reporter.clone(),
-                    Answer::Error(e.kind),
-                )
-            })
-            .collect();
-        if let Some(ttl) = f
-            .points
-            .first()
-            .and_then(|p| p.ttl)
-            .filter(|_| f.replies > 0)
-        {
-            answers.push((ttl, f.origin.dst.clone(), Answer::EchoReply));
-        }
-        match index.get(&key) {
-            Some(&i) => routes[i].1.extend(answers),
-            None => {
-                index.insert(key, routes.len());
-                routes.push((key, answers));
-            }
-        }
-    }
-    routes.retain(|r| r.1.iter().any(|(_, _, k)| *k != Answer::EchoReply));
+    let routes = sections::routers(a);
     if routes.is_empty() {
         return;
     }
@@ -563,11 +515,9 @@ fn routers(o: &mut String, a: &Analysis) {
         o,
         "ROUTERS THAT ANSWERED (ICMP errors, by the TTL the request left with)"
     );
-    for ((src, dst), mut answers) in routes {
-        answers.sort_by_cached_key(|(ttl, who, what)| (*ttl, who.clone(), what.to_string()));
-        answers.dedup();
-        let _ = writeln!(o, "  {src} → {dst}");
-        for (ttl, who, what) in answers {
+    for r in routes {
+        let _ = writeln!(o, "  {}", r.route);
+        for (ttl, who, what) in r.answers {
             let _ = writeln!(o, "    ttl {ttl:<3} {who:<40} {what}");
         }
     }
@@ -597,79 +547,15 @@ fn clocks(o: &mut String, a: &Analysis) {
 }
 
 fn loss(o: &mut String, a: &Analysis, all: bool) {
-    let mut lines = Vec::new();
-    let mut unverified = Vec::new();
-    for (i, f) in a.flows.iter().enumerate() {
-        for h in &f.hops {
-            let seqs = |v: &[u16], n: u64| {
-                let list = v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-                if n as usize > v.len() {
-                    format!("seq {list}, …")
-                } else {
-                    format!("seq {list}")
-                }
-            };
-            if h.lost.request > 0 {
-                lines.push(format!(
-                    "flow {}: {} lost between {} and {} ({})",
-                    i + 1,
-                    count(h.lost.request, "request", "requests"),
-                    h.from,
-                    h.to,
-                    seqs(&h.lost.request_seqs, h.lost.request)
-                ));
-            }
-            if h.lost.fragments > 0 {
-                lines.push(format!(
-                    "flow {}: {} lost between {} and {} (the packets' first fragments arrived)",
-                    i + 1,
-                    count(h.lost.fragments, "fragment", "fragments"),
-                    h.from,
-                    h.to
-                ));
-            }
-            if h.lost.reply > 0 {
-                lines.push(format!(
-                    "flow {}: {} lost between {} and {} ({})",
-                    i + 1,
-                    count(h.lost.reply, "reply", "replies"),
-                    h.to,
-                    h.from,
-                    seqs(&h.lost.reply_seqs, h.lost.reply)
-                ));
-            }
-            for (n, one, many, at) in [
-                (h.lost.request_unverified, "request", "requests", &h.to),
-                (h.lost.reply_unverified, "reply", "replies", &h.from),
-            ] {
-                if n > 0 {
-                    unverified.push(format!(
-                        "flow {}: {} not seen at {at}, whose capture shows no packet before or after that moment",
-                        i + 1,
-                        count(n, one, many)
-                    ));
-                }
-            }
-        }
-    }
+    let loss = sections::loss(a);
     let _ = writeln!(o, "LOSS");
-    if a.flows.is_empty() {
-        let _ = writeln!(o, "  no echo flow: nothing to compare");
-    } else if !packets_compared(a) {
-        let _ = writeln!(
-            o,
-            "  cannot tell: no packet was seen at two capture points (captures taken one at a time), so loss between them cannot be compared"
-        );
-    } else if lines.is_empty() {
-        let _ = writeln!(o, "  no packet lost between capture points");
+    if let Some(summary) = &loss.summary {
+        let _ = writeln!(o, "  {summary}");
     }
-    listed(o, "  ", &lines, all);
-    if !unverified.is_empty() {
-        let _ = writeln!(
-            o,
-            "  unverified (maybe lost, maybe only not captured; not counted above):"
-        );
-        listed(o, "    ", &unverified, all);
+    listed(o, "  ", &loss.lines, all);
+    if !loss.unverified.is_empty() {
+        let _ = writeln!(o, "  {}:", sections::UNVERIFIED);
+        listed(o, "    ", &loss.unverified, all);
     }
     o.push('\n');
 }
@@ -711,13 +597,6 @@ fn listed(o: &mut String, indent: &str, lines: &[String], all: bool) {
             lines.len() - shown
         );
     }
-}
-
-/// Whether some flow's packets were found at two points, so loss and latency could be measured.
-fn packets_compared(a: &Analysis) -> bool {
-    a.flows
-        .iter()
-        .any(|f| f.matched == Matched::Packet && !f.hops.is_empty())
 }
 
 fn expectations(o: &mut String, a: &Analysis, color: bool) {

@@ -219,5 +219,8 @@ pub fn skip_or_fail(test: &str, why: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{test} cannot run under CI: {why}");
     }
-    eprintln!("SKIPPED {test}: {why}");
+    // Written to the process's stderr directly: libtest captures `eprintln!` of a passing
+    // test, and a skip must show in the summary without `--nocapture`.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
