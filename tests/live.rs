@@ -30,6 +30,7 @@ fn lab_scenarios_recorded_fresh() {
     }
     let scenario = |name: &str| out.path().join(name);
     check_plain(&scenario("plain"));
+    check_plain(&scenario("nft"));
     check_same_id(&scenario("same-id"));
     check_drop(&scenario("drop"));
     check_any(&scenario("any"));

@@ -109,6 +109,7 @@ fn every_lab_translation_is_explained_by_its_namespace_dump() {
     let mut checked = 0;
     for scenario in [
         "plain",
+        "nft",
         "drop",
         "same-id",
         "dnat",
@@ -136,6 +137,35 @@ fn every_lab_translation_is_explained_by_its_namespace_dump() {
         );
     }
     assert!(checked >= 20, "{checked} translations checked");
+}
+
+#[test]
+fn native_nft_rules_are_cited_by_file_and_handle() {
+    let dir = captures_dir("nft");
+    let (code, json, stderr) = explain(
+        &captures_in(&dir),
+        &rule_dumps(&dir),
+        &["--expect", "explained"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let router = find_nat(&json, "snat", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a").unwrap();
+    let by = &router["explained_by"];
+    assert!(
+        by["file"].as_str().unwrap().ends_with("qrouter.nft.json"),
+        "{by}"
+    );
+    assert!(by["line"].is_null());
+    assert_eq!(by["handle"], 2);
+    assert_eq!(by["chain"], "post");
+    assert_eq!(
+        by["rule"],
+        "ip saddr 192.168.64.0/23 oifname \"qg-0aeca8b7-8a\" snat to 169.254.43.17"
+    );
+    let gateway = find_nat(&json, "snat", "ex-l3dngw", "eth2.106").unwrap();
+    assert_eq!(
+        gateway["explained_by"]["rule"],
+        "ip saddr 169.254.0.0/18 oifname != \"ex-l3dngw\" masquerade"
+    );
 }
 
 #[test]

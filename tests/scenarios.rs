@@ -85,6 +85,8 @@ fn seed_table_says_it_in_words() {
 #[test]
 fn plain() {
     check_plain(&captures_dir("plain"));
+    // The same path and NAT written as native nftables rules.
+    check_plain(&captures_dir("nft"));
 }
 
 #[test]

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 BASE_SCENARIOS=(plain same-id drop any)
-EXTRA_SCENARIOS=(dnat ipv6 traceroute constant-payload bigping vxlan fragloss tcp same-port udp-drop dnat-tcp)
+EXTRA_SCENARIOS=(nft dnat ipv6 traceroute constant-payload bigping vxlan fragloss tcp same-port udp-drop dnat-tcp)
 
 usage() {
   cat >&2 <<EOF
@@ -195,14 +195,37 @@ build() {
   ip -n "$P"qr addr add "$HA_IP/23" dev "$HA"
   ip -n "$P"qr addr add "$QG_IP/18" dev "$QG"
   ip -n "$P"qr route add default via "$EX_IP"
-  nsx qr iptables -t nat -A POSTROUTING -s 192.168.64.0/23 -o "$QG" -j SNAT --to-source "$QG_IP"
+  if (( NFT )); then
+    # The same SNAT as a native nftables rule (the nft scenario: explained from `nft -j`).
+    nsx qr nft -f - <<EOF_NFT
+table ip natcorr {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr 192.168.64.0/23 oifname "$QG" snat to $QG_IP
+  }
+}
+EOF_NFT
+  else
+    nsx qr iptables -t nat -A POSTROUTING -s 192.168.64.0/23 -o "$QG" -j SNAT --to-source "$QG_IP"
+  fi
 
   # l3agent: masquerade everything from the 169.254 transfer net that leaves towards the uplink
   router l3
   ip -n "$P"l3 addr add "$EX_IP/18" dev "$EX"
   ip -n "$P"l3 addr add "$UP_IP/25" dev "$UP"
   ip -n "$P"l3 route add 203.0.113.0/24 via "$DLINK_IP"
-  nsx l3 iptables -t nat -A POSTROUTING -s 169.254.0.0/18 ! -o "$EX" -j MASQUERADE
+  if (( NFT )); then
+    nsx l3 nft -f - <<EOF_NFT
+table ip natcorr {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr 169.254.0.0/18 oifname != "$EX" masquerade
+  }
+}
+EOF_NFT
+  else
+    nsx l3 iptables -t nat -A POSTROUTING -s 169.254.0.0/18 ! -o "$EX" -j MASQUERADE
+  fi
 
   # destination
   ip -n "$P"dst addr add "$DLINK_IP/25" dev eth1
@@ -449,6 +472,11 @@ scn_plain() {
   outbound 5 5 5 "$id"
   local p; for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 10 icmp; done
   log "plain: echo id $id (unchanged along the path)"
+}
+
+# The plain ping with both NATs written as native nftables rules instead of iptables.
+scn_nft() {
+  scn_plain
 }
 
 scn_same_id() {
@@ -955,8 +983,9 @@ scn_dnat_tcp() {
 probe
 mkdir -p "$OUTDIR"
 for SCN in "${SCENARIOS[@]}"; do
-  DIR=$OUTDIR/$SCN FAILS=() VM2=0 IPV6=0 VXLAN=0 FAR=0 CAPFILTER= CSUM_OFF=0
+  DIR=$OUTDIR/$SCN FAILS=() VM2=0 IPV6=0 VXLAN=0 FAR=0 NFT=0 CAPFILTER= CSUM_OFF=0
   case $SCN in
+    nft) NFT=1 ;;
     same-id|constant-payload|same-port) VM2=1 ;;
     ipv6) IPV6=1 ;;
     vxlan) VXLAN=1 ;;
