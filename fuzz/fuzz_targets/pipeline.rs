@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = Ladder { journey }.render(&analysis);
     }
     for format in [Format::Table, Format::Json, Format::Csv, Format::Jsonl, Format::Mermaid] {
-        let _ = format.renderer(true, false).render(&analysis);
+        let _ = format.renderer(true, false, None).render(&analysis);
+    }
+    // The table fitted to narrow terminals: columns left out, cells and sentences wrapped.
+    for width in [20, 60, 100] {
+        let _ = Format::Table.renderer(false, true, Some(width)).render(&analysis);
     }
 });
