@@ -101,7 +101,7 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         let set = rules::load(&options.rules);
         rule_namespaces = set.namespaces().map(String::from).collect();
         diagnostics.extend(rules::diagnostics(&set));
-        rule_problems = rules::explain_all(&set, &flows, &mut nat);
+        rule_problems = rules::explain_all(&set, &points, &flows, &mut nat);
         lap("rules");
     }
     let packets = if options.per_packet {

@@ -109,6 +109,7 @@ fn every_lab_translation_is_explained_by_its_namespace_dump() {
     let mut checked = 0;
     for scenario in [
         "plain",
+        "any",
         "nft",
         "drop",
         "same-id",
@@ -169,28 +170,46 @@ fn native_nft_rules_are_cited_by_file_and_handle() {
 }
 
 #[test]
-fn points_of_an_any_capture_are_not_interfaces_so_their_snat_is_unexplained() {
-    // `tcpdump -i any` names points by interface index; the address dump names interfaces.
+fn points_of_an_any_capture_are_tied_to_their_interfaces_by_index() {
+    // `tcpdump -i any` names points by interface index (`qrouter-any#if2`); the file is named
+    // after the namespace, whose `ip -o addr` dump gives the index of ha- (2) and qg- (3).
     let dir = captures_dir("any");
-    let (code, json, _) = explain(
+    let (code, json, stderr) = explain(
         &captures_in(&dir),
         &rule_dumps(&dir),
         &["--expect", "explained"],
     );
-    assert_eq!(code, 1, "the expectation fails");
-    let n = json["nat"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["from"].as_str().unwrap().contains("#if"))
-        .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let n = find_nat(&json, "snat", "qrouter-any#if2", "qrouter-any#if3").unwrap();
+    assert_eq!(verdict(n), "explained", "{n:#}");
+    assert_eq!(
+        n["explained_by"]["rule"],
+        "-A POSTROUTING -s 192.168.64.0/23 -o qg-0aeca8b7-8a -j SNAT --to-source 169.254.43.17"
+    );
+
+    // A file not named after a namespace cannot be tied: unexplained, and the expectation fails.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for f in captures_in(&dir) {
+        let name = f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace("qrouter-any", "router-any");
+        let to = tmp.path().join(name);
+        std::fs::copy(&f, &to).unwrap();
+        files.push(to);
+    }
+    let (code, json, _) = explain(&files, &rule_dumps(&dir), &["--expect", "explained"]);
+    assert_eq!(code, 1);
+    let n = find_nat(&json, "snat", "router-any#if2", "router-any#if3").unwrap();
     assert_eq!(verdict(n), "unexplained");
     assert!(n["explained_by"].is_null());
     assert!(
         n["explanation"]["text"]
             .as_str()
             .unwrap()
-            .contains("no address dump lists interface"),
+            .contains("no address dump lists interface router-any#if2"),
         "{n:#}"
     );
 }
@@ -224,6 +243,17 @@ fn a_rule_edited_to_another_address_contradicts_the_packets_and_fails_the_expect
     });
     let (code, json, _) = explain(&captures, &dumps, &["--expect", "explained"]);
     assert_eq!(code, 1);
+    // The problem's keys are in the documented schema too.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schema/natcorr.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let n = find_nat(&json, "snat", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a").unwrap();
     assert_eq!(verdict(n), "contradicted");
     assert!(n["explained_by"].is_null());

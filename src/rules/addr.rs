@@ -7,6 +7,9 @@ use super::read::is_ip_addr_header;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Interface {
     pub name: String,
+    /// The kernel's interface index (`2:` in `ip addr`), which a `tcpdump -i any` capture
+    /// records per packet.
+    pub index: Option<u32>,
     /// In the order `ip` printed them, which is the kernel's: primaries before secondaries.
     pub addrs: Vec<IfAddr>,
 }
@@ -78,6 +81,10 @@ pub(crate) fn parse(
             continue;
         }
         if is_ip_addr_header(line) {
+            let index = line
+                .split(':')
+                .next()
+                .and_then(|i| i.trim().parse::<u32>().ok());
             let Some((name, rest)) = header(line) else {
                 warn(Some(number), format!("not an `ip addr` line: {line}"));
                 current = None;
@@ -87,6 +94,7 @@ pub(crate) fn parse(
                 &mut interfaces,
                 Interface {
                     name: name.to_string(),
+                    index,
                     addrs: Vec::new(),
                 },
             );

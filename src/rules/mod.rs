@@ -511,6 +511,28 @@ impl RuleSet {
         self.namespaces.keys().map(String::as_str)
     }
 
+    /// The interface with kernel index `index` in the namespace a capture file is named after
+    /// (`qrouter-any.pcap` → `qrouter`: the stem is the namespace's name, or starts with it and
+    /// `-`, `.` or `_`): how a `tcpdump -i any` point (`qrouter-any#if2`) is tied to its
+    /// interface.
+    pub fn interface_by_index(&self, file_stem: &str, index: u32) -> Option<&str> {
+        let named = |ns: &str| {
+            file_stem == ns
+                || file_stem
+                    .strip_prefix(ns)
+                    .is_some_and(|rest| rest.starts_with(['-', '.', '_']))
+        };
+        let mut found = self
+            .namespaces
+            .iter()
+            .filter(|(name, _)| named(name))
+            .filter_map(|(_, ns)| ns.interfaces.iter().find(|i| i.index == Some(index)));
+        match (found.next(), found.next()) {
+            (Some(i), None) => Some(i.name.as_str()),
+            _ => None,
+        }
+    }
+
     fn namespaces_with(&self, iface: &str) -> Vec<&str> {
         self.namespaces
             .iter()

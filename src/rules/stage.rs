@@ -6,14 +6,32 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::model::{
-    Diagnostic, Flow, Hop, NatFinding, PathPoint, RuleCitation, RuleExplanation, RuleProblem,
+    Diagnostic, Flow, NatFinding, PathPoint, Point, RuleCitation, RuleExplanation, RuleProblem,
     RuleVerdict, Severity, TranslationKind,
 };
 
 use super::{Endpoints, Explanation, Location, Proto, Query, RuleRef, RuleSet, UnexplainedReason};
 
 /// What the rules said about the findings and hops: filled into `nat`, returned as problems.
-pub fn explain_all(set: &RuleSet, flows: &[Flow], nat: &mut [NatFinding]) -> Vec<RuleProblem> {
+pub fn explain_all(
+    set: &RuleSet,
+    points: &[Point],
+    flows: &[Flow],
+    nat: &mut [NatFinding],
+) -> Vec<RuleProblem> {
+    // A point is its interface, except the points of a `tcpdump -i any` capture
+    // (`qrouter-any#if2`): those are the interface with that index in the namespace the file
+    // is named after.
+    let interface: HashMap<&str, &str> = points
+        .iter()
+        .filter_map(|p| {
+            let index = p.interface.filter(|_| p.link_type == "LINUX_SLL2")?;
+            let stem = p.name.strip_suffix(&format!("#if{index}"))?;
+            Some((p.name.as_str(), set.interface_by_index(stem, index)?))
+        })
+        .collect();
+    let iface =
+        |point: &'_ str| -> String { interface.get(point).map_or(point, |i| i).to_string() };
     let keys: Vec<_> = nat
         .iter()
         .map(|n| {
@@ -49,7 +67,8 @@ pub fn explain_all(set: &RuleSet, flows: &[Flow], nat: &mut [NatFinding]) -> Vec
             let (Some(a), Some(b)) = (at.get(hop.from.as_str()), at.get(hop.to.as_str())) else {
                 continue;
             };
-            let Some(query) = query(hop, a, b) else {
+            let (from, to) = (iface(&hop.from), iface(&hop.to));
+            let Some(query) = query(&from, &to, a, b) else {
                 continue;
             };
             let e = set.explain(&query);
@@ -188,7 +207,12 @@ fn is_problem_without_translation(e: &Explanation) -> bool {
 }
 
 /// The first request as it entered the hop (at its first point) and left it (at its second).
-fn query<'a>(hop: &'a Hop, a: &PathPoint, b: &PathPoint) -> Option<Query<'a>> {
+fn query<'a>(
+    in_iface: &'a str,
+    out_iface: &'a str,
+    a: &PathPoint,
+    b: &PathPoint,
+) -> Option<Query<'a>> {
     let endpoints = |p: &PathPoint| -> Option<Endpoints> {
         Some(Endpoints {
             src: p.src.parse::<IpAddr>().ok()?,
@@ -198,8 +222,8 @@ fn query<'a>(hop: &'a Hop, a: &PathPoint, b: &PathPoint) -> Option<Query<'a>> {
         })
     };
     Some(Query {
-        in_iface: &hop.from,
-        out_iface: &hop.to,
+        in_iface,
+        out_iface,
         proto: Proto::Icmp,
         before: endpoints(a)?,
         after: endpoints(b)?,
