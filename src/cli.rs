@@ -123,9 +123,20 @@ pub struct Cli {
     pub strict: bool,
 }
 
-/// What natcorr can print instead of analyzing captures.
-#[derive(Subcommand, Debug, Clone, Copy)]
+/// What natcorr can do instead of analyzing captures.
+#[derive(Subcommand, Debug, Clone)]
 pub enum Command {
+    /// Decode captures into one Parquet file of observations (echoes and ICMP errors, the
+    /// capture points, the problems met), to analyze later in their place (`natcorr
+    /// OUT.parquet …`) or to query with DuckDB or Spark. `-` reads standard input.
+    Extract {
+        /// The Parquet file to write (replaced whole, never over an input).
+        #[arg(short, long, value_name = "OUT.parquet")]
+        output: PathBuf,
+        /// Capture files (pcap, pcapng, maybe gzip/zstd; - is standard input).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Print the shell completion script for SHELL.
     Completions {
         #[arg(value_enum)]
@@ -136,7 +147,7 @@ pub enum Command {
 }
 
 impl Command {
-    /// The completion script or man page.
+    /// The completion script or man page (nothing for `extract`, which main runs).
     pub fn generate(self) -> std::io::Result<Vec<u8>> {
         let mut out = Vec::new();
         match self {
@@ -144,6 +155,7 @@ impl Command {
                 clap_complete::generate(shell, &mut Cli::command(), "natcorr", &mut out)
             }
             Command::Man => out = man_page()?,
+            Command::Extract { .. } => {}
         }
         Ok(out)
     }

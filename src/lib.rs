@@ -145,3 +145,25 @@ fn no_flow_note(points: &[model::Point]) -> String {
         )
     }
 }
+
+/// `natcorr extract`: the inputs decoded (in parallel) as one Parquet file of observations, and
+/// the problems met (also inside the file).
+pub fn extract(
+    files: &[std::path::PathBuf],
+    options: &Options,
+) -> Result<(Vec<u8>, Vec<model::Diagnostic>), String> {
+    let inputs: Vec<Input> = files
+        .iter()
+        .map(|f| Input {
+            path: f.clone(),
+            name: None,
+        })
+        .collect();
+    let budget = options
+        .max_memory
+        .map_or_else(decode::Budget::unlimited, decode::Budget::new);
+    let decoded = decode::read(&inputs, &|_| {}, &budget);
+    let bytes = decode::parquet::write(&decoded)
+        .map_err(|e| format!("cannot write the Parquet file: {e}"))?;
+    Ok((bytes, decoded.diagnostics))
+}

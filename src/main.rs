@@ -1,7 +1,8 @@
 //! Thin: command line → analysis → verdicts → reports → exit code.
 
 use clap::Parser;
-use natcorr::cli::Cli;
+use natcorr::cli::{Cli, Command};
+use natcorr::model::Severity;
 use natcorr::output::{self, warn, write_report};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -23,11 +24,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    if let Some(command) = cli.command {
-        return match command.generate().and_then(|text| output::stdout(&text)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
-        };
+    match cli.command.clone() {
+        Some(Command::Extract { output, files }) => return extract(&cli, &output, &files),
+        Some(command) => {
+            return match command.generate().and_then(|text| output::stdout(&text)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        None => {}
     }
     let plan = match cli.plan(output::terminal(), output::color()) {
         Ok(p) => p,
@@ -68,6 +73,23 @@ fn main() -> ExitCode {
         ExitCode::from(UNMET)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `natcorr extract -o OUT FILE…`: checked like any output (never over an input), written whole.
+fn extract(cli: &Cli, out: &std::path::Path, files: &[std::path::PathBuf]) -> ExitCode {
+    let paths: Vec<&std::path::Path> = files.iter().map(|f| f.as_path()).collect();
+    let written = output::check_outputs(&[out], &paths)
+        .map_err(|e| e.to_string())
+        .and_then(|()| natcorr::extract(files, &cli.options()))
+        .and_then(|(bytes, problems)| {
+            problems.iter().for_each(warn);
+            output::write_with(Some(out), |w| w.write_all(&bytes))?;
+            Ok(problems.iter().any(|p| p.severity == Severity::Error))
+        });
+    match written {
+        Ok(unusable) => ExitCode::from(if unusable { FAILED } else { 0 }),
+        Err(e) => fail(e),
     }
 }
 

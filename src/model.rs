@@ -2,7 +2,7 @@
 //! observations in; flows, hops, translations and findings out. Times are `i64` nanoseconds
 //! since the epoch. This module imports no stage.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -47,13 +47,13 @@ pub enum Direction {
 }
 
 /// Where a capture was taken: one file, or one interface inside a file.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Point {
     pub name: String,
     pub file: String,
     pub link_type: String,
     /// Interface index inside the file (pcapng interface or Linux SLL2 ifindex), when it names the point.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub interface: Option<u32>,
     /// Records read for this point (every frame, echo or not).
     pub packets: u64,
@@ -542,6 +542,23 @@ pub struct RuleProblem {
     pub explanation: RuleExplanation,
 }
 
+/// What makes translations one NAT finding: kind, hop (from, to), before and after. The one
+/// definition: findings are summed by it, and rules and reports look findings up by it.
+pub type NatKey<'a> = (TranslationKind, &'a str, &'a str, &'a str, &'a str);
+
+impl NatFinding {
+    pub fn key(&self) -> NatKey<'_> {
+        (self.kind, &self.from, &self.to, &self.before, &self.after)
+    }
+}
+
+impl Translation {
+    /// The key of the finding this translation on `hop` adds to.
+    pub fn key<'a>(&'a self, hop: &'a Hop) -> NatKey<'a> {
+        (self.kind, &hop.from, &hop.to, &self.before, &self.after)
+    }
+}
+
 impl fmt::Display for NatFinding {
     /// A translation in a few words: "SNAT a → b between X and Y".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -553,7 +570,7 @@ impl fmt::Display for NatFinding {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Warning,
@@ -561,13 +578,13 @@ pub enum Severity {
 }
 
 /// A problem with an input: which file, where in it, why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub file: String,
     pub severity: Severity,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub record: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub offset: Option<u64>,
     pub message: String,
 }

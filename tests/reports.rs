@@ -86,17 +86,9 @@ fn capture_points_are_listed_in_path_order() {
         .take_while(|l| l.starts_with('│'))
         .map(|l| l.trim_start_matches('│').split('│').next().unwrap().trim())
         .collect();
+    let want: Vec<&str> = LAB_PATH.iter().copied().chain(["vm2-eth0"]).collect();
     assert_eq!(
-        points,
-        [
-            "vm1-eth0",
-            "ha-2b8cf5e0-b1",
-            "qg-0aeca8b7-8a",
-            "ex-l3dngw",
-            "eth2.106",
-            "dest-eth1",
-            "vm2-eth0"
-        ],
+        points, want,
         "the first flow's path, then vm2-eth0 (the second flow's origin)"
     );
 }

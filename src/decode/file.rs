@@ -116,7 +116,7 @@ impl Budget {
     }
 
     /// Accounts `bytes` more; false once the limit is passed.
-    fn take(&self, bytes: u64) -> bool {
+    pub(crate) fn take(&self, bytes: u64) -> bool {
         let before = self.used.fetch_add(bytes, Ordering::Relaxed);
         before.saturating_add(bytes) <= self.limit
     }
@@ -215,6 +215,14 @@ fn rename_clashes(points: &mut [Point], rename: impl Fn(&Point) -> Option<String
 
 /// Reads one capture file (or `-`, standard input), decompressing it when needed.
 pub fn read_file(input: &Input, progress: Progress, budget: &Budget) -> FileScan {
+    if input.path.as_os_str() != "-" && super::parquet::is_parquet(&input.path) {
+        let mut scan = super::parquet::read(&input.path, &sanitize(&input.display()), budget);
+        // `--point NAME=FILE` names an extracted file's only point.
+        if let (Some(name), [point]) = (&input.name, &mut scan.points[..]) {
+            point.name = name.clone();
+        }
+        return scan;
+    }
     match capture::open_source(&input.path) {
         Ok(capture::Opened(reader, _)) => {
             scan_capture(input, Capture::open(reader), progress, budget)

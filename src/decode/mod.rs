@@ -8,6 +8,7 @@ mod prefilter;
 mod tunnel;
 
 mod file;
+pub mod parquet;
 
 #[cfg(test)]
 pub(crate) use file::empty_point;

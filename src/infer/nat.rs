@@ -1,22 +1,16 @@
 //! Translations summed over flows: one finding per kind, hop and rewritten value.
 
-use crate::model::{Flow, NatFinding, TranslationKind};
+use crate::model::{Flow, NatFinding, NatKey};
 use rustc_hash::FxHashMap as HashMap;
 
 /// One finding per (kind, hop, before, after), in the order first seen.
 pub fn summarize(flows: &[Flow]) -> Vec<NatFinding> {
     let mut out: Vec<NatFinding> = Vec::new();
-    let mut index: HashMap<(TranslationKind, &str, &str, &str, &str), usize> = HashMap::default();
+    let mut index: HashMap<NatKey, usize> = HashMap::default();
     for f in flows {
         for h in &f.hops {
             for t in &h.translations {
-                let key = (
-                    t.kind,
-                    h.from.as_str(),
-                    h.to.as_str(),
-                    t.before.as_str(),
-                    t.after.as_str(),
-                );
+                let key = t.key(h);
                 match index.get(&key) {
                     Some(&i) => {
                         let n = &mut out[i];

@@ -4,7 +4,7 @@
 
 use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, sections, Render, RenderError};
 use crate::model::{
-    Analysis, Flow, PacketRow, RuleExplanation, RuleVerdict, Severity, TranslationKind,
+    Analysis, Flow, NatKey, PacketRow, RuleExplanation, RuleVerdict, Severity, TranslationKind,
 };
 use crate::text::{count, xml as esc};
 use rustc_hash::FxHashMap as HashMap;
@@ -155,22 +155,12 @@ fn points(o: &mut String, a: &Analysis) {
 }
 
 /// What the rules said of each NAT finding (`--rules`), by (kind, from, to, before, after).
-type Explanations<'a> =
-    HashMap<(TranslationKind, &'a str, &'a str, &'a str, &'a str), &'a RuleExplanation>;
+type Explanations<'a> = HashMap<NatKey<'a>, &'a RuleExplanation>;
 
 fn explanations(a: &Analysis) -> Explanations<'_> {
     a.nat
         .iter()
-        .filter_map(|n| {
-            let key = (
-                n.kind,
-                n.from.as_str(),
-                n.to.as_str(),
-                n.before.as_str(),
-                n.after.as_str(),
-            );
-            n.explanation.as_ref().map(|e| (key, e))
-        })
+        .filter_map(|n| n.explanation.as_ref().map(|e| (n.key(), e)))
         .collect()
 }
 
@@ -221,13 +211,7 @@ fn flow(
             .iter()
             .map(|t| {
                 // The rule that made it, on the hop (`--rules`).
-                let key = (
-                    t.kind,
-                    h.from.as_str(),
-                    h.to.as_str(),
-                    t.before.as_str(),
-                    t.after.as_str(),
-                );
+                let key = t.key(h);
                 let why = rules.get(&key).map_or(String::new(), |e| {
                     let class = if e.verdict == RuleVerdict::Explained {
                         "why"

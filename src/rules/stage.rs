@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::model::{
-    Diagnostic, Flow, NatFinding, PathPoint, Point, RuleCitation, RuleExplanation, RuleProblem,
-    RuleVerdict, Severity, TranslationKind,
+    Diagnostic, Flow, NatFinding, NatKey, PathPoint, Point, RuleCitation, RuleExplanation,
+    RuleProblem, RuleVerdict, Severity, TranslationKind,
 };
 
 use super::{Endpoints, Explanation, Location, Proto, Query, RuleRef, RuleSet, UnexplainedReason};
@@ -32,28 +32,10 @@ pub fn explain_all(
         .collect();
     let iface =
         |point: &'_ str| -> String { interface.get(point).map_or(point, |i| i).to_string() };
-    let keys: Vec<_> = nat
-        .iter()
-        .map(|n| {
-            (
-                n.kind,
-                n.from.clone(),
-                n.to.clone(),
-                n.before.clone(),
-                n.after.clone(),
-            )
-        })
-        .collect();
-    let finding_of: HashMap<(TranslationKind, &str, &str, &str, &str), usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            (
-                (k.0, k.1.as_str(), k.2.as_str(), k.3.as_str(), k.4.as_str()),
-                i,
-            )
-        })
-        .collect();
+    // The findings' keys, owned: `nat` is filled in below.
+    let keys: Vec<NatFinding> = nat.to_vec();
+    let finding_of: HashMap<NatKey, usize> =
+        keys.iter().enumerate().map(|(i, n)| (n.key(), i)).collect();
     // Per finding: verdicts of the flows that showed it.
     let mut tallies: Vec<Tally> = vec![Tally::default(); nat.len()];
     // Per hop without a translation, the disagreements (grouped by hop, verdict and rule).
@@ -86,13 +68,7 @@ pub fn explain_all(
                 continue;
             }
             for t in &hop.translations {
-                let key = (
-                    t.kind,
-                    hop.from.as_str(),
-                    hop.to.as_str(),
-                    t.before.as_str(),
-                    t.after.as_str(),
-                );
+                let key = t.key(hop);
                 if let Some(&i) = finding_of.get(&key) {
                     let (verdict, rule, text) = parts(&e, Some(t.kind));
                     tallies[i].add(verdict, rule, text);
