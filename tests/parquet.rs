@@ -189,3 +189,35 @@ fn extract_never_writes_over_an_input() {
     assert!(!stderr.is_empty());
     assert_eq!(std::fs::read(&input).unwrap(), before);
 }
+
+#[test]
+fn a_damaged_extracted_file_is_an_error_never_a_panic_or_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("plain.parquet");
+    assert_eq!(extract(&good, &captures_in(&captures_dir("plain"))).0, 0);
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = tmp.path().join("damaged.parquet");
+    // Cut short, and one byte flipped every 61 bytes (pages, their headers, the footer).
+    let mut cases: Vec<Vec<u8>> = vec![bytes[..bytes.len() / 2].to_vec()];
+    cases.extend((4..bytes.len() - 4).step_by(61).map(|at| {
+        let mut b = bytes.clone();
+        b[at] ^= 0xff;
+        b
+    }));
+    let mut errors = 0;
+    for case in &cases {
+        std::fs::write(&bad, case).unwrap();
+        let (code, _, stderr) = run(&["--format", "json"], std::slice::from_ref(&bad));
+        assert!(code == 0 || code == 2, "exit {code}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        if code == 2 {
+            assert!(stderr.contains("damaged.parquet"), "{stderr}");
+            errors += 1;
+        }
+    }
+    assert!(
+        errors > cases.len() / 2,
+        "{errors} of {} damaged files reported",
+        cases.len()
+    );
+}

@@ -271,8 +271,40 @@ pub fn is_parquet(path: &Path) -> bool {
 }
 
 /// An extracted file read back as the scan of its captures. A file natcorr did not write, or
-/// a row it cannot use, is a diagnostic on that file (by row number), never a panic.
+/// a row it cannot use, is a diagnostic on that file (by row number), never a panic: the
+/// Parquet reader asserts on some damaged footers, so its panics are caught here (and kept off
+/// standard error) and reported as the file's problem.
 pub fn read(path: &Path, shown: &str, budget: &Budget) -> FileScan {
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_reader = info
+                .location()
+                .is_some_and(|l| l.file().contains("/parquet-"));
+            if !in_reader {
+                default(info);
+            }
+        }));
+    });
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_unguarded(path, shown, budget)
+    }));
+    read.unwrap_or_else(|_| FileScan {
+        diagnostics: vec![Diagnostic {
+            file: shown.to_string(),
+            severity: Severity::Error,
+            record: None,
+            offset: None,
+            message:
+                "a damaged Parquet file: its metadata is inconsistent (the Parquet reader gave up)"
+                    .into(),
+        }],
+        ..FileScan::default()
+    })
+}
+
+fn read_unguarded(path: &Path, shown: &str, budget: &Budget) -> FileScan {
     let mut scan = FileScan::default();
     let fail = |scan: &mut FileScan, row: Option<u64>, why: String| {
         scan.diagnostics.push(Diagnostic {
@@ -335,10 +367,21 @@ pub fn read(path: &Path, shown: &str, budget: &Budget) -> FileScan {
             return scan;
         }
     };
+    // No more rows than the metadata promises; a row the reader cannot decode ends the file
+    // (the reader would repeat the error, never advance).
+    let promised = reader.metadata().file_metadata().num_rows().max(0) as u64;
     let mut bad = 0u64;
     let mut first_bad = None;
     for (n, row) in rows.enumerate() {
         let n = n as u64 + 1;
+        if n > promised {
+            fail(
+                &mut scan,
+                Some(n),
+                format!("more rows than the {promised} its metadata states: the rest are not read"),
+            );
+            break;
+        }
         if !budget.take(BYTES_PER_OBSERVATION) {
             fail(
                 &mut scan,
@@ -348,19 +391,27 @@ pub fn read(path: &Path, shown: &str, budget: &Budget) -> FileScan {
             );
             break;
         }
-        let parsed = row.map_err(|e| e.to_string()).and_then(|r| {
-            row_into(&r, &mut scan).ok_or_else(|| "a value out of range".to_string())
-        });
-        if let Err(why) = parsed {
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                fail(
+                    &mut scan,
+                    Some(n),
+                    format!("this row cannot be decoded ({e}): the rows from here on are not read"),
+                );
+                break;
+            }
+        };
+        if row_into(&row, &mut scan).is_none() {
             bad += 1;
-            first_bad.get_or_insert((n, why));
+            first_bad.get_or_insert(n);
         }
     }
-    if let Some((n, why)) = first_bad {
+    if let Some(n) = first_bad {
         fail(
             &mut scan,
             Some(n),
-            format!("{bad} row(s) not used, the first: {why}"),
+            format!("{bad} row(s) not used (a value out of range), the first this one"),
         );
     }
     scan
