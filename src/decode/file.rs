@@ -86,7 +86,7 @@ pub struct Decoded {
     pub errors: Vec<ErrorObservation>,
     pub diagnostics: Vec<Diagnostic>,
     /// Observations whose echo header the snaplen cut after the identifier: indexes into
-    /// `observations` (see [`crate::correlate::cut_headers`]).
+    /// `observations` (the correlate stage trims their payloads: `correlate::cut_headers`).
     pub cut_headers: Vec<u32>,
 }
 
