@@ -69,6 +69,21 @@ fn the_analysis_of_extracted_files_is_the_analysis_of_the_captures() {
             want,
             "{name}: extracted and captures mixed"
         );
+        // Each capture extracted where it was taken, then all the extracted files together.
+        let each: Vec<PathBuf> = captures
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let out = tmp.path().join(format!("{name}-{i}.parquet"));
+                assert_eq!(extract(&out, std::slice::from_ref(c)).0, 0);
+                out
+            })
+            .collect();
+        assert_eq!(
+            analysis(&each),
+            want,
+            "{name}: one extracted file per capture"
+        );
         checked += 1;
     }
     assert!(checked >= 15, "{checked} scenarios");
