@@ -7,7 +7,7 @@ use crate::model::{
     Analysis, Flow, NatKey, PacketRow, RuleExplanation, RuleVerdict, Severity, TranslationKind,
 };
 use crate::text::{count, xml as esc};
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt::Write;
 
 pub struct Html {
@@ -378,15 +378,21 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
     let rows: Vec<&PacketRow> = a.packets.iter().filter(|r| r.flow == flow).collect();
     let col = |name: &str| f.path.iter().position(|p| p == name);
     let last = f.path.len().saturating_sub(1);
-    let reached_end = |journey: u64| {
-        rows.iter()
-            .any(|r| r.journey == journey && col(&a.points[r.point as usize].name) == Some(last))
-    };
-    let reply_of = |seq: u16| {
-        rows.iter()
-            .find(|r| r.dir == crate::model::Direction::Reply && r.seq == seq)
-            .map(|r| r.journey)
-    };
+    // Built once: a long flow has many packets, and every candidate exchange asks.
+    let ended: HashSet<u64> = rows
+        .iter()
+        .filter(|r| col(&a.points[r.point as usize].name) == Some(last))
+        .map(|r| r.journey)
+        .collect();
+    let mut replies: HashMap<u16, u64> = HashMap::default();
+    for r in rows
+        .iter()
+        .filter(|r| r.dir == crate::model::Direction::Reply)
+    {
+        replies.entry(r.seq).or_insert(r.journey);
+    }
+    let reached_end = |journey: u64| ended.contains(&journey);
+    let reply_of = |seq: u16| replies.get(&seq).copied();
     // The chosen journey, else the first exchange whose request reached the end and was
     // answered, else the first packet.
     let pick = rows
