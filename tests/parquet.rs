@@ -236,3 +236,23 @@ fn a_damaged_extracted_file_is_an_error_never_a_panic_or_a_hang() {
         cases.len()
     );
 }
+
+#[test]
+fn a_capture_from_a_fifo_is_read_whole() {
+    // Looking for the Parquet magic must not take the first bytes of a pipe (`<(zcat …)`).
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("capture.fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let bytes = std::fs::read(captures_dir("plain").join("vm1-eth0.pcap")).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+    };
+    let (code, json, stderr) = run_json(&[], std::slice::from_ref(&fifo));
+    writer.join().unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["points"][0]["echo_packets"], 10);
+    assert!(json["warnings"].as_array().unwrap().is_empty(), "{stderr}");
+}

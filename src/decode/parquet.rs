@@ -261,9 +261,14 @@ fn write_group<W: std::io::Write + Send>(
     Ok(())
 }
 
-/// Whether the file at `path` is a Parquet file (by its first bytes).
+/// Whether the file at `path` is a Parquet file (by its first bytes). Only a regular file is
+/// looked at: reading the start of a FIFO or `<(…)` would take bytes the capture reader needs
+/// (and Parquet needs random access anyway).
 pub fn is_parquet(path: &Path) -> bool {
     use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = [0u8; 4];
     File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
