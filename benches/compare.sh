@@ -4,8 +4,8 @@
 # tshark on a smaller file; peak memory from /usr/bin/time; correlation and inference times for
 # four points with growing echo counts; a flows axis (four points, 1k to 100k flows, natcorr vs
 # `tcpdump -r` over the same four files); the crafted shapes of issue 12 at n, 2n, 4n; parallel
-# reading on 1 and 2 threads. tcpdump writes to `-w -` into /dev/null (never `-w /dev/null`:
-# as root tcpdump chowns the device).
+# reading on 1 and 2 threads. tcpdump writes its packets to standard output (`-w -`), which the
+# script discards; its -w is never given a device path (as root tcpdump chowns its output file).
 # Usage: benches/compare.sh [WORKDIR] [SIZE]   (defaults: a temp dir, 1G). Prints markdown.
 # FLOWS="1000 10000 100000" (add 1000000 for the million-flow row: 2M echoes per point, ~4 GB
 # RAM) and SHAPES_N=10000 choose the axes.
