@@ -282,10 +282,9 @@ fn explained(a: &Analysis) -> (bool, String) {
         .nat
         .iter()
         .filter(|n| {
-            n.explained_by.is_some()
-                || n.explanation
-                    .as_ref()
-                    .is_some_and(|e| e.verdict == RuleVerdict::Explained)
+            n.explanation
+                .as_ref()
+                .is_some_and(|e| e.verdict == RuleVerdict::Explained)
         })
         .count();
     if a.rule_problems.is_empty() {

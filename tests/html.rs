@@ -130,20 +130,26 @@ fn chromium_renders_the_nat_hops_and_fetches_nothing() {
         .filter(|u| !u.starts_with("file://") && !own.iter().any(|h| u.contains(h)))
         .collect();
     assert!(fetched.is_empty(), "the report fetched {fetched:?}");
-    let shot = root().join("target/html-report.png");
+    screenshot(&page, "report", 1800, &tmp.path().join("p2"));
+}
+
+/// Saves `page` rendered by Chromium as `target/html-NAME.png` (1400 × `height`) and checks
+/// that a real picture was written.
+fn screenshot(page: &Path, name: &str, height: u32, profile: &Path) {
+    let shot = root().join(format!("target/html-{name}.png"));
     let _ = std::fs::remove_file(&shot);
     chromium_run(
-        &tmp.path().join("p2"),
+        profile,
         &[
-            "--window-size=1400,1800",
+            &format!("--window-size=1400,{height}"),
             &format!("--screenshot={}", shot.display()),
         ],
-        &page,
+        page,
     );
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 20_000,
-        "{} bytes",
+        "{name}: {} bytes",
         png.len()
     );
 }
@@ -214,21 +220,6 @@ fn screenshots_show_loss_on_the_hop_and_in_the_ladder() {
         ("same-id", same_id_page),
         ("traceroute", traceroute_page),
     ] {
-        let shot = root().join(format!("target/html-{name}.png"));
-        let _ = std::fs::remove_file(&shot);
-        chromium_run(
-            &tmp.path().join(format!("profile-{name}")),
-            &[
-                "--window-size=1400,2400",
-                &format!("--screenshot={}", shot.display()),
-            ],
-            &p,
-        );
-        let png = std::fs::read(&shot).expect("screenshot written");
-        assert!(
-            png.starts_with(b"\x89PNG") && png.len() > 20_000,
-            "{name}: {} bytes",
-            png.len()
-        );
+        screenshot(&p, name, 2400, &tmp.path().join(format!("profile-{name}")));
     }
 }

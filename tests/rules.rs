@@ -244,15 +244,7 @@ fn a_rule_edited_to_another_address_contradicts_the_packets_and_fails_the_expect
     let (code, json, _) = explain(&captures, &dumps, &["--expect", "explained"]);
     assert_eq!(code, 1);
     // The problem's keys are in the documented schema too.
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("schema/natcorr.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| e.to_string())
-        .collect();
+    let errors = schema_errors(&json);
     assert!(errors.is_empty(), "{errors:#?}");
     let n = find_nat(&json, "snat", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a").unwrap();
     assert_eq!(verdict(n), "contradicted");

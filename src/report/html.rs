@@ -276,20 +276,19 @@ fn flow(
 
 /// What a hop lost, with the sequence numbers; empty when nothing.
 fn lost_cell(h: &crate::model::Hop) -> String {
-    let seqs = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
     let mut parts = Vec::new();
     if h.lost.request > 0 {
         parts.push(format!(
-            "{} lost (seq {})",
+            "{} lost ({})",
             count(h.lost.request, "request", "requests"),
-            seqs(&h.lost.request_seqs)
+            sections::seq_list(&h.lost.request_seqs, h.lost.request)
         ));
     }
     if h.lost.reply > 0 {
         parts.push(format!(
-            "{} lost (seq {})",
+            "{} lost ({})",
             count(h.lost.reply, "reply", "replies"),
-            seqs(&h.lost.reply_seqs)
+            sections::seq_list(&h.lost.reply_seqs, h.lost.reply)
         ));
     }
     if h.lost.fragments > 0 {
@@ -519,29 +518,22 @@ fn vanished(a: &Analysis, f: &Flow, steps: &[&PacketRow], req: u64) -> Vec<(usiz
             continue;
         };
         let Some(at) = col(last) else { continue };
-        let (next, hop) = match request {
-            true if at + 1 < f.path.len() => (at + 1, at),
-            false if at > 0 => (at - 1, at - 1),
-            _ => continue,
+        let Some(v) = sections::vanished(f, last.dir, at, last.seq) else {
+            continue;
         };
-        let Some(h) = f.hops.get(hop) else { continue };
-        let (seqs, what) = if request {
-            (&h.lost.request_seqs, "request")
-        } else {
-            (&h.lost.reply_seqs, "reply")
-        };
-        let why = if seqs.contains(&last.seq) {
+        let what = sections::direction_word(last.dir);
+        let why = if v.lost {
             format!(
                 "seq {} {what} lost between {} and {}",
-                last.seq, f.path[at], f.path[next]
+                last.seq, f.path[at], f.path[v.next]
             )
         } else {
             format!(
                 "seq {} {what} not seen at {} (maybe not captured: see Loss)",
-                last.seq, f.path[next]
+                last.seq, f.path[v.next]
             )
         };
-        out.push((at, next, why));
+        out.push((at, v.next, why));
     }
     out
 }

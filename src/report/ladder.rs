@@ -1,7 +1,7 @@
 //! `--ladder N`: journey N (numbered as in `--format csv`) and its reply drawn across the capture
 //! points in the terminal, like a flow graph; what each hop rewrote is marked.
 
-use super::{fmt_ns, Render, RenderError};
+use super::{fmt_ns, sections, Render, RenderError};
 use crate::model::{Analysis, Direction, Flow, PacketRow, TranslationKind};
 use std::fmt::Write;
 
@@ -146,32 +146,24 @@ fn ladder(a: &Analysis, journey: u64) -> Option<String> {
 /// A packet that stopped before the end of its path: an `x` on the lane where it was not
 /// seen, and whether the hop lost it or the capture there may have missed it.
 fn vanished(o: &mut String, flow: &Flow, dir: Direction, at: usize, seq: u16) {
-    let (next, hop) = match dir {
-        Direction::Request if at + 1 < flow.path.len() => (at + 1, at),
-        Direction::Reply if at > 0 => (at - 1, at - 1),
-        _ => return,
-    };
-    let Some(h) = flow.hops.get(hop) else {
+    let Some(v) = sections::vanished(flow, dir, at, seq) else {
         return;
     };
     let mut line = vec![' '; COL * flow.path.len()];
     for i in 0..flow.path.len() {
         line[i * COL + COL / 2] = '|';
     }
-    line[next * COL + COL / 2] = 'x';
-    let (seqs, what) = match dir {
-        Direction::Request => (&h.lost.request_seqs, "request"),
-        Direction::Reply => (&h.lost.reply_seqs, "reply"),
-    };
-    let why = if seqs.contains(&seq) {
+    line[v.next * COL + COL / 2] = 'x';
+    let what = sections::direction_word(dir);
+    let why = if v.lost {
         format!(
             "{what} lost between {} and {}",
-            flow.path[at], flow.path[next]
+            flow.path[at], flow.path[v.next]
         )
     } else {
         format!(
             "{what} not seen at {} or beyond (not counted as lost: see LOSS)",
-            flow.path[next]
+            flow.path[v.next]
         )
     };
     let line: String = line.into_iter().collect();

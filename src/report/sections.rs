@@ -1,7 +1,7 @@
 //! The report's findings as sentences, shared by the table and the HTML: who answered the
 //! probes (a traceroute from the captures) and where packets were lost.
 
-use crate::model::{Analysis, ErrorKind, Matched};
+use crate::model::{Analysis, Direction, ErrorKind, Flow, Matched};
 use crate::text::count;
 use rustc_hash::FxHashMap as HashMap;
 
@@ -80,42 +80,38 @@ pub fn loss(a: &Analysis) -> Loss {
     let mut unverified = Vec::new();
     for (i, f) in a.flows.iter().enumerate() {
         for h in &f.hops {
-            let seqs = |v: &[u16], n: u64| {
-                let list = v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-                if n as usize > v.len() {
-                    format!("seq {list}, …")
-                } else {
-                    format!("seq {list}")
-                }
+            let flow = i + 1;
+            let line = |n: u64, one: &str, many: &str, from: &str, to: &str, why: String| {
+                format!(
+                    "flow {flow}: {} lost between {from} and {to} ({why})",
+                    count(n, one, many)
+                )
             };
             if h.lost.request > 0 {
-                lines.push(format!(
-                    "flow {}: {} lost between {} and {} ({})",
-                    i + 1,
-                    count(h.lost.request, "request", "requests"),
-                    h.from,
-                    h.to,
-                    seqs(&h.lost.request_seqs, h.lost.request)
+                let why = seq_list(&h.lost.request_seqs, h.lost.request);
+                lines.push(line(
+                    h.lost.request,
+                    "request",
+                    "requests",
+                    &h.from,
+                    &h.to,
+                    why,
                 ));
             }
             if h.lost.fragments > 0 {
-                lines.push(format!(
-                    "flow {}: {} lost between {} and {} (the packets' first fragments arrived)",
-                    i + 1,
-                    count(h.lost.fragments, "fragment", "fragments"),
-                    h.from,
-                    h.to
+                let why = "the packets' first fragments arrived".to_string();
+                lines.push(line(
+                    h.lost.fragments,
+                    "fragment",
+                    "fragments",
+                    &h.from,
+                    &h.to,
+                    why,
                 ));
             }
             if h.lost.reply > 0 {
-                lines.push(format!(
-                    "flow {}: {} lost between {} and {} ({})",
-                    i + 1,
-                    count(h.lost.reply, "reply", "replies"),
-                    h.to,
-                    h.from,
-                    seqs(&h.lost.reply_seqs, h.lost.reply)
-                ));
+                let why = seq_list(&h.lost.reply_seqs, h.lost.reply);
+                lines.push(line(h.lost.reply, "reply", "replies", &h.to, &h.from, why));
             }
             for (n, one, many, at) in [
                 (h.lost.request_unverified, "request", "requests", &h.to),
@@ -147,6 +143,21 @@ pub fn loss(a: &Analysis) -> Loss {
     }
 }
 
+/// "seq 3, 5" for lost packets whose numbers were kept (`seqs`, capped), "seq 3, 5, …" when
+/// `n` were lost in all.
+pub fn seq_list(seqs: &[u16], n: u64) -> String {
+    let list = seqs
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if n as usize > seqs.len() {
+        format!("seq {list}, …")
+    } else {
+        format!("seq {list}")
+    }
+}
+
 /// The heading of the unverified packets.
 pub const UNVERIFIED: &str = "unverified (maybe lost, maybe only not captured; not counted above)";
 
@@ -163,4 +174,40 @@ fn packets_compared(a: &Analysis) -> bool {
     a.flows
         .iter()
         .any(|f| f.matched == Matched::Packet && !f.hops.is_empty())
+}
+
+/// Where a packet that stopped at lane `at` of its flow's path went missing: the next lane in
+/// its direction, and whether the hop between counted it lost (else it may only not have been
+/// captured there). `None` when it reached the end of its path.
+pub fn vanished(flow: &Flow, dir: Direction, at: usize, seq: u16) -> Option<Vanished> {
+    let (next, hop) = match dir {
+        Direction::Request if at + 1 < flow.path.len() => (at + 1, at),
+        Direction::Reply if at > 0 => (at - 1, at - 1),
+        _ => return None,
+    };
+    let h = flow.hops.get(hop)?;
+    let seqs = match dir {
+        Direction::Request => &h.lost.request_seqs,
+        Direction::Reply => &h.lost.reply_seqs,
+    };
+    Some(Vanished {
+        next,
+        lost: seqs.contains(&seq),
+    })
+}
+
+/// See [`vanished`].
+pub struct Vanished {
+    /// The lane (path index) where the packet was not seen.
+    pub next: usize,
+    /// The hop counted it lost.
+    pub lost: bool,
+}
+
+/// "request" or "reply".
+pub fn direction_word(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Request => "request",
+        Direction::Reply => "reply",
+    }
 }

@@ -132,10 +132,6 @@ fn stats_cell(s: &Option<Stats>) -> String {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 impl Render for Table {
     fn render(&self, a: &Analysis) -> Result<String, RenderError> {
         let text = self.text(a);
@@ -214,9 +210,9 @@ impl Table {
         let _ = writeln!(
             o,
             "natcorr · {} · {} · {}\n",
-            plural(a.points.len(), "capture point", "capture points"),
-            plural(a.flows.len(), "flow", "flows"),
-            plural(a.nat.len(), "translation", "translations")
+            count(a.points.len() as u64, "capture point", "capture points"),
+            count(a.flows.len() as u64, "flow", "flows"),
+            count(a.nat.len() as u64, "translation", "translations")
         );
         points(&mut o, a, self.width);
         if a.flows.len() > DETAILED_FLOWS && !self.all_flows {

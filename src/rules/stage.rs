@@ -13,10 +13,10 @@ use crate::model::{
 use super::{Endpoints, Explanation, Location, Proto, Query, RuleRef, RuleSet, UnexplainedReason};
 
 /// What the rules said about the findings and hops: filled into `nat`, returned as problems.
-pub fn explain_all(
-    set: &RuleSet,
-    points: &[Point],
-    flows: &[Flow],
+pub fn explain_all<'a>(
+    set: &'a RuleSet,
+    points: &'a [Point],
+    flows: &'a [Flow],
     nat: &mut [NatFinding],
 ) -> Vec<RuleProblem> {
     // A point is its interface, except the points of a `tcpdump -i any` capture
@@ -30,12 +30,10 @@ pub fn explain_all(
             Some((p.name.as_str(), set.interface_by_index(stem, index)?))
         })
         .collect();
-    let iface =
-        |point: &'_ str| -> String { interface.get(point).map_or(point, |i| i).to_string() };
-    // The findings' keys, owned: `nat` is filled in below.
-    let keys: Vec<NatFinding> = nat.to_vec();
+    let iface = |point: &'a str| -> &'a str { interface.get(point).copied().unwrap_or(point) };
+    // Read only while the flows are tallied; `nat` is filled in after.
     let finding_of: HashMap<NatKey, usize> =
-        keys.iter().enumerate().map(|(i, n)| (n.key(), i)).collect();
+        nat.iter().enumerate().map(|(i, n)| (n.key(), i)).collect();
     // Per finding: verdicts of the flows that showed it.
     let mut tallies: Vec<Tally> = vec![Tally::default(); nat.len()];
     // Per hop without a translation, the disagreements (grouped by hop, verdict and rule).
@@ -49,8 +47,7 @@ pub fn explain_all(
             let (Some(a), Some(b)) = (at.get(hop.from.as_str()), at.get(hop.to.as_str())) else {
                 continue;
             };
-            let (from, to) = (iface(&hop.from), iface(&hop.to));
-            let Some(query) = query(&from, &to, a, b) else {
+            let Some(query) = query(iface(&hop.from), iface(&hop.to), a, b) else {
                 continue;
             };
             let e = set.explain(&query);
@@ -76,6 +73,7 @@ pub fn explain_all(
             }
         }
     }
+    drop(finding_of);
     let mut out = Vec::new();
     for (n, tally) in nat.iter_mut().zip(tallies) {
         let Some(e) = tally.explanation() else {

@@ -169,6 +169,19 @@ pub fn only_flow(json: &Value) -> &Value {
     &flows[0]
 }
 
+/// What the JSON Schema (`schema/natcorr.schema.json`) finds wrong in `json`, one line each.
+pub fn schema_errors(json: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schema/natcorr.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    validator
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
+}
+
 // ---- files ----
 
 /// Writes `bytes` to `dir/name` (a temporary folder) and returns the path.
