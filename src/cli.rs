@@ -3,7 +3,7 @@
 //! validated [`Plan`] before anything is read or written.
 
 use crate::expect::Expectation;
-use crate::model::{Diagnostic, Input, Options, Severity};
+use crate::model::{Diagnostic, Input, Options, Protocol, Protocols, Severity};
 use crate::report::{Format, Html, Junit, Ladder, Render};
 use crate::text::sanitize;
 use clap::builder::TypedValueParser;
@@ -58,6 +58,11 @@ pub struct Cli {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Analyse only these protocols (comma-separated: icmp, tcp, udp; default: all three). ICMP
+    /// errors are read whichever is chosen, and tied to the echo, TCP or UDP packet they quote.
+    #[arg(long = "protocol", value_name = "LIST", value_parser = parse_protocols)]
+    pub protocols: Option<Protocols>,
 
     /// List every flow in detail (by default, many flows are grouped by path and translations).
     #[arg(long)]
@@ -207,6 +212,17 @@ fn parse_offset(s: &str) -> Result<(String, i64), String> {
         return Err(format!("expected POINT=SECONDS, got {s:?}"));
     }
     Ok((sanitize(point), (secs * 1e9).round() as i64))
+}
+
+fn parse_protocols(s: &str) -> Result<Protocols, String> {
+    let list: Vec<Protocol> = s
+        .split(',')
+        .map(|w| {
+            Protocol::from_keyword(w.trim())
+                .ok_or_else(|| format!("unknown protocol `{w}` (expected icmp, tcp or udp)"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Protocols::of(&list))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -384,6 +400,7 @@ impl Cli {
             per_packet: self.format.per_packet() || self.html.is_some() || self.ladder.is_some(),
             max_memory: Some(self.max_memory.unwrap_or_else(default_memory_budget)),
             rules: self.rules.clone(),
+            protocols: self.protocols.unwrap_or_default(),
         }
     }
 

@@ -57,7 +57,7 @@ pub fn analyze_with_progress(inputs: &[Input], options: &Options, progress: Prog
     let budget = options
         .max_memory
         .map_or_else(decode::Budget::unlimited, decode::Budget::new);
-    let decoded = decode::read(inputs, progress, &budget);
+    let decoded = decode::read(inputs, progress, &budget, options.protocols);
     let read = start.elapsed();
     let mut analysis = analyze_decoded(decoded, options);
     analysis.timings.insert(0, ("read and decode", read));
@@ -94,6 +94,7 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         correlation,
     );
     lap("clock offsets");
+    correlate::number(&mut observations, &correlation);
     let (flows, mut nat) = infer::infer(&points, &observations, &errors, &correlation);
     lap("infer");
     let (mut rule_problems, mut rule_namespaces) = (Vec::new(), Vec::new());
@@ -132,10 +133,13 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
 /// Why an analysis has no flow: no echo in the captures, or echoes that never formed a flow.
 fn no_flow_note(points: &[model::Point]) -> String {
     let packets: u64 = points.iter().map(|p| p.packets).sum();
-    let echoes: u64 = points.iter().map(|p| p.echo_packets).sum();
+    let echoes: u64 = points
+        .iter()
+        .map(|p| p.echo_packets + p.tcp_packets + p.udp_packets)
+        .sum();
     if echoes == 0 {
         format!(
-            "0 flows: none of the {} read is an ICMP echo request or reply (natcorr follows pings; TCP and UDP are not analysed yet)",
+            "0 flows: none of the {} read is an ICMP echo, a TCP segment or a UDP datagram (of the protocols asked for)",
             text::count(packets, "packet", "packets")
         )
     } else {
@@ -162,7 +166,7 @@ pub fn extract(
     let budget = options
         .max_memory
         .map_or_else(decode::Budget::unlimited, decode::Budget::new);
-    let decoded = decode::read(&inputs, &|_| {}, &budget);
+    let decoded = decode::read(&inputs, &|_| {}, &budget, options.protocols);
     let bytes = decode::parquet::write(&decoded)
         .map_err(|e| format!("cannot write the Parquet file: {e}"))?;
     Ok((bytes, decoded.diagnostics))

@@ -33,12 +33,79 @@ pub struct Options {
     pub max_memory: Option<u64>,
     /// Nat-rule and address dumps (`--rules`) that explain the translations.
     pub rules: Vec<std::path::PathBuf>,
+    /// The protocols analysed (`--protocol`); the others are counted and skipped.
+    pub protocols: Protocols,
+}
+
+/// The transport a flow's packets use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// ICMP or ICMPv6 echo.
+    Icmp,
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Icmp, Protocol::Tcp, Protocol::Udp];
+
+    /// The name on the command line and in `--expect` rules: `icmp`, `tcp`, `udp`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Protocol::Icmp => "icmp",
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    pub fn from_keyword(word: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.keyword() == word)
+    }
+
+    /// True for the protocols whose flows have ports.
+    pub fn has_ports(self) -> bool {
+        self != Protocol::Icmp
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Icmp => "ICMP",
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        })
+    }
+}
+
+/// A set of protocols (`--protocol icmp,tcp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protocols(u8);
+
+impl Protocols {
+    pub const ALL: Protocols = Protocols(0b111);
+
+    pub fn of(list: &[Protocol]) -> Protocols {
+        Protocols(list.iter().fold(0, |bits, &p| bits | 1 << p as u8))
+    }
+
+    pub fn contains(self, p: Protocol) -> bool {
+        self.0 & (1 << p as u8) != 0
+    }
+}
+
+impl Default for Protocols {
+    fn default() -> Self {
+        Protocols::ALL
+    }
 }
 
 /// Index of a capture point in [`Analysis::points`] (and in the pipeline's point list).
 pub type PointId = u32;
 
-/// Which half of an echo exchange a packet is.
+/// Which half of an exchange a packet is: an echo request or reply; for TCP and UDP, a packet
+/// from the connection's initiator (request) or from its responder (reply).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -59,6 +126,11 @@ pub struct Point {
     pub packets: u64,
     /// ICMP/ICMPv6 echo requests and replies decoded at this point.
     pub echo_packets: u64,
+    /// TCP segments and UDP datagrams decoded at this point (with `--protocol` selecting them).
+    #[serde(default)]
+    pub tcp_packets: u64,
+    #[serde(default)]
+    pub udp_packets: u64,
     /// IP fragments of echo datagrams (first and later ones).
     pub fragments: u64,
     /// Frames seen again at this point within [`DUPLICATE_WINDOW_NS`] (a mirror port,
@@ -80,9 +152,11 @@ pub fn tick(a: &Point, b: &Point) -> i64 {
     a.ts_resolution_ns.max(b.ts_resolution_ns) as i64
 }
 
-/// The fields natcorr reads from one echo request or reply, as the decoder found them in a frame.
+/// The fields natcorr reads from one echo request or reply, TCP segment or UDP datagram, as the
+/// decoder found them in a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packet {
+    pub proto: Protocol,
     pub dir: Direction,
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -90,11 +164,26 @@ pub struct Packet {
     pub ttl: u8,
     /// IPv4 identification (IPv6: fragment identification or 0).
     pub ip_id: u32,
+    /// The echo identifier (0 for TCP and UDP).
     pub icmp_id: u16,
+    /// The echo sequence number. TCP and UDP: the packet's number in its connection and
+    /// direction (1, 2, …, in the order first seen), given once the packets are matched.
     pub seq: u16,
-    /// ICMP message length as the IP header states it (not what the snaplen kept).
+    /// The IP payload's length (ICMP message, TCP segment or UDP datagram with its header) as
+    /// the IP header states it (not what the snaplen kept).
     pub icmp_len: u32,
-    /// The first payload bytes captured (after the 8-byte echo header) and how many there were.
+    /// The transport header's length: 8 for an echo or UDP, TCP's data offset.
+    pub header_len: u8,
+    /// TCP/UDP source and destination ports (0 for ICMP).
+    pub sport: u16,
+    pub dport: u16,
+    /// TCP sequence and acknowledgement numbers, flags (the low byte: FIN 0x01, SYN 0x02,
+    /// RST 0x04, PSH 0x08, ACK 0x10) and window; 0 for UDP and ICMP.
+    pub tcp_seq: u32,
+    pub tcp_ack: u32,
+    pub tcp_flags: u8,
+    pub tcp_window: u16,
+    /// The first payload bytes captured (after the echo, TCP or UDP header) and how many there were.
     pub prefix: [u8; PREFIX_LEN],
     pub prefix_len: u8,
     /// FNV-1a digest of all captured payload bytes, with their count.
@@ -133,6 +222,14 @@ impl std::ops::DerefMut for Observation {
 /// Payload bytes kept verbatim per observation: enough for ping's timestamp.
 pub const PREFIX_LEN: usize = 16;
 
+/// TCP flag bits (the low byte of the flags field).
+pub mod tcp_flag {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const ACK: u8 = 0x10;
+}
+
 impl Packet {
     /// The flow this packet belongs to as seen at its point, oriented from the echo's initiator.
     pub fn initiator_side(&self) -> (IpAddr, IpAddr) {
@@ -140,6 +237,53 @@ impl Packet {
             Direction::Request => (self.src, self.dst),
             Direction::Reply => (self.dst, self.src),
         }
+    }
+
+    /// The initiator's port and the responder's (0, 0 for ICMP).
+    pub fn initiator_ports(&self) -> (u16, u16) {
+        match self.dir {
+            Direction::Request => (self.sport, self.dport),
+            Direction::Reply => (self.dport, self.sport),
+        }
+    }
+
+    /// What identifies the packet's flow at its point besides the addresses: the echo
+    /// identifier, or the initiator's and the responder's ports.
+    pub fn flow_ids(&self) -> (u16, u16, u16) {
+        let (a, b) = self.initiator_ports();
+        (self.icmp_id, a, b)
+    }
+
+    pub fn has_flags(&self, flags: u8) -> bool {
+        self.proto == Protocol::Tcp && self.tcp_flags & flags == flags
+    }
+
+    /// A TCP SYN without ACK: a connection's first packet.
+    pub fn is_syn(&self) -> bool {
+        self.has_flags(tcp_flag::SYN) && !self.has_flags(tcp_flag::ACK)
+    }
+
+    /// The word an ICMP error's quote carries that NAT does not change: the echo sequence
+    /// number or the TCP sequence number (UDP: none).
+    pub fn quote_word(&self) -> u32 {
+        match self.proto {
+            Protocol::Icmp => u32::from(self.seq),
+            Protocol::Tcp => self.tcp_seq,
+            Protocol::Udp => 0,
+        }
+    }
+
+    /// Payload bytes sent (after the transport header), whatever the snaplen kept.
+    pub fn payload_len(&self) -> u32 {
+        self.icmp_len.saturating_sub(u32::from(self.header_len))
+    }
+
+    /// TCP: the bytes of sequence space this segment takes (payload, plus one each for SYN
+    /// and FIN): the acknowledgement that answers it is `tcp_seq` plus this.
+    pub fn seq_space(&self) -> u32 {
+        let syn_fin = u32::from(self.tcp_flags & tcp_flag::SYN != 0)
+            + u32::from(self.tcp_flags & tcp_flag::FIN != 0);
+        self.payload_len() + syn_fin
     }
 
     /// True when the two payloads can be the same packet's: the captured bytes agree where both have them.
@@ -176,13 +320,20 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The echo request an ICMP error quotes, as the error carries it at the point it was seen.
+/// The echo request, TCP segment or UDP datagram an ICMP error quotes, as the error carries it
+/// at the point it was seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuotedEcho {
+    pub proto: Protocol,
     pub src: IpAddr,
     pub dst: IpAddr,
     pub id: u16,
+    /// The echo sequence number (0 for TCP/UDP).
     pub seq: u16,
+    pub sport: u16,
+    pub dport: u16,
+    /// [`Packet::quote_word`] of the quoted packet.
+    pub word: u32,
     pub icmp_len: u32,
     pub prefix: [u8; PREFIX_LEN],
     pub prefix_len: u8,
@@ -216,6 +367,19 @@ pub struct ErrorFinding {
     pub first_ns: i64,
 }
 
+/// A TCP reset of a flow: who it claims to come from, and the points that saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResetFinding {
+    /// `request`: from the initiator's side; `reply`: from the responder's side.
+    pub dir: Direction,
+    /// Points that saw it, in the order it crossed them.
+    pub points: Vec<String>,
+    /// Where it came from: "the responder" / "the initiator" when the path's end saw it first,
+    /// else "between X and Y" (a middlebox or NAT sent it in the other's name).
+    pub sent_by: String,
+    pub first_ns: i64,
+}
+
 /// What a translation rewrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -226,6 +390,10 @@ pub enum TranslationKind {
     Dnat,
     /// ICMP identifier changed (conntrack's id remap, the ICMP "port").
     Id,
+    /// The initiator's (source) port changed: SNAT's port rewrite.
+    Sport,
+    /// The responder's (destination) port changed: DNAT to another port.
+    Dport,
 }
 
 impl fmt::Display for TranslationKind {
@@ -234,6 +402,8 @@ impl fmt::Display for TranslationKind {
             TranslationKind::Snat => "SNAT",
             TranslationKind::Dnat => "DNAT",
             TranslationKind::Id => "ID",
+            TranslationKind::Sport => "SPORT",
+            TranslationKind::Dport => "DPORT",
         })
     }
 }
@@ -243,13 +413,14 @@ impl fmt::Display for TranslationKind {
 pub enum Value {
     Addr(IpAddr),
     Id(u16),
+    Port(u16),
 }
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Addr(a) => a.fmt(f),
-            Value::Id(i) => i.fmt(f),
+            Value::Id(i) | Value::Port(i) => i.fmt(f),
         }
     }
 }
@@ -277,10 +448,19 @@ impl Packet {
             before: Value::Id(self.icmp_id),
             after: Value::Id(later.icmp_id),
         });
+        let port = |kind, x: u16, y: u16| {
+            (x != y).then_some(Change {
+                kind,
+                before: Value::Port(x),
+                after: Value::Port(y),
+            })
+        };
         [
             addr(TranslationKind::Snat, self.src, later.src),
             addr(TranslationKind::Dnat, self.dst, later.dst),
             id,
+            port(TranslationKind::Sport, self.sport, later.sport),
+            port(TranslationKind::Dport, self.dport, later.dport),
         ]
         .into_iter()
         .flatten()
@@ -294,6 +474,8 @@ impl Packet {
             TranslationKind::Snat => Value::Addr(src),
             TranslationKind::Dnat => Value::Addr(dst),
             TranslationKind::Id => Value::Id(self.icmp_id),
+            TranslationKind::Sport => Value::Port(self.initiator_ports().0),
+            TranslationKind::Dport => Value::Port(self.initiator_ports().1),
         }
     }
 }
@@ -402,13 +584,18 @@ pub enum Matched {
     Flow,
 }
 
-/// The echo flow's identity where the path starts.
+/// The flow's identity where the path starts.
 #[derive(Clone, Debug, Serialize)]
 pub struct Origin {
     pub point: String,
+    pub protocol: Protocol,
     pub src: String,
     pub dst: String,
+    /// The echo identifier (0 for TCP and UDP).
     pub id: u16,
+    /// The initiator's and the responder's port (TCP, UDP; `None` for ICMP).
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
 }
 
 /// What one point saw of a flow.
@@ -418,12 +605,22 @@ pub struct PathPoint {
     pub src: String,
     pub dst: String,
     pub ids: Vec<u16>,
+    /// The initiator's and the responder's port here (TCP, UDP; `None` for ICMP).
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
     pub ttl: Option<u8>,
     pub requests: u64,
     pub replies: u64,
-    /// Round-trip time seen at this point (request to its reply).
+    /// Round-trip time seen at this point: an echo request to its reply; TCP: a segment to
+    /// the first acknowledgement of it; UDP: a datagram to the next one back.
     pub rtt_ns: Option<Stats>,
     pub first_ns: Option<i64>,
+    /// TCP: SYN to SYN-ACK at this point (the first handshake seen).
+    pub handshake_ns: Option<i64>,
+    /// TCP: segments seen again at this point, later (a retransmission), both directions.
+    pub retransmissions: u64,
+    /// TCP: RST segments seen at this point.
+    pub resets: u64,
 }
 
 /// One echo flow (one pinging host, one destination, one identifier at its origin) across the points.
@@ -440,6 +637,8 @@ pub struct Flow {
     pub hops: Vec<Hop>,
     /// ICMP errors the flow's requests drew (time exceeded, unreachable, packet too big).
     pub errors: Vec<ErrorFinding>,
+    /// TCP: each RST, where it was first seen and what sent it as far as the points tell.
+    pub resets: Vec<ResetFinding>,
     /// Things about this flow a person should know (ambiguous order, clock doubts).
     pub notes: Vec<String>,
 }

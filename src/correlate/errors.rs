@@ -1,10 +1,11 @@
 //! ICMP errors → the flow and request they answer. NAT translates the quoted header back on
 //! the way (RFC 5508), so at the point an error is seen, the quote matches the request as that
 //! point saw it; where the request was not seen there, the quote is matched on what NAT cannot
-//! change (sequence number, length and payload).
+//! change (sequence number, length and payload). Errors quoting TCP or UDP are tied the same
+//! way, on the TCP sequence number and ports (UDP: ports, length and payload).
 
 use super::FlowObs;
-use crate::model::{ErrorKind, ErrorObservation, Observation, PointId};
+use crate::model::{ErrorKind, ErrorObservation, Observation, PointId, Protocol};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
@@ -31,24 +32,33 @@ pub fn tie(
     }
     // Request observation → (flow, journey).
     let mut journey_of: HashMap<u32, (usize, usize)> = HashMap::default();
-    type Exact = (PointId, u16, IpAddr, IpAddr, u16);
+    // The quote's echo seq or TCP sequence number, addresses, and echo id or ports.
+    type Exact = (PointId, Protocol, u32, IpAddr, IpAddr, (u16, u16, u16));
     let mut exact: HashMap<Exact, Vec<u32>> = HashMap::default();
-    let mut by_seq: HashMap<(u16, u32), Vec<u32>> = HashMap::default();
+    let mut by_seq: HashMap<(Protocol, u32, u32), Vec<u32>> = HashMap::default();
     // Only requests some error could be about.
-    let wanted: rustc_hash::FxHashSet<u16> = errs.iter().map(|e| e.quoted.seq).collect();
+    let wanted: rustc_hash::FxHashSet<(Protocol, u32)> = errs
+        .iter()
+        .map(|e| (e.quoted.proto, e.quoted.word))
+        .collect();
     for (fi, f) in flows.iter().enumerate() {
         for (ji, j) in f.requests.iter().enumerate() {
-            if !wanted.contains(&obs[j[0] as usize].seq) {
+            let first = &obs[j[0] as usize];
+            if !wanted.contains(&(first.proto, first.quote_word())) {
                 continue;
             }
             for &o in j {
                 let ob = &obs[o as usize];
                 journey_of.insert(o, (fi, ji));
+                let word = ob.quote_word();
                 exact
-                    .entry((ob.point, ob.seq, ob.src, ob.dst, ob.icmp_id))
+                    .entry((ob.point, ob.proto, word, ob.src, ob.dst, ob.flow_ids()))
                     .or_default()
                     .push(o);
-                by_seq.entry((ob.seq, ob.icmp_len)).or_default().push(o);
+                by_seq
+                    .entry((ob.proto, word, ob.icmp_len))
+                    .or_default()
+                    .push(o);
             }
         }
     }
@@ -80,10 +90,12 @@ pub fn tie(
     let mut groups: HashMap<(usize, usize, ErrorKind, u8, IpAddr), Vec<u32>> = HashMap::default();
     for (i, e) in errs.iter().enumerate() {
         let q = &e.quoted;
-        let found = latest(exact.get(&(e.point, q.seq, q.src, q.dst, q.id)), e).or_else(|| {
+        let ids = (q.id, q.sport, q.dport);
+        let exact_key = (e.point, q.proto, q.word, q.src, q.dst, ids);
+        let found = latest(exact.get(&exact_key), e).or_else(|| {
             // Without payload bytes in the quote, seq and length alone would guess.
             (q.prefix_len >= 8)
-                .then(|| latest(by_seq.get(&(q.seq, q.icmp_len)), e))
+                .then(|| latest(by_seq.get(&(q.proto, q.word, q.icmp_len)), e))
                 .flatten()
         });
         match found.and_then(|o| journey_of.get(&o)) {

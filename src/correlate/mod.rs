@@ -1,9 +1,11 @@
 //! Observations → flows and journeys, across NAT.
 //!
-//! A *journey* is one packet seen at several capture points. NAT may rewrite addresses and the
-//! ICMP identifier, so packets are matched on what it cannot change: direction, sequence number,
-//! ICMP length and the payload (ping puts a timestamp in it). A *local flow* is what one point
-//! sees of an echo flow (its addresses and identifier there); local flows whose packets keep
+//! A *journey* is one packet seen at several capture points. NAT may rewrite addresses, the
+//! ICMP identifier and ports, so packets are matched on what it cannot change: direction,
+//! length and payload, and the echo sequence number (ping puts a timestamp in the payload too)
+//! or TCP's sequence and acknowledgement numbers and flags; UDP has only its length and
+//! payload. A *local flow* is what one point sees of a flow (its addresses and identifier or
+//! ports there); local flows whose packets keep
 //! meeting in journeys are joined into one *flow*: a NAT mapping holds for a whole flow, which is
 //! what resolves packets the key alone leaves ambiguous. When no packet is seen at two points
 //! (captures taken one at a time), flows are matched by destination instead (`Matched::Flow`).
@@ -17,7 +19,9 @@ pub use cut::{cut_headers, CutAt};
 pub use errors::ErrorJourney;
 pub use rows::packet_rows;
 
-use crate::model::{Direction, ErrorObservation, Matched, Observation, PointId, PREFIX_LEN};
+use crate::model::{
+    Direction, ErrorObservation, Matched, Observation, PointId, Protocol, PREFIX_LEN,
+};
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 use std::net::IpAddr;
@@ -27,13 +31,33 @@ pub use unionfind::UnionFind;
 /// Inline up to six points: a journey per packet must not cost an allocation.
 pub type Journey = SmallVec<[u32; 6]>;
 
-/// What one point sees of a flow: addresses and identifier on the initiator's side.
+/// What one point sees of a flow: protocol, addresses and identifier or ports, on the
+/// initiator's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LocalFlow {
     pub point: PointId,
+    pub proto: Protocol,
     pub src: IpAddr,
     pub dst: IpAddr,
     pub id: u16,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl LocalFlow {
+    pub fn of(o: &Observation) -> LocalFlow {
+        let (src, dst) = o.initiator_side();
+        let (id, sport, dport) = o.flow_ids();
+        LocalFlow {
+            point: o.point,
+            proto: o.proto,
+            src,
+            dst,
+            id,
+            sport,
+            dport,
+        }
+    }
 }
 
 /// One echo flow across points, with its packets.
@@ -72,13 +96,7 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     let obs_lf: Vec<u32> = obs
         .iter()
         .map(|o| {
-            let (src, dst) = o.initiator_side();
-            let key = LocalFlow {
-                point: o.point,
-                src,
-                dst,
-                id: o.icmp_id,
-            };
+            let key = LocalFlow::of(o);
             *lf_index.entry(key).or_insert_with(|| {
                 local.push(key);
                 (local.len() - 1) as u32
@@ -194,7 +212,7 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     let mut notes = Vec::new();
     if ambiguous > 0 {
         notes.push(format!(
-            "{ambiguous} packet(s) share sequence number and payload with another packet at the same point; they were paired by time order"
+            "{ambiguous} packet(s) share their matching fields (echo sequence number or UDP length) and payload with another packet at the same point; they were paired by time order"
         ));
     }
     // In capture order: later stages then walk each file's observations front to back, which
@@ -415,7 +433,7 @@ fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Journey>) {
 fn compared_prefix(obs: &[Observation]) -> (usize, Vec<(PointId, u8)>) {
     let mut kept: HashMap<PointId, u8> = HashMap::default();
     for o in obs {
-        let sent = o.icmp_len.saturating_sub(8).min(PREFIX_LEN as u32) as u8;
+        let sent = o.payload_len().min(PREFIX_LEN as u32) as u8;
         if o.prefix_len < sent && o.fragments == 0 {
             let k = kept.entry(o.point).or_insert(o.prefix_len);
             *k = (*k).min(o.prefix_len);
@@ -427,15 +445,28 @@ fn compared_prefix(obs: &[Observation]) -> (usize, Vec<(PointId, u8)>) {
     (compared, short)
 }
 
-/// What NAT cannot change about a packet, in two sortable words: (direction, family, seq, ICMP
-/// length) and the first `compared` payload bytes (the rest zeroed: not every capture has them).
+/// What NAT cannot change about a packet, in two sortable words: (direction, family, protocol,
+/// then the echo's seq and ICMP length, or a hash of TCP's sequence and acknowledgement numbers,
+/// flags and length, or UDP's length) and the first `compared` payload bytes (the rest zeroed:
+/// not every capture has them).
 fn packet_key(o: &Observation, compared: usize) -> (u64, u128) {
     let dir = match o.dir {
         Direction::Request => 0u64,
         Direction::Reply => 1,
     };
     let v6 = u64::from(o.src.is_ipv6());
-    let meta = (dir << 63) | (v6 << 62) | (u64::from(o.seq) << 32) | u64::from(o.icmp_len);
+    const FIELDS: u64 = (1 << 60) - 1;
+    let fields = match o.proto {
+        Protocol::Icmp => (u64::from(o.seq) << 32) | u64::from(o.icmp_len),
+        Protocol::Tcp => {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            (o.tcp_seq, o.tcp_ack, o.tcp_flags, o.icmp_len).hash(&mut h);
+            (1 << 58) | (h.finish() & ((1 << 58) - 1))
+        }
+        Protocol::Udp => (2 << 58) | u64::from(o.icmp_len),
+    };
+    let meta = (dir << 63) | (v6 << 62) | (fields & FIELDS);
     let mut prefix = o.prefix;
     prefix[compared.min(PREFIX_LEN)..].fill(0);
     (meta, u128::from_be_bytes(prefix))
@@ -469,6 +500,10 @@ fn split_by_point(
         out.push(SmallVec::from_slice(members));
         return;
     }
+    if obs[members[0] as usize].proto == Protocol::Tcp {
+        retransmitted(obs, members, out);
+        return;
+    }
     // Per point, in order of first appearance.
     let mut slot: HashMap<PointId, usize> = HashMap::default();
     let mut per_point: Vec<(PointId, Vec<u32>)> = Vec::new();
@@ -492,7 +527,26 @@ fn split_by_point(
     }));
 }
 
-/// When no packet was seen at two points, ties the one-point flows together by destination.
+/// One TCP segment sent again (a retransmission): in time order, each copy joins the latest
+/// journey that has not yet crossed its point, so a copy lost on the way and the one sent
+/// after it are two journeys, the second reaching further.
+fn retransmitted(obs: &[Observation], members: &[u32], out: &mut Vec<Journey>) {
+    let mut sorted: SmallVec<[u32; 8]> = SmallVec::from_slice(members);
+    sorted.sort_by_key(|&o| (obs[o as usize].ts_ns, o));
+    let first = out.len();
+    for o in sorted {
+        let p = obs[o as usize].point;
+        match out[first..]
+            .iter_mut()
+            .rev()
+            .find(|j| j.iter().all(|&x| obs[x as usize].point != p))
+        {
+            Some(j) => j.push(o),
+            None => out.push(SmallVec::from_slice(&[o])),
+        }
+    }
+}
+
 /// When no packet was seen at two points (one ping run per capture, the seed's method), ties the
 /// one-point flows together by destination. Only when that is safe: one flow per point, and
 /// captures that do not overlap in time (if they did, their packets should have matched).
@@ -556,6 +610,35 @@ fn flow_fallback(
         out.push(merged);
     }
     out
+}
+
+/// Numbers the packets of each TCP and UDP flow, per direction, in the order first seen: the
+/// number every point's copy of a packet carries as its `seq` (the label reports use, as an
+/// echo's sequence number). Echoes keep theirs.
+pub fn number(obs: &mut [Observation], corr: &Correlation) {
+    for f in corr
+        .flows
+        .iter()
+        .filter(|f| f.local_flows[0].proto != Protocol::Icmp)
+    {
+        for journeys in [&f.requests, &f.replies] {
+            let mut order: Vec<(i64, &Journey)> = journeys
+                .iter()
+                .map(|j| {
+                    (
+                        j.iter().map(|&o| obs[o as usize].ts_ns).min().unwrap_or(0),
+                        j,
+                    )
+                })
+                .collect();
+            order.sort_by_key(|&(t, j)| (t, j[0]));
+            for (k, (_, j)) in order.into_iter().enumerate() {
+                for &o in j.iter() {
+                    obs[o as usize].packet.seq = (k + 1) as u16;
+                }
+            }
+        }
+    }
 }
 
 /// First and last time a flow's packets were seen.

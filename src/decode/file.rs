@@ -5,7 +5,8 @@
 use super::{FragmentKey, LinkLayer, Outcome, Unusable};
 use crate::capture::{self, link_type_name, Capture, Event, Problem, Source};
 use crate::model::{
-    Diagnostic, ErrorObservation, Input, Observation, Point, Severity, DUPLICATE_WINDOW_NS,
+    Diagnostic, Direction, ErrorObservation, Input, Observation, Point, Protocol, Protocols,
+    Severity, DUPLICATE_WINDOW_NS,
 };
 use crate::text::sanitize;
 use rayon::prelude::*;
@@ -123,10 +124,15 @@ impl Budget {
 }
 
 /// Reads every input, one thread per file, and numbers their points in input order.
-pub fn read(inputs: &[Input], progress: Progress, budget: &Budget) -> Decoded {
+pub fn read(
+    inputs: &[Input],
+    progress: Progress,
+    budget: &Budget,
+    protocols: Protocols,
+) -> Decoded {
     let scans: Vec<FileScan> = inputs
         .par_iter()
-        .map(|i| read_file(i, progress, budget))
+        .map(|i| read_file(i, progress, budget, protocols))
         .collect();
     merge(scans)
 }
@@ -213,10 +219,19 @@ fn rename_clashes(points: &mut [Point], rename: impl Fn(&Point) -> Option<String
     }
 }
 
-/// Reads one capture file (or `-`, standard input), decompressing it when needed.
-pub fn read_file(input: &Input, progress: Progress, budget: &Budget) -> FileScan {
+/// Reads one capture file (or `-`, standard input), decompressing it when needed; only the
+/// packets of `protocols` are kept.
+pub fn read_file(
+    input: &Input,
+    progress: Progress,
+    budget: &Budget,
+    protocols: Protocols,
+) -> FileScan {
     if input.path.as_os_str() != "-" && super::parquet::is_parquet(&input.path) {
         let mut scan = super::parquet::read(&input.path, &sanitize(&input.display()), budget);
+        if protocols != Protocols::ALL {
+            keep_protocols(&mut scan, protocols);
+        }
         // `--point NAME=FILE` names an extracted file's only point.
         if let (Some(name), [point]) = (&input.name, &mut scan.points[..]) {
             point.name = name.clone();
@@ -225,7 +240,7 @@ pub fn read_file(input: &Input, progress: Progress, budget: &Budget) -> FileScan
     }
     match capture::open_source(&input.path) {
         Ok(capture::Opened(reader, _)) => {
-            scan_capture(input, Capture::open(reader), progress, budget)
+            scan_capture(input, Capture::open(reader), progress, budget, protocols)
         }
         Err(p) => {
             let mut diags = Diagnostics::new(&input.display());
@@ -238,9 +253,46 @@ pub fn read_file(input: &Input, progress: Progress, budget: &Budget) -> FileScan
     }
 }
 
-/// Reads one capture from `reader`; `input` names it.
+/// Reads one capture from `reader` (every protocol); `input` names it.
 pub fn read_reader(input: &Input, reader: impl std::io::Read) -> FileScan {
-    scan_capture(input, Capture::open(reader), &|_| {}, &Budget::unlimited())
+    scan_capture(
+        input,
+        Capture::open(reader),
+        &|_| {},
+        &Budget::unlimited(),
+        Protocols::ALL,
+    )
+}
+
+/// Drops the observations of protocols not asked for (from an extracted file), and the errors
+/// that quote them.
+fn keep_protocols(scan: &mut FileScan, protocols: Protocols) {
+    let mut kept_before = Vec::with_capacity(scan.observations.len());
+    let mut n = 0u32;
+    for o in &scan.observations {
+        kept_before.push(n);
+        n += u32::from(protocols.contains(o.proto));
+    }
+    scan.cut_headers = scan
+        .cut_headers
+        .iter()
+        .filter(|&&i| protocols.contains(scan.observations[i as usize].proto))
+        .map(|&i| kept_before[i as usize])
+        .collect();
+    for o in scan
+        .observations
+        .iter()
+        .filter(|o| !protocols.contains(o.proto))
+    {
+        let p = &mut scan.points[o.point as usize];
+        match o.proto {
+            Protocol::Icmp => p.echo_packets -= 1,
+            Protocol::Tcp => p.tcp_packets -= 1,
+            Protocol::Udp => p.udp_packets -= 1,
+        }
+    }
+    scan.observations.retain(|o| protocols.contains(o.proto));
+    scan.errors.retain(|e| protocols.contains(e.quoted.proto));
 }
 
 /// Progress is reported in steps of this many bytes.
@@ -251,6 +303,7 @@ fn scan_capture<S: Source>(
     opened: Result<Capture<S>, Problem>,
     progress: Progress,
     budget: &Budget,
+    protocols: Protocols,
 ) -> FileScan {
     let mut reported = 0u64;
     let mut accounted = 0u64;
@@ -308,7 +361,7 @@ fn scan_capture<S: Source>(
                     accounted = cost;
                 }
                 let link = LinkLayer::from_linktype(f.link_type);
-                let (ifindex, outcome) = super::decode(link, f.data);
+                let (ifindex, outcome) = super::decode(link, f.data, protocols);
                 let key = (f.interface, ifindex);
                 let idx = match last_key {
                     Some((k, i)) if k == key => i,
@@ -338,8 +391,12 @@ fn scan_capture<S: Source>(
                 }
                 let cut = matches!(outcome, Outcome::CutEcho(_));
                 match outcome {
-                    Outcome::Echo(e) | Outcome::CutEcho(e) => {
-                        point.echo_packets += 1;
+                    Outcome::Packet(e) | Outcome::CutEcho(e) => {
+                        match e.proto {
+                            Protocol::Icmp => point.echo_packets += 1,
+                            Protocol::Tcp => point.tcp_packets += 1,
+                            Protocol::Udp => point.udp_packets += 1,
+                        }
                         if cut {
                             scan.cut_headers.push(scan.observations.len() as u32);
                         }
@@ -368,16 +425,18 @@ fn scan_capture<S: Source>(
                         point.fragments += 1;
                         *fragments.entry((idx as u32, key)).or_default() += 1;
                     }
-                    Outcome::Error(e) => scan.errors.push(ErrorObservation {
-                        point: idx as u32,
-                        ts_ns: f.ts_ns,
-                        kind: e.kind,
-                        code: e.code,
-                        reporter: e.reporter,
-                        quoted: e.quoted,
-                        record: f.record,
-                    }),
-                    Outcome::Other => {}
+                    Outcome::Error(e) if protocols.contains(e.quoted.proto) => {
+                        scan.errors.push(ErrorObservation {
+                            point: idx as u32,
+                            ts_ns: f.ts_ns,
+                            kind: e.kind,
+                            code: e.code,
+                            reporter: e.reporter,
+                            quoted: e.quoted,
+                            record: f.record,
+                        })
+                    }
+                    Outcome::Error(_) | Outcome::Other => {}
                     Outcome::TruncatedEcho => {
                         point.echo_packets += 1;
                         unusable
@@ -398,6 +457,7 @@ fn scan_capture<S: Source>(
     for (i, key) in first_fragments {
         scan.observations[i].fragments = fragments.get(&key).copied().unwrap_or(1);
     }
+    orient(&mut scan.observations);
     if let Some(r) = cap.reordering() {
         // The window above sees copies only in time order; files appended out of order
         // (`mergecap -a`, `cat` of overlapping rotations) bring theirs back later.
@@ -473,10 +533,22 @@ fn scan_capture<S: Source>(
 fn identity(outcome: &Outcome, frame: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
     match outcome {
-        Outcome::Echo(e) | Outcome::CutEcho(e) => {
+        Outcome::Packet(e) | Outcome::CutEcho(e) => {
             let mut h = rustc_hash::FxHasher::default();
-            (e.dir, e.src, e.dst, e.ttl, e.ip_id, e.icmp_id, e.seq).hash(&mut h);
+            (
+                e.proto, e.dir, e.src, e.dst, e.ttl, e.ip_id, e.icmp_id, e.seq,
+            )
+                .hash(&mut h);
             (e.icmp_len, e.prefix, e.digest, e.digest_len, e.fragmented).hash(&mut h);
+            (
+                e.sport,
+                e.dport,
+                e.tcp_seq,
+                e.tcp_ack,
+                e.tcp_flags,
+                e.tcp_window,
+            )
+                .hash(&mut h);
             h.finish()
         }
         _ => super::fnv1a(frame),
@@ -527,15 +599,29 @@ fn out_of_order_duplicates(scan: &mut FileScan) {
         |o| o.fragments == 0,
         |o| {
             (
-                (o.point, o.dir, o.src, o.dst, o.ip_id, o.icmp_id, o.seq),
+                (
+                    o.point, o.proto, o.dir, o.src, o.dst, o.ip_id, o.icmp_id, o.seq,
+                ),
                 (o.icmp_len, o.prefix, o.digest, o.digest_len, o.ttl),
+                (
+                    o.sport,
+                    o.dport,
+                    o.tcp_seq,
+                    o.tcp_ack,
+                    o.tcp_flags,
+                    o.tcp_window,
+                ),
             )
         },
         |o| o.ts_ns,
     );
     for o in scan.observations.iter().zip(&dropped).filter(|(_, &d)| d) {
         let p = &mut scan.points[o.0.point as usize];
-        p.echo_packets -= 1;
+        match o.0.proto {
+            Protocol::Icmp => p.echo_packets -= 1,
+            Protocol::Tcp => p.tcp_packets -= 1,
+            Protocol::Udp => p.udp_packets -= 1,
+        }
         p.duplicates += 1;
     }
     let mut kept_before = Vec::with_capacity(dropped.len());
@@ -559,7 +645,8 @@ fn out_of_order_duplicates(scan: &mut FileScan) {
             let q = &e.quoted;
             (
                 (e.point, e.kind, e.code, e.reporter),
-                (q.src, q.dst, q.id, q.seq, q.icmp_len, q.prefix),
+                (q.proto, q.src, q.dst, q.id, q.seq, q.icmp_len, q.prefix),
+                (q.sport, q.dport, q.word),
             )
         },
         |e| e.ts_ns,
@@ -569,6 +656,52 @@ fn out_of_order_duplicates(scan: &mut FileScan) {
     }
     let mut next = dropped.iter();
     scan.errors.retain(|_| next.next() == Some(&false));
+}
+
+/// One end of a TCP or UDP conversation at one point.
+type Endpoint = (std::net::IpAddr, u16);
+
+/// Turns each TCP/UDP packet to the side that began its conversation (decoded from its
+/// sender): a conversation (protocol and the two endpoints, at one point) was begun by the
+/// sender of its SYN, else the receiver of its SYN-ACK; without either (a capture that started
+/// late, UDP), by the side on the lower port's far end (the responder is the side on the
+/// service port, so every point decides the same way); with equal ports, by the first sender.
+fn orient(obs: &mut [Observation]) {
+    type Conversation = (u32, Protocol, Endpoint, Endpoint);
+    let ends = |o: &Observation| {
+        let (a, b) = ((o.src, o.sport), (o.dst, o.dport));
+        (o.point, o.proto, a.min(b), a.max(b))
+    };
+    // The initiator's endpoint, and whether a SYN decided it.
+    let mut initiator: FxHashMap<Conversation, (Endpoint, bool)> = FxHashMap::default();
+    for o in obs.iter().filter(|o| o.proto != Protocol::Icmp) {
+        let by_syn = if o.is_syn() {
+            Some((o.src, o.sport))
+        } else if o.has_flags(crate::model::tcp_flag::SYN | crate::model::tcp_flag::ACK) {
+            Some((o.dst, o.dport))
+        } else {
+            None
+        };
+        let guess = if o.sport > o.dport {
+            (o.src, o.sport)
+        } else if o.dport > o.sport {
+            (o.dst, o.dport)
+        } else {
+            (o.src, o.sport)
+        };
+        let slot = initiator.entry(ends(o)).or_insert((guess, false));
+        if let Some(by_syn) = by_syn.filter(|_| !slot.1) {
+            *slot = (by_syn, true);
+        }
+    }
+    for o in obs.iter_mut().filter(|o| o.proto != Protocol::Icmp) {
+        let (init, _) = initiator[&ends(o)];
+        o.packet.dir = if (o.src, o.sport) == init {
+            Direction::Request
+        } else {
+            Direction::Reply
+        };
+    }
 }
 
 /// Which items repeat an earlier one with the same key (among those `eligible`) within
@@ -610,6 +743,8 @@ pub(crate) fn empty_point(file: String, link_type: String, ts_resolution_ns: u64
         interface: None,
         packets: 0,
         echo_packets: 0,
+        tcp_packets: 0,
+        udp_packets: 0,
         fragments: 0,
         duplicates: 0,
         first_ns: None,

@@ -1,7 +1,8 @@
-//! Frames → echo observations. The link layer is peeled off here (Ethernet with 802.1Q/QinQ,
+//! Frames → observations. The link layer is peeled off here (Ethernet with 802.1Q/QinQ,
 //! Linux SLL and SLL2, raw IP, BSD NULL/LOOP, and a few WAN link types), IPv4/IPv6 is sliced by
-//! etherparse (lax: snaplen-truncated packets still decode), the ICMP echo header is read here.
-//! Everything that is not an ICMP/ICMPv6 echo request or reply is counted and skipped.
+//! etherparse (lax: snaplen-truncated packets still decode), the ICMP echo, TCP and UDP headers
+//! are read here. Everything that is not an ICMP/ICMPv6 echo, a TCP segment, a UDP datagram (of
+//! the protocols asked for) or an ICMP error quoting one is counted and skipped.
 
 mod link;
 mod prefilter;
@@ -17,7 +18,7 @@ pub use file::{
 };
 pub use link::LinkLayer;
 
-use crate::model::{Direction, ErrorKind, Packet, QuotedEcho, PREFIX_LEN};
+use crate::model::{Direction, ErrorKind, Packet, Protocol, Protocols, QuotedEcho, PREFIX_LEN};
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket};
 use std::net::IpAddr;
 
@@ -71,10 +72,23 @@ pub struct FragmentKey {
     pub id: u32,
 }
 
-fn later_fragment(proto: IpNumber, src: IpAddr, dst: IpAddr, id: u32) -> Outcome {
-    match proto {
-        IpNumber::ICMP | IpNumber::IPV6_ICMP => Outcome::Fragment(FragmentKey { src, dst, id }),
-        _ => Outcome::Other,
+fn later_fragment(
+    proto: IpNumber,
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
+    protocols: Protocols,
+) -> Outcome {
+    let wanted = match proto {
+        IpNumber::ICMP | IpNumber::IPV6_ICMP => true,
+        IpNumber::TCP => protocols.contains(Protocol::Tcp),
+        IpNumber::UDP => protocols.contains(Protocol::Udp),
+        _ => false,
+    };
+    if wanted {
+        Outcome::Fragment(FragmentKey { src, dst, id })
+    } else {
+        Outcome::Other
     }
 }
 
@@ -99,6 +113,8 @@ pub enum Unusable {
     /// An echo whose 8-byte header the snaplen cut before the identifier: counted, but it
     /// cannot be matched.
     EchoHeaderCut,
+    /// A TCP header cut before its flags, or a UDP header cut short.
+    TransportHeaderCut(Protocol),
 }
 
 impl std::fmt::Display for Unusable {
@@ -110,6 +126,10 @@ impl std::fmt::Display for Unusable {
             Unusable::EchoHeaderCut => f.write_str(
                 "ICMP echo header cut by the snaplen before the identifier: too short to be sure which packet it is",
             ),
+            Unusable::TransportHeaderCut(p) => write!(
+                f,
+                "{p} header cut by the snaplen (or malformed): too short to be sure which packet it is"
+            ),
         }
     }
 }
@@ -117,12 +137,13 @@ impl std::fmt::Display for Unusable {
 /// What a frame turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Echo(Packet),
+    /// An echo request or reply, a TCP segment or a UDP datagram.
+    Packet(Packet),
     /// An ICMP error quoting an echo request.
     Error(IcmpError),
     /// A later fragment (offset > 0) of an ICMP datagram: counted with its first fragment.
     Fragment(FragmentKey),
-    /// Anything else: ARP, TCP, other ICMP, non-first fragments.
+    /// Anything else: ARP, other ICMP, protocols not asked for, non-first fragments.
     Other,
     /// An echo whose header the snaplen cut after the identifier: everything but the sequence
     /// number (0 here) and the payload. Matched later, where one packet seen whole at another
@@ -134,24 +155,24 @@ pub enum Outcome {
     Unusable(Unusable),
 }
 
-/// Decodes one frame of the given LINKTYPE_. Returns the Linux SLL2 interface index when the
-/// link layer carries one, and the outcome.
-pub fn decode(link: LinkLayer, data: &[u8]) -> (Option<u32>, Outcome) {
-    if link == LinkLayer::Ethernet && !prefilter::ethernet_may_carry_echo(data) {
+/// Decodes one frame of the given LINKTYPE_, looking for the `protocols` asked for. Returns the
+/// Linux SLL2 interface index when the link layer carries one, and the outcome.
+pub fn decode(link: LinkLayer, data: &[u8], protocols: Protocols) -> (Option<u32>, Outcome) {
+    if link == LinkLayer::Ethernet && !prefilter::ethernet_may_carry(data, protocols) {
         return (None, Outcome::Other);
     }
     match link::strip(link, data) {
         link::Stripped::Ether(ifindex, ether_type, payload) => {
             let sliced =
                 LaxSlicedPacket::from_ether_type(etherparse::EtherType(ether_type), payload);
-            (ifindex, from_sliced(&sliced, 0))
+            (ifindex, from_sliced(&sliced, 0, protocols))
         }
         link::Stripped::Ethernet(frame) => match LaxSlicedPacket::from_ethernet(frame) {
-            Ok(sliced) => (None, from_sliced(&sliced, 0)),
+            Ok(sliced) => (None, from_sliced(&sliced, 0, protocols)),
             Err(_) => (None, Outcome::Unusable(Unusable::HeaderCut("Ethernet"))),
         },
         link::Stripped::Ip(payload) => match LaxSlicedPacket::from_ip(payload) {
-            Ok(sliced) => (None, from_sliced(&sliced, 0)),
+            Ok(sliced) => (None, from_sliced(&sliced, 0, protocols)),
             Err(_) => (None, Outcome::Other),
         },
         link::Stripped::NotIp => (None, Outcome::Other),
@@ -163,7 +184,7 @@ pub fn decode(link: LinkLayer, data: &[u8]) -> (Option<u32>, Outcome) {
 /// Tunnels (IP-in-IP, 6in4) nest; this bounds how deep natcorr follows them.
 const MAX_NESTING: u8 = 4;
 
-fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
+fn from_sliced(p: &LaxSlicedPacket, depth: u8, protocols: Protocols) -> Outcome {
     let (src, dst, ttl, ip_id, icmp_len, payload) = match &p.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
@@ -174,6 +195,7 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
                     IpAddr::V4(h.source_addr()),
                     IpAddr::V4(h.destination_addr()),
                     u32::from(h.identification()),
+                    protocols,
                 );
             }
             let icmp_len = u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4);
@@ -202,6 +224,7 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
                             IpAddr::V6(h.source_addr()),
                             IpAddr::V6(h.destination_addr()),
                             id,
+                            protocols,
                         );
                     }
                     frag_id = id;
@@ -231,19 +254,40 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
         match inner {
             tunnel::Inner::Ip(ip) => {
                 return LaxSlicedPacket::from_ip(ip)
-                    .map_or(Outcome::Other, |p| from_sliced(&p, depth + 1))
+                    .map_or(Outcome::Other, |p| from_sliced(&p, depth + 1, protocols))
             }
             tunnel::Inner::Ethernet(frame) => {
                 return LaxSlicedPacket::from_ethernet(frame)
-                    .map_or(Outcome::Other, |p| from_sliced(&p, depth + 1))
+                    .map_or(Outcome::Other, |p| from_sliced(&p, depth + 1, protocols))
             }
             tunnel::Inner::None => {}
         }
     }
+    let ip = Ip {
+        src,
+        dst,
+        ttl,
+        ip_id,
+        len: icmp_len,
+        fragmented: payload.fragmented,
+    };
     match payload.ip_number {
         IpNumber::ICMP if !v6 => {}
         IpNumber::IPV6_ICMP if v6 => {}
+        IpNumber::TCP if protocols.contains(Protocol::Tcp) => {
+            return transport(Protocol::Tcp, &ip, payload.payload)
+        }
+        IpNumber::UDP if protocols.contains(Protocol::Udp) => {
+            return transport(Protocol::Udp, &ip, payload.payload)
+        }
         _ => return Outcome::Other,
+    }
+    if !protocols.contains(Protocol::Icmp) {
+        // Errors are still read: they may quote a TCP segment or UDP datagram.
+        return match icmp_error_kind(v6, payload.payload.first().copied()) {
+            Some(kind) => error(kind, src, payload.payload),
+            None => Outcome::Other,
+        };
     }
     let icmp = payload.payload;
     let Some(&kind) = icmp.first() else {
@@ -252,17 +296,12 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
     let dir = match (v6, kind) {
         (false, icmpv4::ECHO_REQUEST) | (true, icmpv6::ECHO_REQUEST) => Direction::Request,
         (false, icmpv4::ECHO_REPLY) | (true, icmpv6::ECHO_REPLY) => Direction::Reply,
-        (false, icmpv4::TIME_EXCEEDED) | (true, icmpv6::TIME_EXCEEDED) => {
-            return error(ErrorKind::TimeExceeded, src, icmp)
+        _ => {
+            return match icmp_error_kind(v6, Some(kind)) {
+                Some(kind) => error(kind, src, icmp),
+                None => Outcome::Other,
+            }
         }
-        (false, icmpv4::UNREACHABLE) | (true, icmpv6::UNREACHABLE) => {
-            return error(ErrorKind::Unreachable, src, icmp)
-        }
-        (true, icmpv6::PACKET_TOO_BIG) => return error(ErrorKind::PacketTooBig, src, icmp),
-        (false, icmpv4::PARAMETER_PROBLEM) | (true, icmpv6::PARAMETER_PROBLEM) => {
-            return error(ErrorKind::ParameterProblem, src, icmp)
-        }
-        _ => return Outcome::Other,
     };
     // A header the snaplen cut after the identifier: no sequence number, no payload.
     let (h, cut) = match EchoHeader::parse(icmp) {
@@ -272,26 +311,131 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8) -> Outcome {
             None => return Outcome::TruncatedEcho,
         },
     };
-    let packet = Packet {
-        fragmented: payload.fragmented,
-        dir,
-        src,
-        dst,
-        ttl,
-        ip_id,
-        icmp_id: h.id,
-        seq: h.seq,
-        icmp_len,
-        prefix: h.prefix,
-        prefix_len: h.prefix_len,
-        digest: fnv1a(h.data),
-        digest_len: h.data.len() as u32,
-    };
+    let mut packet = ip.packet(Protocol::Icmp, h.data);
+    packet.dir = dir;
+    packet.icmp_id = h.id;
+    packet.seq = h.seq;
     if cut {
         Outcome::CutEcho(packet)
     } else {
-        Outcome::Echo(packet)
+        Outcome::Packet(packet)
     }
+}
+
+/// The IP header fields every observation carries.
+struct Ip {
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    ip_id: u32,
+    /// The IP payload's length as the header states it.
+    len: u32,
+    fragmented: bool,
+}
+
+impl Ip {
+    /// A packet of these IP fields whose payload (after its transport header) is `data`.
+    fn packet(&self, proto: Protocol, data: &[u8]) -> Packet {
+        let mut prefix = [0u8; PREFIX_LEN];
+        let prefix_len = data.len().min(PREFIX_LEN);
+        prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
+        Packet {
+            proto,
+            fragmented: self.fragmented,
+            dir: Direction::Request,
+            src: self.src,
+            dst: self.dst,
+            ttl: self.ttl,
+            ip_id: self.ip_id,
+            icmp_id: 0,
+            seq: 0,
+            icmp_len: self.len,
+            header_len: 8,
+            sport: 0,
+            dport: 0,
+            tcp_seq: 0,
+            tcp_ack: 0,
+            tcp_flags: 0,
+            tcp_window: 0,
+            prefix,
+            prefix_len: prefix_len as u8,
+            digest: fnv1a(data),
+            digest_len: data.len() as u32,
+        }
+    }
+}
+
+/// TCP and UDP header fields (RFC 9293, RFC 768).
+mod l4 {
+    pub const SPORT: std::ops::Range<usize> = 0..2;
+    pub const DPORT: std::ops::Range<usize> = 2..4;
+    pub const UDP_LEN: usize = 8;
+    pub const TCP_SEQ: std::ops::Range<usize> = 4..8;
+    pub const TCP_ACK: std::ops::Range<usize> = 8..12;
+    pub const TCP_OFFSET: usize = 12;
+    pub const TCP_FLAGS: usize = 13;
+    pub const TCP_WINDOW: std::ops::Range<usize> = 14..16;
+    pub const TCP_MIN_LEN: usize = 20;
+}
+
+fn be16(d: &[u8], r: std::ops::Range<usize>) -> u16 {
+    u16::from_be_bytes([d[r.start], d[r.start + 1]])
+}
+
+fn be32(d: &[u8], r: std::ops::Range<usize>) -> u32 {
+    u32::from_be_bytes([d[r.start], d[r.start + 1], d[r.start + 2], d[r.start + 3]])
+}
+
+/// A TCP segment or UDP datagram, first oriented from its sender (the file's reader turns it
+/// round once it knows which side began the connection). A header the snaplen cut before the
+/// TCP window (or the UDP length) cannot be matched.
+fn transport(proto: Protocol, ip: &Ip, seg: &[u8]) -> Outcome {
+    let (header, mut packet) = match proto {
+        Protocol::Tcp => {
+            if seg.len() < l4::TCP_WINDOW.end {
+                return Outcome::Unusable(Unusable::TransportHeaderCut(proto));
+            }
+            let header = usize::from(seg[l4::TCP_OFFSET] >> 4) * 4;
+            if header < l4::TCP_MIN_LEN {
+                return Outcome::Unusable(Unusable::TransportHeaderCut(proto));
+            }
+            let data = seg.get(header..).unwrap_or(&[]);
+            let mut p = ip.packet(proto, data);
+            p.tcp_seq = be32(seg, l4::TCP_SEQ);
+            p.tcp_ack = be32(seg, l4::TCP_ACK);
+            p.tcp_flags = seg[l4::TCP_FLAGS];
+            p.tcp_window = be16(seg, l4::TCP_WINDOW);
+            p.header_len = header.min(usize::from(u8::MAX)) as u8;
+            (header, p)
+        }
+        Protocol::Udp | Protocol::Icmp => {
+            if seg.len() < l4::UDP_LEN {
+                return Outcome::Unusable(Unusable::TransportHeaderCut(proto));
+            }
+            (l4::UDP_LEN, ip.packet(proto, &seg[l4::UDP_LEN..]))
+        }
+    };
+    if seg.len() < header && ip.len as usize >= header {
+        // Options cut by the snaplen: no payload bytes, but the fields above were read.
+        packet.prefix_len = 0;
+        packet.digest_len = 0;
+    }
+    packet.sport = be16(seg, l4::SPORT);
+    packet.dport = be16(seg, l4::DPORT);
+    Outcome::Packet(packet)
+}
+
+/// The ICMP error a message type is, if it is one.
+fn icmp_error_kind(v6: bool, kind: Option<u8>) -> Option<ErrorKind> {
+    Some(match (v6, kind?) {
+        (false, icmpv4::TIME_EXCEEDED) | (true, icmpv6::TIME_EXCEEDED) => ErrorKind::TimeExceeded,
+        (false, icmpv4::UNREACHABLE) | (true, icmpv6::UNREACHABLE) => ErrorKind::Unreachable,
+        (true, icmpv6::PACKET_TOO_BIG) => ErrorKind::PacketTooBig,
+        (false, icmpv4::PARAMETER_PROBLEM) | (true, icmpv6::PARAMETER_PROBLEM) => {
+            ErrorKind::ParameterProblem
+        }
+        _ => return None,
+    })
 }
 
 /// ICMPv4 message types (RFC 792).
@@ -353,27 +497,67 @@ fn error(kind: ErrorKind, reporter: IpAddr, icmp: &[u8]) -> Outcome {
         _ => return Outcome::Other,
     };
     let echo = payload.payload;
-    let is_request = match payload.ip_number {
-        IpNumber::ICMP => echo.first() == Some(&icmpv4::ECHO_REQUEST),
-        IpNumber::IPV6_ICMP => echo.first() == Some(&icmpv6::ECHO_REQUEST),
-        _ => false,
-    };
-    let Some(h) = EchoHeader::parse(echo).filter(|_| is_request) else {
-        return Outcome::Other;
+    let quoted = match payload.ip_number {
+        IpNumber::TCP | IpNumber::UDP => {
+            let tcp = payload.ip_number == IpNumber::TCP;
+            // RFC 792 quotes 8 bytes: the ports and the TCP sequence number (or UDP's length
+            // and checksum); the payload only when the quote goes on past the header.
+            let Some(head) = echo.get(..l4::UDP_LEN) else {
+                return Outcome::Other;
+            };
+            let header = if tcp {
+                echo.get(l4::TCP_OFFSET)
+                    .map_or(usize::MAX, |&o| usize::from(o >> 4) * 4)
+            } else {
+                l4::UDP_LEN
+            };
+            let data = echo.get(header..).unwrap_or(&[]);
+            let prefix_len = data.len().min(PREFIX_LEN);
+            let mut prefix = [0u8; PREFIX_LEN];
+            prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
+            QuotedEcho {
+                proto: if tcp { Protocol::Tcp } else { Protocol::Udp },
+                src,
+                dst,
+                id: 0,
+                seq: 0,
+                sport: be16(head, l4::SPORT),
+                dport: be16(head, l4::DPORT),
+                word: if tcp { be32(head, l4::TCP_SEQ) } else { 0 },
+                icmp_len,
+                prefix,
+                prefix_len: prefix_len as u8,
+            }
+        }
+        _ => {
+            let is_request = match payload.ip_number {
+                IpNumber::ICMP => echo.first() == Some(&icmpv4::ECHO_REQUEST),
+                IpNumber::IPV6_ICMP => echo.first() == Some(&icmpv6::ECHO_REQUEST),
+                _ => false,
+            };
+            let Some(h) = EchoHeader::parse(echo).filter(|_| is_request) else {
+                return Outcome::Other;
+            };
+            QuotedEcho {
+                proto: Protocol::Icmp,
+                src,
+                dst,
+                id: h.id,
+                seq: h.seq,
+                sport: 0,
+                dport: 0,
+                word: u32::from(h.seq),
+                icmp_len,
+                prefix: h.prefix,
+                prefix_len: h.prefix_len,
+            }
+        }
     };
     Outcome::Error(IcmpError {
         kind,
         code: icmp[icmp_error::CODE],
         reporter,
-        quoted: QuotedEcho {
-            src,
-            dst,
-            id: h.id,
-            seq: h.seq,
-            icmp_len,
-            prefix: h.prefix,
-            prefix_len: h.prefix_len,
-        },
+        quoted,
     })
 }
 

@@ -19,8 +19,8 @@ use parquet::record::{Row, RowAccessor};
 use parquet::schema::parser::parse_message_type;
 
 use crate::model::{
-    Diagnostic, Direction, ErrorKind, ErrorObservation, Observation, Packet, Point, QuotedEcho,
-    Severity, PREFIX_LEN,
+    Diagnostic, Direction, ErrorKind, ErrorObservation, Observation, Packet, Point, Protocol,
+    QuotedEcho, Severity, PREFIX_LEN,
 };
 
 use super::file::{Budget, Decoded, FileScan, BYTES_PER_OBSERVATION};
@@ -462,6 +462,14 @@ fn row_into(r: &Row, scan: &mut FileScan) -> Option<()> {
                 record,
                 fragments: u16::try_from(int(17)?).ok()?,
                 packet: Packet {
+                    proto: Protocol::Icmp,
+                    header_len: 8,
+                    sport: 0,
+                    dport: 0,
+                    tcp_seq: 0,
+                    tcp_ack: 0,
+                    tcp_flags: 0,
+                    tcp_window: 0,
                     dir,
                     src,
                     dst,
@@ -485,6 +493,10 @@ fn row_into(r: &Row, scan: &mut FileScan) -> Option<()> {
             code: u8::try_from(int(20)?).ok()?,
             reporter: s(21)?.parse().ok()?,
             quoted: QuotedEcho {
+                proto: Protocol::Icmp,
+                sport: 0,
+                dport: 0,
+                word: u32::from(seq),
                 src,
                 dst,
                 id: icmp_id,

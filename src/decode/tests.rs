@@ -4,6 +4,11 @@ use super::*;
 use crate::model::{ErrorKind, Packet};
 use etherparse::PacketBuilder;
 
+/// Every protocol, as natcorr reads by default.
+fn decode(link: LinkLayer, data: &[u8]) -> (Option<u32>, Outcome) {
+    super::decode(link, data, Protocols::ALL)
+}
+
 const PAYLOAD: &[u8] = b"0123456789abcdefPAYLOAD-PAYLOAD-PAYLOAD-PAYLOAD-";
 
 fn v4_request(id: u16, seq: u16) -> Vec<u8> {
@@ -39,7 +44,7 @@ fn ether(ethertype: u16, tags: &[(u16, u16)], ip: &[u8]) -> Vec<u8> {
 
 fn echo(link: u32, frame: &[u8]) -> (Option<u32>, Packet) {
     match decode(LinkLayer::from_linktype(link), frame) {
-        (ifx, Outcome::Echo(e)) => (ifx, e),
+        (ifx, Outcome::Packet(e)) => (ifx, e),
         other => panic!("expected an echo, got {other:?}"),
     }
 }
@@ -177,7 +182,7 @@ fn fragments() {
     ip[4..6].copy_from_slice(&777u16.to_be_bytes());
     ip[6] = 0x20;
     match decode(LinkLayer::RawIp, &ip).1 {
-        Outcome::Echo(e) => assert!(e.fragmented && e.ip_id == 777),
+        Outcome::Packet(e) => assert!(e.fragmented && e.ip_id == 777),
         other => panic!("{other:?}"),
     }
     // A later fragment carries no ICMP header: it is counted with its datagram.
@@ -189,8 +194,15 @@ fn fragments() {
         id: 777,
     };
     assert_eq!(decode(LinkLayer::RawIp, &ip).1, Outcome::Fragment(key));
-    // Later fragments of anything but ICMP are other traffic.
+    // Later fragments of UDP are counted too when UDP is read, else they are other traffic.
     ip[9] = 17;
+    assert_eq!(decode(LinkLayer::RawIp, &ip).1, Outcome::Fragment(key));
+    let icmp_only = Protocols::of(&[Protocol::Icmp]);
+    assert_eq!(
+        super::decode(LinkLayer::RawIp, &ip, icmp_only).1,
+        Outcome::Other
+    );
+    ip[9] = 50;
     assert_eq!(decode(LinkLayer::RawIp, &ip).1, Outcome::Other);
 }
 
@@ -270,10 +282,19 @@ fn gre_vxlan_geneve_are_opened() {
     ];
     udp.extend(&frame);
     check_v4(&echo(101, &outer(IpNumber::UDP, &udp)).1);
-    // Other UDP is not a tunnel.
+    // Other UDP is not a tunnel: a datagram of its own (other traffic when UDP is not read).
     let udp = vec![0xc0, 0x00, 0x00, 0x35, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    match decode(LinkLayer::RawIp, &outer(IpNumber::UDP, &udp)).1 {
+        Outcome::Packet(p) => assert_eq!((p.proto, p.sport, p.dport), (Protocol::Udp, 49152, 53)),
+        other => panic!("expected a datagram, got {other:?}"),
+    }
     assert_eq!(
-        decode(LinkLayer::RawIp, &outer(IpNumber::UDP, &udp)).1,
+        super::decode(
+            LinkLayer::RawIp,
+            &outer(IpNumber::UDP, &udp),
+            Protocols::of(&[Protocol::Icmp])
+        )
+        .1,
         Outcome::Other
     );
 }
@@ -390,14 +411,29 @@ fn icmp_errors_quote_the_echo() {
             other => panic!("{other:?}"),
         }
     }
-    // Errors about other traffic, and errors quoting a reply, are not ours.
+    // An error quoting a UDP datagram is tied by its ports (and payload, when quoted).
     let mut udp = Vec::new();
     PacketBuilder::ipv4([192, 168, 65, 125], [203, 0, 113, 234], 1)
         .udp(5000, 33434)
-        .write(&mut udp, &[0; 8])
+        .write(&mut udp, b"probe-01")
         .unwrap();
+    match decode(LinkLayer::RawIp, &icmp_error(false, 3, 3, &udp)).1 {
+        Outcome::Error(e) => {
+            let q = e.quoted;
+            assert_eq!((e.kind, e.code), (ErrorKind::Unreachable, 3));
+            assert_eq!(
+                (q.proto, q.sport, q.dport, q.word),
+                (Protocol::Udp, 5000, 33434, 0)
+            );
+            assert_eq!((q.icmp_len, &q.prefix[..8]), (16, &b"probe-01"[..]));
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // Errors about other traffic, and errors quoting a reply, are not ours.
+    let mut other = udp.clone();
+    other[9] = 50;
     assert_eq!(
-        decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &udp)).1,
+        decode(LinkLayer::RawIp, &icmp_error(false, 11, 0, &other)).1,
         Outcome::Other
     );
     let mut reply = Vec::new();
@@ -484,4 +520,84 @@ fn a_copy_with_another_link_header_is_the_same_packet() {
     );
     let p = &scan.points[0];
     assert_eq!((p.packets, p.echo_packets, p.duplicates), (3, 2, 1));
+}
+
+#[test]
+fn tcp_segments_and_udp_datagrams() {
+    let mut seg = Vec::new();
+    PacketBuilder::ipv4([192, 168, 65, 125], [203, 0, 113, 234], 64)
+        .tcp(41001, 80, 4_196_884_658, 64240)
+        .syn()
+        .write(&mut seg, &[])
+        .unwrap();
+    match decode(LinkLayer::RawIp, &seg).1 {
+        Outcome::Packet(p) => {
+            assert_eq!(p.proto, Protocol::Tcp);
+            assert_eq!(
+                (p.sport, p.dport, p.tcp_seq, p.tcp_window),
+                (41001, 80, 4_196_884_658, 64240)
+            );
+            assert!(p.is_syn());
+            assert_eq!((p.icmp_len, p.header_len, p.seq_space()), (20, 20, 1));
+            assert_eq!((p.prefix_len, p.digest_len), (0, 0));
+        }
+        other => panic!("expected a segment, got {other:?}"),
+    }
+    let mut data = Vec::new();
+    PacketBuilder::ipv4([192, 168, 65, 125], [203, 0, 113, 234], 64)
+        .tcp(41001, 80, 1000, 502)
+        .ack(77)
+        .psh()
+        .write(&mut data, b"GET /tcp/1 HTTP/1.0\r\n")
+        .unwrap();
+    match decode(LinkLayer::RawIp, &data).1 {
+        Outcome::Packet(p) => {
+            assert_eq!(
+                (p.tcp_ack, p.tcp_flags & 0x18, p.seq_space()),
+                (77, 0x18, 21)
+            );
+            assert_eq!(&p.prefix[..], &b"GET /tcp/1 HTTP/"[..]);
+            assert_eq!(p.digest, fnv1a(b"GET /tcp/1 HTTP/1.0\r\n"));
+        }
+        other => panic!("expected a segment, got {other:?}"),
+    }
+    // Cut before the window: cannot be matched, and said so.
+    assert_eq!(
+        decode(LinkLayer::RawIp, &data[..20 + 13]).1,
+        Outcome::Unusable(Unusable::TransportHeaderCut(Protocol::Tcp))
+    );
+    // Cut inside the payload: the header's fields, and the payload bytes that were kept.
+    match decode(LinkLayer::RawIp, &data[..20 + 20 + 4]).1 {
+        Outcome::Packet(p) => assert_eq!((p.prefix_len, p.payload_len()), (4, 21)),
+        other => panic!("expected a segment, got {other:?}"),
+    }
+    let mut dgram = Vec::new();
+    PacketBuilder::ipv6(
+        [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        64,
+    )
+    .udp(40053, 9999)
+    .write(&mut dgram, b"01")
+    .unwrap();
+    match decode(LinkLayer::RawIp, &dgram).1 {
+        Outcome::Packet(p) => {
+            assert_eq!(
+                (p.proto, p.sport, p.dport, p.icmp_len),
+                (Protocol::Udp, 40053, 9999, 10)
+            );
+            assert_eq!(p.payload_len(), 2);
+        }
+        other => panic!("expected a datagram, got {other:?}"),
+    }
+    assert_eq!(
+        decode(LinkLayer::RawIp, &dgram[..40 + 6]).1,
+        Outcome::Unusable(Unusable::TransportHeaderCut(Protocol::Udp))
+    );
+    // Not asked for: other traffic.
+    let icmp = Protocols::of(&[Protocol::Icmp]);
+    assert_eq!(
+        super::decode(LinkLayer::RawIp, &seg, icmp).1,
+        Outcome::Other
+    );
 }

@@ -120,7 +120,12 @@ type Exchange = (i64, i64, i64, i64);
 /// gets at most one reply: where a sequence number was sent more than once (a retry, a
 /// wrapped counter), a reply answers the latest compatible request before it, in the time of a
 /// point both were seen at.
+/// TCP: a segment and the first acknowledgement of all of it; UDP: a datagram and the next
+/// one back before another is sent ([`transport_exchanges`]).
 pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &'a Journey)> {
+    if f.local_flows[0].proto != crate::model::Protocol::Icmp {
+        return transport_exchanges(obs, f);
+    }
     let mut replies: HashMap<u16, smallvec::SmallVec<[&Journey; 1]>> = HashMap::default();
     for j in &f.replies {
         replies.entry(obs[j[0] as usize].seq).or_default().push(j);
@@ -167,6 +172,63 @@ pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &
                 pending.push(j);
             } else if let Some(k) = pending.iter().rposition(|q| answers(q, j)) {
                 out.push((pending.remove(k), j));
+            }
+        }
+    }
+    out
+}
+
+/// Exchanges of a TCP or UDP flow, in the time of the point its first request was seen at (else
+/// each journey's first sighting). TCP: a request segment taking sequence space is answered by
+/// the first reply that acknowledges exactly its end (a segment sent again is not timed: Karn);
+/// UDP: a datagram by the next reply before the initiator sends again.
+fn transport_exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &'a Journey)> {
+    let Some(first) = f.requests.first() else {
+        return Vec::new();
+    };
+    let reference = obs[first[0] as usize].point;
+    let time = |j: &Journey| {
+        j.iter()
+            .map(|&o| &obs[o as usize])
+            .find(|o| o.point == reference)
+            .unwrap_or(&obs[j[0] as usize])
+            .ts_ns
+    };
+    let mut events: Vec<(i64, bool, &Journey)> = f
+        .requests
+        .iter()
+        .map(|j| (time(j), false, j))
+        .chain(f.replies.iter().map(|j| (time(j), true, j)))
+        .collect();
+    events.sort_by_key(|&(t, is_reply, _)| (t, is_reply));
+    let mut out = Vec::new();
+    if f.local_flows[0].proto == crate::model::Protocol::Udp {
+        let mut pending: Option<&Journey> = None;
+        for (_, is_reply, j) in events {
+            if !is_reply {
+                pending = Some(j);
+            } else if let Some(q) = pending.take() {
+                out.push((q, j));
+            }
+        }
+        return out;
+    }
+    // Pending segments by the acknowledgement that answers them; a value sent twice is
+    // ambiguous and dropped.
+    let mut pending: HashMap<u32, Option<&Journey>> = HashMap::default();
+    for (_, is_reply, j) in events {
+        let o = &obs[j[0] as usize];
+        if !is_reply {
+            let space = o.seq_space();
+            if space > 0 {
+                pending
+                    .entry(o.tcp_seq.wrapping_add(space))
+                    .and_modify(|slot| *slot = None)
+                    .or_insert(Some(j));
+            }
+        } else if o.has_flags(crate::model::tcp_flag::ACK) {
+            if let Some(Some(q)) = pending.remove(&o.tcp_ack) {
+                out.push((q, j));
             }
         }
     }

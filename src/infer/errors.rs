@@ -39,7 +39,8 @@ pub fn error_finding(
         kind: first.kind,
         code: first.code,
         reporter: first.reporter.to_string(),
-        seq: first.quoted.seq,
+        // The request's number in its flow (the echo's own sequence number).
+        seq: obs[request[0] as usize].seq,
         probe_ttl,
         points: seen_at,
         first_ns: e

@@ -82,11 +82,16 @@ pub fn extend_dead_ends(
             src: String::new(),
             dst: String::new(),
             ids: Vec::new(),
+            src_port: None,
+            dst_port: None,
             ttl: None,
             requests: 0,
             replies: 0,
             rtt_ns: None,
             first_ns: None,
+            handshake_ns: None,
+            retransmissions: 0,
+            resets: 0,
         });
         f.path.push(next.clone());
         f.hops.push(Hop {

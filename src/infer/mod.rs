@@ -10,6 +10,7 @@ mod loss;
 mod nat;
 mod order;
 mod stats;
+mod tcp;
 
 pub use stats::{median, summarize};
 
@@ -78,6 +79,8 @@ struct Seen {
     src: IpAddr,
     dst: IpAddr,
     ids: Vec<u16>,
+    /// The initiator's and the responder's ports (TCP, UDP).
+    ports: (u16, u16),
     ttl: Option<u8>,
     requests: Vec<u32>,
     replies: Vec<u32>,
@@ -98,6 +101,8 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
     let name = |p: PointId| points[p as usize].name.clone();
 
     let rtts = rtt_per_point(obs, f);
+    let proto = f.local_flows[0].proto;
+    let tcp = (proto == crate::model::Protocol::Tcp).then(|| tcp::per_point(obs, f));
     let hops: Vec<Hop> = seen
         .windows(2)
         .map(|w| match f.matched {
@@ -121,18 +126,31 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
             }
         }
     }
+    let ports = |s: &Seen| proto.has_ports().then_some(s.ports);
     let path_points = seen
         .iter()
-        .map(|s| PathPoint {
-            point: name(s.point),
-            src: s.src.to_string(),
-            dst: s.dst.to_string(),
-            ids: s.ids.clone(),
-            ttl: s.ttl,
-            requests: s.requests.len() as u64,
-            replies: s.replies.len() as u64,
-            rtt_ns: rtts.get(&s.point).and_then(|v| summarize(&mut v.clone())),
-            first_ns: Some(s.first_ns),
+        .map(|s| {
+            let at = tcp.as_ref().and_then(|t| t.get(&s.point));
+            PathPoint {
+                point: name(s.point),
+                src: s.src.to_string(),
+                dst: s.dst.to_string(),
+                ids: if proto.has_ports() {
+                    Vec::new()
+                } else {
+                    s.ids.clone()
+                },
+                src_port: ports(s).map(|p| p.0),
+                dst_port: ports(s).map(|p| p.1),
+                ttl: s.ttl,
+                requests: s.requests.len() as u64,
+                replies: s.replies.len() as u64,
+                rtt_ns: rtts.get(&s.point).and_then(|v| summarize(&mut v.clone())),
+                first_ns: Some(s.first_ns),
+                handshake_ns: at.and_then(|t| t.handshake_ns),
+                retransmissions: at.map_or(0, |t| t.retransmissions),
+                resets: at.map_or(0, |t| t.resets),
+            }
         })
         .collect();
     let (requests, replies) = match f.matched {
@@ -156,12 +174,29 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
         }
     }
     let first = &seen[0];
+    let resets = if tcp.is_some() {
+        tcp::resets(
+            points,
+            obs,
+            f,
+            &seen.iter().map(|s| s.point).collect::<Vec<_>>(),
+        )
+    } else {
+        Vec::new()
+    };
     Flow {
         origin: Origin {
             point: name(first.point),
+            protocol: proto,
             src: first.src.to_string(),
             dst: first.dst.to_string(),
-            id: first.ids.first().copied().unwrap_or(0),
+            id: if proto.has_ports() {
+                0
+            } else {
+                first.ids.first().copied().unwrap_or(0)
+            },
+            src_port: ports(first).map(|p| p.0),
+            dst_port: ports(first).map(|p| p.1),
         },
         path: seen.iter().map(|s| name(s.point)).collect(),
         points: path_points,
@@ -170,6 +205,7 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
         matched: f.matched,
         hops,
         errors: Vec::new(),
+        resets,
         notes,
     }
 }
@@ -182,6 +218,7 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
             src: lf.src,
             dst: lf.dst,
             ids: Vec::new(),
+            ports: (lf.sport, lf.dport),
             ttl: None,
             requests: Vec::new(),
             replies: Vec::new(),
@@ -212,11 +249,12 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
     for s in by_point.values_mut() {
         // The addresses and ids most packets carry here.
         // A point sees one or a few of each: small lists beat hashing millions of packets.
-        let mut count: Vec<((IpAddr, IpAddr), usize)> = Vec::new();
+        type Side = ((IpAddr, IpAddr), (u16, u16));
+        let mut count: Vec<(Side, usize)> = Vec::new();
         let mut ids: Vec<u16> = Vec::new();
         for &o in s.requests.iter().chain(&s.replies) {
             let ob = &obs[o as usize];
-            let side = ob.initiator_side();
+            let side = (ob.initiator_side(), ob.initiator_ports());
             match count.iter_mut().find(|(k, _)| *k == side) {
                 Some((_, n)) => *n += 1,
                 None => count.push((side, 1)),
@@ -226,12 +264,13 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
                 ids.push(ob.icmp_id);
             }
         }
-        if let Some(&((src, dst), _)) = count
+        if let Some(&(((src, dst), ports), _)) = count
             .iter()
             .max_by_key(|(k, n)| (*n, std::cmp::Reverse(*k)))
         {
             s.src = src;
             s.dst = dst;
+            s.ports = ports;
         }
         ids.sort_unstable();
         ids.dedup();

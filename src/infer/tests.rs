@@ -59,6 +59,14 @@ impl View {
             record: 1,
             fragments: 0,
             packet: Packet {
+                proto: crate::model::Protocol::Icmp,
+                header_len: 8,
+                sport: 0,
+                dport: 0,
+                tcp_seq: 0,
+                tcp_ack: 0,
+                tcp_flags: 0,
+                tcp_window: 0,
                 dir,
                 src: src.parse().unwrap(),
                 dst: dst.parse().unwrap(),
@@ -95,6 +103,8 @@ fn points(specs: &[(&str, u64)], obs: &[Observation]) -> Vec<Point> {
                 interface: None,
                 packets: 0,
                 echo_packets: 0,
+                tcp_packets: 0,
+                udp_packets: 0,
                 fragments: 0,
                 duplicates: 0,
                 first_ns: ts.clone().min(),
@@ -339,9 +349,12 @@ fn hop_counts_replies_not_translated_back_when_they_are_one_flow() {
     let (a, b, obs) = untranslated_replies();
     let local = |v: &View, src: &str| LocalFlow {
         point: v.point,
+        proto: crate::model::Protocol::Icmp,
         src: src.parse().unwrap(),
         dst: v.dst.parse().unwrap(),
         id: v.id,
+        sport: 0,
+        dport: 0,
     };
     let journeys = |first: u32| -> Vec<Journey> {
         (0..4u32)

@@ -453,6 +453,8 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
                     TranslationKind::Snat => "src",
                     TranslationKind::Dnat => "dst",
                     TranslationKind::Id => "id",
+                    TranslationKind::Sport => "sport",
+                    TranslationKind::Dport => "dport",
                 };
                 format!("{field} {}", c.after)
             })

@@ -647,9 +647,12 @@ mod tests {
         Flow {
             origin: Origin {
                 point: "a".into(),
+                protocol: crate::model::Protocol::Icmp,
                 src: src.into(),
                 dst: "203.0.113.1".into(),
                 id: 1,
+                src_port: None,
+                dst_port: None,
             },
             path: vec!["a".into(), "b".into()],
             points: Vec::new(),
@@ -668,6 +671,7 @@ mod tests {
                 },
             }],
             errors: Vec::new(),
+            resets: Vec::new(),
             notes: Vec::new(),
         }
     }
