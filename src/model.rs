@@ -683,6 +683,8 @@ pub struct NatFinding {
     /// True when replies were seen at both points and every one had the translation undone.
     pub reply_reversed: bool,
     pub matched: Matched,
+    /// The protocols of the flows it was seen on, in the order [`Protocol::ALL`] lists them.
+    pub protocols: Vec<Protocol>,
     /// The rule that made this translation (`--rules`); `None` without rules or when none did.
     pub explained_by: Option<RuleCitation>,
     /// What the rules say of it (`None` without `--rules`).

@@ -1,8 +1,10 @@
-//! Extracted observations (`natcorr extract`): the decoded echoes and ICMP errors of some
-//! captures as one Parquet file, written where the captures are and read back in place of them.
-//! One row per observation (echo request or reply, or ICMP error quoting an echo); the capture
-//! points and the problems met while decoding ride in the file's key-value metadata as JSON.
-//! The columns are documented in the README ("Extracted observations").
+//! Extracted observations (`natcorr extract`): the decoded echoes, TCP segments, UDP datagrams
+//! and ICMP errors of some captures as one Parquet file, written where the captures are and read
+//! back in place of them. One row per observation (a packet: echo request or reply, TCP segment,
+//! UDP datagram; or an ICMP error quoting one); the capture points and the problems met while
+//! decoding ride in the file's key-value metadata as JSON. The columns are documented in the
+//! README ("Extracted observations"). Files of schema 1 (echoes only) are still read: the
+//! reader finds its columns by name, and a schema 1 file has no transport columns.
 
 use std::fs::File;
 use std::net::IpAddr;
@@ -26,14 +28,22 @@ use crate::model::{
 use super::file::{Budget, Decoded, FileScan, BYTES_PER_OBSERVATION};
 
 /// Version of the columns and metadata below; raised when they change.
-pub const PARQUET_SCHEMA_VERSION: u32 = 1;
+pub const PARQUET_SCHEMA_VERSION: u32 = 2;
+
+/// The schema versions this natcorr reads: 1 (echoes and errors quoting them, row kind `echo`)
+/// and 2 (TCP and UDP too: the transport columns, row kind `packet`).
+const READS: std::ops::RangeInclusive<u32> = 1..=PARQUET_SCHEMA_VERSION;
 
 /// The first bytes of every Parquet file.
 pub const MAGIC: &[u8; 4] = b"PAR1";
 
+/// The columns, in the order [`write_group`] writes them. Errors fill the packet columns with
+/// what they quote: its protocol, addresses, identifier, sequence number, ports, and in
+/// `tcp_seq` its [`QuotedEcho::word`].
 const SCHEMA: &str = "
 message natcorr_observation {
   required binary kind (UTF8);
+  required binary protocol (UTF8);
   required int32 point;
   required binary point_name (UTF8);
   required int64 ts_ns;
@@ -46,6 +56,13 @@ message natcorr_observation {
   required int32 icmp_id;
   required int32 seq;
   required int64 icmp_len;
+  required int32 header_len;
+  required int32 sport;
+  required int32 dport;
+  required int64 tcp_seq;
+  required int64 tcp_ack;
+  required int32 tcp_flags;
+  required int32 tcp_window;
   required binary prefix;
   required int64 digest;
   required int64 digest_len;
@@ -56,6 +73,11 @@ message natcorr_observation {
   required int32 error_code;
   required binary reporter (UTF8);
 }";
+
+/// Row kinds: a packet (schema 1: `echo`, the only packets it had), an ICMP error.
+const KIND_PACKET: &str = "packet";
+const KIND_ECHO_V1: &str = "echo";
+const KIND_ERROR: &str = "error";
 
 const KEY_VERSION: &str = "natcorr.schema_version";
 const KEY_POINTS: &str = "natcorr.points";
@@ -87,6 +109,7 @@ fn error_kind_of(s: &str) -> Option<ErrorKind> {
 #[derive(Default)]
 struct Columns {
     kind: Vec<ByteArray>,
+    protocol: Vec<ByteArray>,
     point: Vec<i32>,
     point_name: Vec<ByteArray>,
     ts_ns: Vec<i64>,
@@ -99,6 +122,13 @@ struct Columns {
     icmp_id: Vec<i32>,
     seq: Vec<i32>,
     icmp_len: Vec<i64>,
+    header_len: Vec<i32>,
+    sport: Vec<i32>,
+    dport: Vec<i32>,
+    tcp_seq: Vec<i64>,
+    tcp_ack: Vec<i64>,
+    tcp_flags: Vec<i32>,
+    tcp_window: Vec<i32>,
     prefix: Vec<ByteArray>,
     digest: Vec<i64>,
     digest_len: Vec<i64>,
@@ -123,9 +153,10 @@ impl Columns {
         self.record.push(record as i64);
     }
 
-    fn echo(&mut self, o: &Observation, name: &str, cut: bool) {
-        self.common("echo", o.point, name, o.ts_ns, o.record);
+    fn packet(&mut self, o: &Observation, name: &str, cut: bool) {
+        self.common(KIND_PACKET, o.point, name, o.ts_ns, o.record);
         let p = &o.packet;
+        self.protocol.push(text(p.proto.keyword()));
         self.direction.push(text(match p.dir {
             Direction::Request => "request",
             Direction::Reply => "reply",
@@ -137,6 +168,13 @@ impl Columns {
         self.icmp_id.push(i32::from(p.icmp_id));
         self.seq.push(i32::from(p.seq));
         self.icmp_len.push(i64::from(p.icmp_len));
+        self.header_len.push(i32::from(p.header_len));
+        self.sport.push(i32::from(p.sport));
+        self.dport.push(i32::from(p.dport));
+        self.tcp_seq.push(i64::from(p.tcp_seq));
+        self.tcp_ack.push(i64::from(p.tcp_ack));
+        self.tcp_flags.push(i32::from(p.tcp_flags));
+        self.tcp_window.push(i32::from(p.tcp_window));
         self.prefix
             .push(ByteArray::from(p.prefix[..p.prefix_len as usize].to_vec()));
         self.digest.push(p.digest as i64);
@@ -150,9 +188,10 @@ impl Columns {
     }
 
     fn error(&mut self, e: &ErrorObservation, name: &str) {
-        self.common("error", e.point, name, e.ts_ns, e.record);
+        self.common(KIND_ERROR, e.point, name, e.ts_ns, e.record);
         let q = &e.quoted;
-        // The quoted echo request, as the error quotes it.
+        // The quoted packet (echo request, TCP segment, UDP datagram), as the error quotes it.
+        self.protocol.push(text(q.proto.keyword()));
         self.direction.push(text("request"));
         self.src.push(text(&q.src.to_string()));
         self.dst.push(text(&q.dst.to_string()));
@@ -161,6 +200,13 @@ impl Columns {
         self.icmp_id.push(i32::from(q.id));
         self.seq.push(i32::from(q.seq));
         self.icmp_len.push(i64::from(q.icmp_len));
+        self.header_len.push(0);
+        self.sport.push(i32::from(q.sport));
+        self.dport.push(i32::from(q.dport));
+        self.tcp_seq.push(i64::from(q.word));
+        self.tcp_ack.push(0);
+        self.tcp_flags.push(0);
+        self.tcp_window.push(0);
         self.prefix
             .push(ByteArray::from(q.prefix[..q.prefix_len as usize].to_vec()));
         self.digest.push(0);
@@ -206,7 +252,7 @@ pub fn write(d: &Decoded) -> Result<Vec<u8>, String> {
         let mut c = Columns::default();
         for i in start..end {
             match d.observations.get(i) {
-                Some(o) => c.echo(o, name(o.point), cut.contains(&(i as u32))),
+                Some(o) => c.packet(o, name(o.point), cut.contains(&(i as u32))),
                 None => {
                     let e = &d.errors[i - d.observations.len()];
                     c.error(e, name(e.point));
@@ -236,6 +282,7 @@ fn write_group<W: std::io::Write + Send>(
         }};
     }
     column!(ByteArrayType, &c.kind);
+    column!(ByteArrayType, &c.protocol);
     column!(Int32Type, &c.point);
     column!(ByteArrayType, &c.point_name);
     column!(Int64Type, &c.ts_ns);
@@ -248,6 +295,13 @@ fn write_group<W: std::io::Write + Send>(
     column!(Int32Type, &c.icmp_id);
     column!(Int32Type, &c.seq);
     column!(Int64Type, &c.icmp_len);
+    column!(Int32Type, &c.header_len);
+    column!(Int32Type, &c.sport);
+    column!(Int32Type, &c.dport);
+    column!(Int64Type, &c.tcp_seq);
+    column!(Int64Type, &c.tcp_ack);
+    column!(Int32Type, &c.tcp_flags);
+    column!(Int32Type, &c.tcp_window);
     column!(ByteArrayType, &c.prefix);
     column!(Int64Type, &c.digest);
     column!(Int64Type, &c.digest_len);
@@ -341,17 +395,43 @@ fn read_unguarded(path: &Path, shown: &str, budget: &Budget) -> FileScan {
             .find(|k| k.key == key)
             .and_then(|k| k.value.clone())
     };
-    match get(KEY_VERSION).map(|v| v.parse::<u32>()) {
-        Some(Ok(PARQUET_SCHEMA_VERSION)) => {}
+    let version = match get(KEY_VERSION).map(|v| v.parse::<u32>()) {
+        Some(Ok(v)) if READS.contains(&v) => v,
         Some(_) => {
-            fail(&mut scan, None, format!("extracted with another natcorr schema version (this natcorr reads {PARQUET_SCHEMA_VERSION})"));
+            fail(
+                &mut scan,
+                None,
+                format!(
+                    "extracted with another natcorr schema version (this natcorr reads {} to {})",
+                    READS.start(),
+                    READS.end()
+                ),
+            );
             return scan;
         }
         None => {
             fail(&mut scan, None, "a Parquet file natcorr did not write (no natcorr.schema_version): extract it with `natcorr extract`".into());
             return scan;
         }
-    }
+    };
+    let layout = match Layout::of(
+        reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .root_schema(),
+        version,
+    ) {
+        Ok(l) => l,
+        Err(missing) => {
+            fail(
+                &mut scan,
+                None,
+                format!("no column `{missing}`, which natcorr's schema {version} has"),
+            );
+            return scan;
+        }
+    };
     let points: Option<Vec<Point>> = get(KEY_POINTS).and_then(|j| serde_json::from_str(&j).ok());
     let diagnostics: Option<Vec<Diagnostic>> =
         get(KEY_DIAGNOSTICS).and_then(|j| serde_json::from_str(&j).ok());
@@ -407,7 +487,7 @@ fn read_unguarded(path: &Path, shown: &str, budget: &Budget) -> FileScan {
                 break;
             }
         };
-        if row_into(&row, &mut scan).is_none() {
+        if row_into(&row, &layout, &mut scan).is_none() {
             bad += 1;
             first_bad.get_or_insert(n);
         }
@@ -422,81 +502,225 @@ fn read_unguarded(path: &Path, shown: &str, budget: &Budget) -> FileScan {
     scan
 }
 
+/// Where one file's columns are in its rows, looked up by name once per file (the row's fields
+/// are the schema's, in its order).
+struct Layout {
+    /// The row kind of packets: `packet`, or `echo` in schema 1.
+    packet_kind: &'static str,
+    kind: usize,
+    point: usize,
+    ts_ns: usize,
+    record: usize,
+    direction: usize,
+    src: usize,
+    dst: usize,
+    ttl: usize,
+    ip_id: usize,
+    icmp_id: usize,
+    seq: usize,
+    icmp_len: usize,
+    prefix: usize,
+    digest: usize,
+    digest_len: usize,
+    fragmented: usize,
+    fragments: usize,
+    cut_header: usize,
+    error_kind: usize,
+    error_code: usize,
+    reporter: usize,
+    /// The TCP/UDP columns (schema 2 on); schema 1 rows are ICMP with an 8-byte header and
+    /// no ports.
+    transport: Option<TransportColumns>,
+}
+
+struct TransportColumns {
+    protocol: usize,
+    header_len: usize,
+    sport: usize,
+    dport: usize,
+    tcp_seq: usize,
+    tcp_ack: usize,
+    tcp_flags: usize,
+    tcp_window: usize,
+}
+
+impl Layout {
+    /// The columns of a file of schema `version`; `Err`: the name of one it lacks.
+    fn of(schema: &parquet::schema::types::Type, version: u32) -> Result<Layout, &'static str> {
+        let fields = schema.get_fields();
+        let at = |name: &'static str| fields.iter().position(|f| f.name() == name).ok_or(name);
+        let transport = if version >= 2 {
+            Some(TransportColumns {
+                protocol: at("protocol")?,
+                header_len: at("header_len")?,
+                sport: at("sport")?,
+                dport: at("dport")?,
+                tcp_seq: at("tcp_seq")?,
+                tcp_ack: at("tcp_ack")?,
+                tcp_flags: at("tcp_flags")?,
+                tcp_window: at("tcp_window")?,
+            })
+        } else {
+            None
+        };
+        Ok(Layout {
+            packet_kind: if version >= 2 {
+                KIND_PACKET
+            } else {
+                KIND_ECHO_V1
+            },
+            kind: at("kind")?,
+            point: at("point")?,
+            ts_ns: at("ts_ns")?,
+            record: at("record")?,
+            direction: at("direction")?,
+            src: at("src")?,
+            dst: at("dst")?,
+            ttl: at("ttl")?,
+            ip_id: at("ip_id")?,
+            icmp_id: at("icmp_id")?,
+            seq: at("seq")?,
+            icmp_len: at("icmp_len")?,
+            prefix: at("prefix")?,
+            digest: at("digest")?,
+            digest_len: at("digest_len")?,
+            fragmented: at("fragmented")?,
+            fragments: at("fragments")?,
+            cut_header: at("cut_header")?,
+            error_kind: at("error_kind")?,
+            error_code: at("error_code")?,
+            reporter: at("reporter")?,
+            transport,
+        })
+    }
+}
+
+/// The transport fields of one row: a packet's own, or those of the packet an error quotes
+/// (`tcp_seq` then holds the quote's word).
+struct TransportFields {
+    proto: Protocol,
+    header_len: u8,
+    sport: u16,
+    dport: u16,
+    tcp_seq: u32,
+    tcp_ack: u32,
+    tcp_flags: u8,
+    tcp_window: u16,
+}
+
+impl TransportFields {
+    /// Schema 1: every row an ICMP echo (or an error quoting one).
+    const ECHO: TransportFields = TransportFields {
+        proto: Protocol::Icmp,
+        header_len: 8,
+        sport: 0,
+        dport: 0,
+        tcp_seq: 0,
+        tcp_ack: 0,
+        tcp_flags: 0,
+        tcp_window: 0,
+    };
+
+    fn of(r: &Row, t: &TransportColumns) -> Option<TransportFields> {
+        let int = |i: usize| r.get_int(i).ok();
+        let long = |i: usize| r.get_long(i).ok();
+        Some(TransportFields {
+            proto: Protocol::from_keyword(r.get_string(t.protocol).ok()?)?,
+            header_len: u8::try_from(int(t.header_len)?).ok()?,
+            sport: u16::try_from(int(t.sport)?).ok()?,
+            dport: u16::try_from(int(t.dport)?).ok()?,
+            tcp_seq: u32::try_from(long(t.tcp_seq)?).ok()?,
+            tcp_ack: u32::try_from(long(t.tcp_ack)?).ok()?,
+            tcp_flags: u8::try_from(int(t.tcp_flags)?).ok()?,
+            tcp_window: u16::try_from(int(t.tcp_window)?).ok()?,
+        })
+    }
+}
+
 /// One row into the scan; `None` when a value is out of range or a point is unknown.
-fn row_into(r: &Row, scan: &mut FileScan) -> Option<()> {
+fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
     let s = |i: usize| r.get_string(i).ok();
     let int = |i: usize| r.get_int(i).ok();
     let long = |i: usize| r.get_long(i).ok();
-    let point = u32::try_from(int(1)?).ok()?;
+    let point = u32::try_from(int(l.point)?).ok()?;
     if point as usize >= scan.points.len() {
         return None;
     }
-    let ts_ns = long(3)?;
-    let record = u64::try_from(long(4)?).ok()?;
-    let src: IpAddr = s(6)?.parse().ok()?;
-    let dst: IpAddr = s(7)?.parse().ok()?;
-    let bytes = r.get_bytes(13).ok()?.data();
+    let ts_ns = long(l.ts_ns)?;
+    let record = u64::try_from(long(l.record)?).ok()?;
+    let src: IpAddr = s(l.src)?.parse().ok()?;
+    let dst: IpAddr = s(l.dst)?.parse().ok()?;
+    let bytes = r.get_bytes(l.prefix).ok()?.data();
     if bytes.len() > PREFIX_LEN {
         return None;
     }
     let mut prefix = [0u8; PREFIX_LEN];
     prefix[..bytes.len()].copy_from_slice(bytes);
     let prefix_len = bytes.len() as u8;
-    let icmp_id = u16::try_from(int(10)?).ok()?;
-    let seq = u16::try_from(int(11)?).ok()?;
-    let icmp_len = u32::try_from(long(12)?).ok()?;
-    match s(0)?.as_str() {
-        "echo" => {
-            let dir = match s(5)?.as_str() {
-                "request" => Direction::Request,
-                "reply" => Direction::Reply,
-                _ => return None,
-            };
-            let index = scan.observations.len() as u32;
-            if r.get_bool(18).ok()? {
-                scan.cut_headers.push(index);
-            }
-            scan.observations.push(Observation {
-                point,
-                ts_ns,
-                record,
-                fragments: u16::try_from(int(17)?).ok()?,
-                packet: Packet {
-                    proto: Protocol::Icmp,
-                    header_len: 8,
-                    sport: 0,
-                    dport: 0,
-                    tcp_seq: 0,
-                    tcp_ack: 0,
-                    tcp_flags: 0,
-                    tcp_window: 0,
-                    dir,
-                    src,
-                    dst,
-                    ttl: u8::try_from(int(8)?).ok()?,
-                    ip_id: u32::try_from(long(9)?).ok()?,
-                    icmp_id,
-                    seq,
-                    icmp_len,
-                    prefix,
-                    prefix_len,
-                    digest: long(14)? as u64,
-                    digest_len: u32::try_from(long(15)?).ok()?,
-                    fragmented: r.get_bool(16).ok()?,
-                },
-            });
+    let icmp_id = u16::try_from(int(l.icmp_id)?).ok()?;
+    let seq = u16::try_from(int(l.seq)?).ok()?;
+    let icmp_len = u32::try_from(long(l.icmp_len)?).ok()?;
+    let t = match &l.transport {
+        Some(columns) => TransportFields::of(r, columns)?,
+        None => TransportFields::ECHO,
+    };
+    let kind = s(l.kind)?.as_str();
+    if kind == l.packet_kind {
+        let dir = match s(l.direction)?.as_str() {
+            "request" => Direction::Request,
+            "reply" => Direction::Reply,
+            _ => return None,
+        };
+        let index = scan.observations.len() as u32;
+        if r.get_bool(l.cut_header).ok()? {
+            scan.cut_headers.push(index);
         }
-        "error" => scan.errors.push(ErrorObservation {
+        scan.observations.push(Observation {
             point,
             ts_ns,
-            kind: error_kind_of(s(19)?)?,
-            code: u8::try_from(int(20)?).ok()?,
-            reporter: s(21)?.parse().ok()?,
+            record,
+            fragments: u16::try_from(int(l.fragments)?).ok()?,
+            packet: Packet {
+                proto: t.proto,
+                header_len: t.header_len,
+                sport: t.sport,
+                dport: t.dport,
+                tcp_seq: t.tcp_seq,
+                tcp_ack: t.tcp_ack,
+                tcp_flags: t.tcp_flags,
+                tcp_window: t.tcp_window,
+                dir,
+                src,
+                dst,
+                ttl: u8::try_from(int(l.ttl)?).ok()?,
+                ip_id: u32::try_from(long(l.ip_id)?).ok()?,
+                icmp_id,
+                seq,
+                icmp_len,
+                prefix,
+                prefix_len,
+                digest: long(l.digest)? as u64,
+                digest_len: u32::try_from(long(l.digest_len)?).ok()?,
+                fragmented: r.get_bool(l.fragmented).ok()?,
+            },
+        });
+    } else if kind == KIND_ERROR {
+        scan.errors.push(ErrorObservation {
+            point,
+            ts_ns,
+            kind: error_kind_of(s(l.error_kind)?)?,
+            code: u8::try_from(int(l.error_code)?).ok()?,
+            reporter: s(l.reporter)?.parse().ok()?,
             quoted: QuotedEcho {
-                proto: Protocol::Icmp,
-                sport: 0,
-                dport: 0,
-                word: u32::from(seq),
+                proto: t.proto,
+                sport: t.sport,
+                dport: t.dport,
+                // Schema 1 quotes only echoes: their word is the sequence number.
+                word: if l.transport.is_some() {
+                    t.tcp_seq
+                } else {
+                    u32::from(seq)
+                },
                 src,
                 dst,
                 id: icmp_id,
@@ -506,8 +730,9 @@ fn row_into(r: &Row, scan: &mut FileScan) -> Option<()> {
                 prefix_len,
             },
             record,
-        }),
-        _ => return None,
+        });
+    } else {
+        return None;
     }
     Some(())
 }

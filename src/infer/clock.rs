@@ -434,6 +434,15 @@ impl Link {
     /// the second, at the first.
     fn from_exchanges(ex: &[Exchange], tick: i64) -> Link {
         let med = |mut v: Vec<i64>| median(&mut v).unwrap_or(0);
+        // Round trips take the upper of two middle values: a one-way time is at most its
+        // round trip in every exchange, and so is its median (the lower middle, the larger
+        // magnitude when negative) at most the round trips' upper middle. With the lower
+        // middle, exchanges of several kinds (a TCP handshake, data and its ACK) made a
+        // possible timing look impossible.
+        let upper = |mut v: Vec<i64>| {
+            v.sort_unstable();
+            v.get(v.len() / 2).copied().unwrap_or(0)
+        };
         // δ of each exchange: the round trip between the two points; θ from the exchanges
         // whose δ is within twice the smallest.
         let delta = |e: &Exchange| {
@@ -455,8 +464,8 @@ impl Link {
             uncertainty: best / 2,
             forward: med(ex.iter().map(|e| e.1.saturating_sub(e.0)).collect()),
             backward: med(ex.iter().map(|e| e.3.saturating_sub(e.2)).collect()),
-            rtt_first: med(ex.iter().map(|e| e.3.saturating_sub(e.0)).collect()),
-            rtt_second: med(ex.iter().map(|e| e.2.saturating_sub(e.1)).collect()),
+            rtt_first: upper(ex.iter().map(|e| e.3.saturating_sub(e.0)).collect()),
+            rtt_second: upper(ex.iter().map(|e| e.2.saturating_sub(e.1)).collect()),
             tick,
             exchanges: ex.len() as u64,
         }

@@ -20,6 +20,10 @@ pub fn summarize(flows: &[Flow]) -> Vec<NatFinding> {
                         n.replies += t.replies;
                         n.replies_reversed += t.replies_reversed;
                         n.reply_reversed = n.replies > 0 && n.replies_reversed == n.replies;
+                        if !n.protocols.contains(&f.origin.protocol) {
+                            n.protocols.push(f.origin.protocol);
+                            n.protocols.sort_unstable();
+                        }
                     }
                     None => {
                         index.insert(key, out.len());
@@ -36,6 +40,7 @@ pub fn summarize(flows: &[Flow]) -> Vec<NatFinding> {
                             replies_reversed: t.replies_reversed,
                             reply_reversed: t.replies > 0 && t.replies_reversed == t.replies,
                             matched: f.matched,
+                            protocols: vec![f.origin.protocol],
                             explained_by: None,
                             explanation: None,
                         });

@@ -175,20 +175,20 @@ fn flow(
 ) {
     let _ = writeln!(
         o,
-        "<h2>Flow {}: {} → {} (id {} at {})</h2><p>{}, {}, matched {}</p>",
+        "<h2>Flow {}: {} (at {})</h2><p>{}, matched {}</p>",
         i + 1,
-        esc(&f.origin.src),
-        esc(&f.origin.dst),
-        f.origin.id,
+        esc(&sections::flow_title(f)),
         esc(&f.origin.point),
-        count(f.requests, "request", "requests"),
-        count(f.replies, "reply", "replies"),
+        esc(&sections::flow_counts(f)),
         if f.matched == crate::model::Matched::Packet {
             "packet by packet"
         } else {
             "by destination only"
         }
     );
+    for line in sections::tcp_lines(f) {
+        let _ = writeln!(o, "<p class=\"tcp\">{}</p>", esc(&line));
+    }
     path_svg(o, f);
     // Round-trip time at each point, in path order.
     let rtts: Vec<String> = f
@@ -238,7 +238,7 @@ fn flow(
             ),
             None => "-".to_string(),
         };
-        let lost = lost_cell(h);
+        let lost = lost_cell(f.origin.protocol, h);
         let _ = writeln!(
             o,
             "<tr><td>{} → {}</td><td>{}</td><td>{}</td><td>{lat}</td><td>{}</td><td>{lost}</td></tr>",
@@ -274,22 +274,29 @@ fn flow(
     }
 }
 
-/// What a hop lost, with the sequence numbers; empty when nothing.
-fn lost_cell(h: &crate::model::Hop) -> String {
+/// What a hop of a flow of protocol `p` lost, with the packets' numbers; empty when nothing.
+fn lost_cell(p: crate::model::Protocol, h: &crate::model::Hop) -> String {
     let mut parts = Vec::new();
-    if h.lost.request > 0 {
-        parts.push(format!(
-            "{} lost ({})",
-            count(h.lost.request, "request", "requests"),
-            sections::seq_list(&h.lost.request_seqs, h.lost.request)
-        ));
-    }
-    if h.lost.reply > 0 {
-        parts.push(format!(
-            "{} lost ({})",
-            count(h.lost.reply, "reply", "replies"),
-            sections::seq_list(&h.lost.reply_seqs, h.lost.reply)
-        ));
+    for (dir, n, seqs) in [
+        (
+            crate::model::Direction::Request,
+            h.lost.request,
+            &h.lost.request_seqs,
+        ),
+        (
+            crate::model::Direction::Reply,
+            h.lost.reply,
+            &h.lost.reply_seqs,
+        ),
+    ] {
+        if n > 0 {
+            let (one, many) = sections::nouns(p, dir);
+            parts.push(format!(
+                "{} lost ({})",
+                count(n, one, many),
+                sections::numbered(p, seqs, n)
+            ));
+        }
     }
     if h.lost.fragments > 0 {
         parts.push(format!(
@@ -383,6 +390,7 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
         .filter(|r| col(&a.points[r.point as usize].name) == Some(last))
         .map(|r| r.journey)
         .collect();
+    // Echo replies by sequence number, found once (each candidate exchange asks).
     let mut replies: HashMap<u16, u64> = HashMap::default();
     for r in rows
         .iter()
@@ -391,23 +399,29 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
         replies.entry(r.seq).or_insert(r.journey);
     }
     let reached_end = |journey: u64| ended.contains(&journey);
-    let reply_of = |seq: u16| replies.get(&seq).copied();
+    let reply_of = |r: &PacketRow| {
+        if f.origin.protocol == crate::model::Protocol::Icmp {
+            replies.get(&r.seq).copied()
+        } else {
+            sections::partner(&rows, r)
+        }
+    };
     // The chosen journey, else the first exchange whose request reached the end and was
     // answered, else the first packet.
     let pick = rows
         .iter()
         .find(|r| Some(r.journey) == chosen)
         .or_else(|| {
-            rows.iter().find(|r| {
-                r.dir == crate::model::Direction::Request
-                    && reached_end(r.journey)
-                    && reply_of(r.seq).is_some()
-            })
+            // A few candidates: finding a TCP/UDP partner walks the flow's rows.
+            rows.iter()
+                .filter(|r| r.dir == crate::model::Direction::Request && reached_end(r.journey))
+                .take(64)
+                .find(|r| reply_of(r).is_some())
         })
         .or(rows.first());
     let Some(first) = pick.copied() else { return };
     let req = first.journey;
-    let rep = reply_of(first.seq).filter(|&r| r != req);
+    let rep = reply_of(&first).filter(|&r| r != req);
     let mut steps: Vec<&PacketRow> = rows
         .iter()
         .copied()
@@ -426,7 +440,7 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
         Some(r) => format!("journeys {req}, {r}"),
         None => format!("journey {req}"),
     };
-    let _ = writeln!(o, "<h3>Ladder: seq {} ({journeys})</h3><svg width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"ladder\">", first.seq);
+    let _ = writeln!(o, "<h3>Ladder: {} {} ({journeys})</h3><svg width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"ladder\">", sections::number_word(f.origin.protocol), first.seq);
     for (i, p) in f.path.iter().enumerate() {
         let x = 75 + i * w;
         let _ = writeln!(o, "<text x=\"{x}\" y=\"16\" text-anchor=\"middle\">{}</text><line x1=\"{x}\" y1=\"24\" x2=\"{x}\" y2=\"{}\" stroke=\"#d0d7de\"/>", esc(&short(p, 20)), height - 5);
@@ -523,15 +537,16 @@ fn vanished(a: &Analysis, f: &Flow, steps: &[&PacketRow], req: u64) -> Vec<(usiz
         let Some(v) = sections::vanished(f, last.dir, at, last.seq) else {
             continue;
         };
-        let what = sections::direction_word(last.dir);
+        let what = sections::nouns(f.origin.protocol, last.dir).0;
+        let number = sections::number_word(f.origin.protocol);
         let why = if v.lost {
             format!(
-                "seq {} {what} lost between {} and {}",
+                "{number} {} {what} lost between {} and {}",
                 last.seq, f.path[at], f.path[v.next]
             )
         } else {
             format!(
-                "seq {} {what} not seen at {} (maybe not captured: see Loss)",
+                "{number} {} {what} not seen at {} (maybe not captured: see Loss)",
                 last.seq, f.path[v.next]
             )
         };

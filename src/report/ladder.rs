@@ -2,7 +2,7 @@
 //! points in the terminal, like a flow graph; what each hop rewrote is marked.
 
 use super::{fmt_ns, sections, Render, RenderError};
-use crate::model::{Analysis, Direction, Flow, PacketRow, TranslationKind};
+use crate::model::{Analysis, Direction, Flow, PacketRow, Protocol, TranslationKind};
 use std::fmt::Write;
 
 const COL: usize = 18;
@@ -37,22 +37,17 @@ fn ladder(a: &Analysis, journey: u64) -> Option<String> {
             .position(|p| *p == a.points[r.point as usize].name)
     };
     // The exchange: the request journey and its reply (or the other way round).
-    let partner = a
-        .packets
-        .iter()
-        .find(|r| {
-            r.flow == first.flow && r.seq == first.seq && r.dir != first.dir && r.journey != journey
-        })
-        .map(|r| r.journey);
+    let rows: Vec<&PacketRow> = a.packets.iter().filter(|r| r.flow == first.flow).collect();
+    let partner = sections::partner(&rows, first);
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "journey {journey}{} · flow {} · seq {} · {} → {} (fields a hop changed are marked *)\n",
+        "journey {journey}{} · flow {} · {} {} · {} (fields a hop changed are marked *)\n",
         partner.map(|p| format!(" and {p}")).unwrap_or_default(),
         first.flow,
+        sections::number_word(flow.origin.protocol),
         first.seq,
-        flow.origin.src,
-        flow.origin.dst
+        sections::flow_title(flow)
     );
     let header: String = flow.path.iter().map(|p| cell(p)).collect();
     let _ = writeln!(o, "{:>10}  {header}", "time");
@@ -107,24 +102,32 @@ fn ladder(a: &Analysis, journey: u64) -> Option<String> {
                 Some(p) => {
                     let changed: Vec<TranslationKind> = p.changes(r).map(|c| c.kind).collect();
                     let has = |k| changed.contains(&k);
+                    // Changes are of the fields as they are on the wire.
+                    let (sport, dport) = (has(TranslationKind::Sport), has(TranslationKind::Dport));
+                    let ids = match flow.origin.protocol {
+                        Protocol::Icmp => format!(
+                            "id {}",
+                            mark(has(TranslationKind::Id), r.icmp_id.to_string())
+                        ),
+                        _ => format!(
+                            "{} > {}",
+                            mark(sport, r.sport.to_string()),
+                            mark(dport, r.dport.to_string())
+                        ),
+                    };
                     format!(
-                        "{} > {} id {} ttl {}",
+                        "{} > {} {ids} ttl {}",
                         mark(has(TranslationKind::Snat), r.src.to_string()),
                         mark(has(TranslationKind::Dnat), r.dst.to_string()),
-                        mark(has(TranslationKind::Id), r.icmp_id.to_string()),
                         r.ttl
                     )
                 }
                 None => format!(
-                    "{} {} > {} id {} ttl {}",
-                    if dir == Direction::Request {
-                        "request"
-                    } else {
-                        "reply"
-                    },
+                    "{} {} > {} {} ttl {}",
+                    sections::packet_word(flow.origin.protocol, dir),
                     r.src,
                     r.dst,
-                    r.icmp_id,
+                    sections::packet_fields(r),
                     r.ttl
                 ),
             };
@@ -154,7 +157,7 @@ fn vanished(o: &mut String, flow: &Flow, dir: Direction, at: usize, seq: u16) {
         line[i * COL + COL / 2] = '|';
     }
     line[v.next * COL + COL / 2] = 'x';
-    let what = sections::direction_word(dir);
+    let what = sections::nouns(flow.origin.protocol, dir).0;
     let why = if v.lost {
         format!(
             "{what} lost between {} and {}",

@@ -22,10 +22,8 @@ fn label(s: &str) -> String {
 fn diagram(o: &mut String, f: &Flow, count: usize) {
     let _ = writeln!(o, "```mermaid\nsequenceDiagram");
     let title = format!(
-        "{} → {} (id {} at {}), {}",
-        f.origin.src,
-        f.origin.dst,
-        f.origin.id,
+        "{} (at {}), {}",
+        super::sections::flow_title(f),
         f.origin.point,
         crate::text::count(count as u64, "flow", "flows")
     );
@@ -103,9 +101,7 @@ impl Mermaid {
             o.push('\n');
         }
         if a.flows.is_empty() {
-            o.push_str(
-                "```mermaid\nsequenceDiagram\n    Note over natcorr: no echo flow found\n```\n",
-            );
+            o.push_str("```mermaid\nsequenceDiagram\n    Note over natcorr: no flow found\n```\n");
         }
         o
     }

@@ -127,6 +127,9 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
                 if let Some(h) = hosts.get(&key).filter(|_| n.kind == TranslationKind::Id) {
                     line.push_str(&format!(" — the identifier of {}'s requests", h.join(", ")));
                 }
+                if n.kind == TranslationKind::Sport {
+                    line.push_str(&port_rewrite(a, n));
+                }
                 let why = n.explanation.as_ref().map(|e| format!("  ↳ {}", e.text));
                 std::iter::once(line).chain(why)
             })
@@ -174,6 +177,61 @@ fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, &str, &str), Vec<&str>>
         }
     }
     out
+}
+
+/// Whose source port a port rewrite changed, and why NAT had to: the connection that already
+/// held that address and port beyond the hop (" — the source port of 192.168.65.126:40000;
+/// another connection held 169.254.43.17:40000 (flow 1)").
+fn port_rewrite(a: &Analysis, n: &NatFinding) -> String {
+    let at = |f: &crate::model::Flow, point: &str| f.points.iter().position(|p| p.point == point);
+    let mut whose = Vec::new();
+    let mut held = Vec::new();
+    for (i, f) in a.flows.iter().enumerate() {
+        let rewrote = f.hops.iter().any(|h| {
+            h.from == n.from
+                && h.to == n.to
+                && h.translations
+                    .iter()
+                    .any(|t| t.kind == n.kind && t.before == n.before && t.after == n.after)
+        });
+        if !rewrote {
+            continue;
+        }
+        if let Some(p) = at(f, &n.from).map(|k| &f.points[k]) {
+            whose.push(sections::endpoint(&p.src, p.src_port));
+        }
+        // Another flow with this flow's outside address (and destination) and the old port.
+        let Some(out) = at(f, &n.to).map(|k| &f.points[k]) else {
+            continue;
+        };
+        for (j, g) in a.flows.iter().enumerate().filter(|(j, _)| *j != i) {
+            if let Some(q) = at(g, &n.to).map(|k| &g.points[k]) {
+                if q.src == out.src
+                    && q.src_port.map(|p| p.to_string()).as_deref() == Some(n.before.as_str())
+                    && q.dst == out.dst
+                    && q.dst_port == out.dst_port
+                {
+                    let text = format!(
+                        "{} (flow {})",
+                        sections::endpoint(&q.src, q.src_port),
+                        j + 1
+                    );
+                    if !held.contains(&text) {
+                        held.push(text);
+                    }
+                }
+            }
+        }
+    }
+    let mut s = String::new();
+    if !whose.is_empty() {
+        whose.dedup();
+        s.push_str(&format!(" — the source port of {}", whose.join(", ")));
+    }
+    if !held.is_empty() {
+        s.push_str(&format!("; another connection held {}", held.join(", ")));
+    }
+    s
 }
 
 /// What the rules said of a group of findings (`--rules`): the one rule that explains all of
@@ -232,11 +290,27 @@ fn nat_group_line(g: &[&NatFinding]) -> String {
 
 /// The sentence that names one translation.
 pub fn nat_sentence(n: &NatFinding) -> String {
+    // Requests are echo requests; for TCP and UDP, the initiator's packets.
+    let (one, many) = match n.protocols[..] {
+        [p] => sections::nouns(p, crate::model::Direction::Request),
+        _ => ("request", "requests"),
+    };
     let what = match n.matched {
-        crate::model::Matched::Packet => format!("{}/{} requests", n.packets, n.of),
+        crate::model::Matched::Packet => format!("{}/{} {many}", n.packets, n.of),
         crate::model::Matched::Flow => format!(
             "{}, matched by destination",
-            crate::text::count(n.packets, "request", "requests")
+            crate::text::count(n.packets, one, many)
+        ),
+    };
+    let on = match n.protocols[..] {
+        [crate::model::Protocol::Icmp] | [] => String::new(),
+        _ => format!(
+            "{} ",
+            n.protocols
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("+")
         ),
     };
     let flows = if n.flows > 1 {
@@ -257,7 +331,7 @@ pub fn nat_sentence(n: &NatFinding) -> String {
         "replies NOT translated back".to_string()
     };
     format!(
-        "{} {} → {} between {} and {} ({flows}{what}; {back})",
+        "{on}{} {} → {} between {} and {} ({flows}{what}; {back})",
         n.kind, n.before, n.after, n.from, n.to
     )
 }

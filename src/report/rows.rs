@@ -9,8 +9,9 @@ pub struct Rows {
     pub jsonl: bool,
 }
 
-/// The columns, in order (also the JSONL keys).
-pub const COLUMNS: [&str; 13] = [
+/// The columns, in order (also the JSONL keys). TCP and UDP columns came later, at the end;
+/// for echoes they are 0 (and `protocol` is `icmp`).
+pub const COLUMNS: [&str; 19] = [
     "point",
     "time_ns",
     "time_utc",
@@ -24,6 +25,12 @@ pub const COLUMNS: [&str; 13] = [
     "icmp_len",
     "flow",
     "journey",
+    "protocol",
+    "sport",
+    "dport",
+    "tcp_seq",
+    "tcp_ack",
+    "tcp_flags",
 ];
 
 fn csv_field(s: &str) -> String {
@@ -60,12 +67,14 @@ impl Render for Rows {
                     "point": point, "time_ns": r.ts_ns, "time_utc": time, "direction": dir,
                     "src": r.src.to_string(), "dst": r.dst.to_string(), "icmp_id": r.icmp_id, "seq": r.seq,
                     "ttl": r.ttl, "ip_id": r.ip_id, "icmp_len": r.icmp_len, "flow": r.flow, "journey": r.journey,
+                    "protocol": r.proto.keyword(), "sport": r.sport, "dport": r.dport,
+                    "tcp_seq": r.tcp_seq, "tcp_ack": r.tcp_ack, "tcp_flags": r.tcp_flags,
                 });
                 writeln!(out, "{row}")?;
             } else {
                 writeln!(
                     out,
-                    "{},{},{time},{dir},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{time},{dir},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(point),
                     r.ts_ns,
                     r.src,
@@ -76,7 +85,13 @@ impl Render for Rows {
                     r.ip_id,
                     r.icmp_len,
                     r.flow,
-                    r.journey
+                    r.journey,
+                    r.proto.keyword(),
+                    r.sport,
+                    r.dport,
+                    r.tcp_seq,
+                    r.tcp_ack,
+                    r.tcp_flags
                 )?;
             }
         }

@@ -1,8 +1,12 @@
 //! The report's findings as sentences, shared by the table and the HTML: who answered the
-//! probes (a traceroute from the captures) and where packets were lost.
+//! probes (a traceroute from the captures), where packets were lost, what a flow is (its
+//! protocol, addresses and ports) and what its TCP connection did.
 
-use crate::model::{Analysis, Direction, ErrorKind, Flow, Matched};
+use crate::model::{
+    tcp_flag, Analysis, Direction, ErrorKind, Flow, Matched, Packet, PacketRow, Protocol,
+};
 use crate::text::count;
+use crate::units::fmt_ns;
 use rustc_hash::FxHashMap as HashMap;
 
 /// What answered a probe: a router's ICMP error, or the destination's echo reply.
@@ -43,7 +47,7 @@ pub fn routers(a: &Analysis) -> Vec<Route> {
             .points
             .first()
             .and_then(|p| p.ttl)
-            .filter(|_| f.replies > 0)
+            .filter(|_| f.replies > 0 && f.origin.protocol == Protocol::Icmp)
         {
             answers.push((ttl, f.origin.dst.clone(), Answer::EchoReply));
         }
@@ -87,16 +91,12 @@ pub fn loss(a: &Analysis) -> Loss {
                     count(n, one, many)
                 )
             };
+            let proto = f.origin.protocol;
+            let (req_one, req_many) = nouns(proto, Direction::Request);
+            let (rep_one, rep_many) = nouns(proto, Direction::Reply);
             if h.lost.request > 0 {
-                let why = seq_list(&h.lost.request_seqs, h.lost.request);
-                lines.push(line(
-                    h.lost.request,
-                    "request",
-                    "requests",
-                    &h.from,
-                    &h.to,
-                    why,
-                ));
+                let why = numbered(proto, &h.lost.request_seqs, h.lost.request);
+                lines.push(line(h.lost.request, req_one, req_many, &h.from, &h.to, why));
             }
             if h.lost.fragments > 0 {
                 let why = "the packets' first fragments arrived".to_string();
@@ -110,12 +110,12 @@ pub fn loss(a: &Analysis) -> Loss {
                 ));
             }
             if h.lost.reply > 0 {
-                let why = seq_list(&h.lost.reply_seqs, h.lost.reply);
-                lines.push(line(h.lost.reply, "reply", "replies", &h.to, &h.from, why));
+                let why = numbered(proto, &h.lost.reply_seqs, h.lost.reply);
+                lines.push(line(h.lost.reply, rep_one, rep_many, &h.to, &h.from, why));
             }
             for (n, one, many, at) in [
-                (h.lost.request_unverified, "request", "requests", &h.to),
-                (h.lost.reply_unverified, "reply", "replies", &h.from),
+                (h.lost.request_unverified, req_one, req_many, &h.to),
+                (h.lost.reply_unverified, rep_one, rep_many, &h.from),
             ] {
                 if n > 0 {
                     unverified.push(format!(
@@ -128,7 +128,7 @@ pub fn loss(a: &Analysis) -> Loss {
         }
     }
     let summary = if a.flows.is_empty() {
-        Some("no echo flow: nothing to compare".to_string())
+        Some("no flow: nothing to compare".to_string())
     } else if !packets_compared(a) {
         Some("cannot tell: no packet was seen at two capture points (captures taken one at a time), so loss between them cannot be compared".to_string())
     } else if lines.is_empty() {
@@ -209,5 +209,221 @@ pub fn direction_word(dir: Direction) -> &'static str {
     match dir {
         Direction::Request => "request",
         Direction::Reply => "reply",
+    }
+}
+
+/// An address with its port, as people write it: `192.0.2.1:80`, `[2001:db8::1]:80`.
+pub fn endpoint(addr: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) if addr.contains(':') => format!("[{addr}]:{p}"),
+        Some(p) => format!("{addr}:{p}"),
+        None => addr.to_string(),
+    }
+}
+
+/// What a flow is, where its path starts: `192.168.65.125 → 203.0.113.234  id 4242` for an
+/// echo flow, `TCP 192.168.65.125:41001 → 203.0.113.234:80` for a connection.
+pub fn flow_title(f: &Flow) -> String {
+    let o = &f.origin;
+    match o.protocol {
+        Protocol::Icmp => format!("{} → {}  id {}", o.src, o.dst, o.id),
+        p => format!(
+            "{p} {} → {}",
+            endpoint(&o.src, o.src_port),
+            endpoint(&o.dst, o.dst_port)
+        ),
+    }
+}
+
+/// A flow's packet counts: requests and replies, or for a connection, each side's packets.
+pub fn flow_counts(f: &Flow) -> String {
+    match f.origin.protocol {
+        Protocol::Icmp => format!(
+            "{}, {}",
+            count(f.requests, "request", "requests"),
+            count(f.replies, "reply", "replies")
+        ),
+        _ => format!(
+            "{} from the initiator, {} from the responder",
+            count(f.requests, "packet", "packets"),
+            f.replies
+        ),
+    }
+}
+
+/// What requests and replies are called in a flow of this protocol (one, many).
+pub fn nouns(p: Protocol, dir: Direction) -> (&'static str, &'static str) {
+    match (p, dir) {
+        (Protocol::Icmp, Direction::Request) => ("request", "requests"),
+        (Protocol::Icmp, Direction::Reply) => ("reply", "replies"),
+        (Protocol::Tcp, Direction::Request) => {
+            ("segment from the initiator", "segments from the initiator")
+        }
+        (Protocol::Tcp, Direction::Reply) => {
+            ("segment from the responder", "segments from the responder")
+        }
+        (Protocol::Udp, Direction::Request) => (
+            "datagram from the initiator",
+            "datagrams from the initiator",
+        ),
+        (Protocol::Udp, Direction::Reply) => (
+            "datagram from the responder",
+            "datagrams from the responder",
+        ),
+    }
+}
+
+/// The word before a packet's number: an echo's sequence number ("seq 3"), or a TCP/UDP
+/// packet's number in its flow and direction ("packet 3").
+pub fn number_word(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Icmp => "seq",
+        _ => "packet",
+    }
+}
+
+/// [`seq_list`] with the word of the protocol: "seq 3, 5" or "packet 3, 5".
+pub fn numbered(p: Protocol, seqs: &[u16], n: u64) -> String {
+    let list = seq_list(seqs, n);
+    match p {
+        Protocol::Icmp => list,
+        _ => list.replacen("seq", number_word(p), 1),
+    }
+}
+
+/// What "a request" is called in a flow of this protocol (for loss lines and ladders).
+pub fn packet_word(p: Protocol, dir: Direction) -> &'static str {
+    match (p, dir) {
+        (Protocol::Icmp, _) => direction_word(dir),
+        (Protocol::Tcp, Direction::Request) => "initiator's segment",
+        (Protocol::Tcp, Direction::Reply) => "responder's segment",
+        (Protocol::Udp, Direction::Request) => "initiator's datagram",
+        (Protocol::Udp, Direction::Reply) => "responder's datagram",
+    }
+}
+
+/// TCP flags as tcpdump names them: `SYN`, `SYN,ACK`, `PSH,ACK`, `FIN,ACK`, `RST`.
+pub fn tcp_flags(flags: u8) -> String {
+    const NAMES: [(u8, &str); 6] = [
+        (tcp_flag::SYN, "SYN"),
+        (tcp_flag::FIN, "FIN"),
+        (tcp_flag::RST, "RST"),
+        (0x08, "PSH"),
+        (tcp_flag::ACK, "ACK"),
+        (0x20, "URG"),
+    ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    }
+}
+
+/// A packet's own fields beyond its addresses, for a ladder: the echo id, or the ports, TCP
+/// flags and payload length.
+pub fn packet_fields(p: &Packet) -> String {
+    match p.proto {
+        Protocol::Icmp => format!("id {}", p.icmp_id),
+        Protocol::Tcp => format!(
+            "{} > {} [{}] len {}",
+            p.sport,
+            p.dport,
+            tcp_flags(p.tcp_flags),
+            p.payload_len()
+        ),
+        Protocol::Udp => format!("{} > {} len {}", p.sport, p.dport, p.payload_len()),
+    }
+}
+
+/// The TCP facts of a flow a person asks first, one line each: the handshake time at each
+/// point, where segments were sent again, and where each reset came from. Empty for echoes
+/// and UDP.
+pub fn tcp_lines(f: &Flow) -> Vec<String> {
+    if f.origin.protocol != Protocol::Tcp {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let handshakes: Vec<String> = f
+        .points
+        .iter()
+        .filter_map(|p| p.handshake_ns.map(|t| format!("{} {}", p.point, fmt_ns(t))))
+        .collect();
+    let syn_seen = f.points.iter().any(|p| p.handshake_ns.is_some());
+    if !handshakes.is_empty() {
+        out.push(format!(
+            "handshake (SYN → SYN-ACK): {}",
+            handshakes.join(", ")
+        ));
+    } else if !syn_seen && f.replies == 0 {
+        out.push("no answer from the responder's side at any point".to_string());
+    }
+    let retrans: Vec<String> = f
+        .points
+        .iter()
+        .filter(|p| p.retransmissions > 0)
+        .map(|p| format!("{} at {}", p.retransmissions, p.point))
+        .collect();
+    if !retrans.is_empty() {
+        out.push(format!("segments sent again: {}", retrans.join(", ")));
+    }
+    for r in &f.resets {
+        out.push(format!(
+            "RST from the {} side, first seen at {}: sent by {}",
+            if r.dir == Direction::Request {
+                "initiator's"
+            } else {
+                "responder's"
+            },
+            r.points.first().map_or("?", String::as_str),
+            r.sent_by
+        ));
+    }
+    out
+}
+
+/// The journey on the other side of `first`'s exchange, among its flow's `rows`: an echo's
+/// reply has its sequence number; a TCP segment's answer is the first reply at the same point
+/// that acknowledges all of it (the first reply after it when it takes no sequence space); a
+/// UDP datagram's, the first reply after it before the initiator sends again. A reply's
+/// partner is the request it answers, found the same way.
+pub fn partner(rows: &[&PacketRow], first: &PacketRow) -> Option<u64> {
+    let same_point = |r: &&&PacketRow| r.point == first.point && r.journey != first.journey;
+    if first.proto == Protocol::Icmp {
+        return rows
+            .iter()
+            .find(|r| r.dir != first.dir && r.seq == first.seq && r.journey != first.journey)
+            .map(|r| r.journey);
+    }
+    let answers = |q: &PacketRow, r: &PacketRow| {
+        if r.ts_ns < q.ts_ns {
+            return false;
+        }
+        let space = q.seq_space();
+        q.proto != Protocol::Tcp || space == 0 || r.tcp_ack == q.tcp_seq.wrapping_add(space)
+    };
+    // Requests and replies at this point, in time order.
+    let mut here: Vec<&PacketRow> = rows.iter().filter(same_point).copied().collect();
+    here.push(first);
+    here.sort_by_key(|r| (r.ts_ns, r.journey));
+    let at = here.iter().position(|r| r.journey == first.journey)?;
+    if first.dir == Direction::Request {
+        let later = here[at + 1..].iter();
+        let mut until_next =
+            later.take_while(|r| first.proto == Protocol::Tcp || r.dir == Direction::Reply);
+        until_next
+            .find(|r| r.dir == Direction::Reply && answers(first, r))
+            .map(|r| r.journey)
+    } else {
+        let mut earlier = here[..at].iter().rev();
+        match first.proto {
+            Protocol::Udp => earlier.next().filter(|r| r.dir == Direction::Request),
+            _ => earlier.find(|r| r.dir == Direction::Request && answers(r, first)),
+        }
+        .map(|r| r.journey)
     }
 }

@@ -120,6 +120,15 @@ fn without_empty_columns(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     rows
 }
 
+/// A count, or nothing when it is 0 (a column of nothing is left out).
+fn blank_zero(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        n.to_string()
+    }
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
@@ -247,6 +256,8 @@ fn points(o: &mut String, a: &Analysis, width: Option<usize>) {
         "link",
         "packets",
         "echoes",
+        "tcp",
+        "udp",
         "fragments",
         "duplicates",
         "first (UTC)",
@@ -266,6 +277,8 @@ fn points(o: &mut String, a: &Analysis, width: Option<usize>) {
             p.link_type.clone(),
             p.packets.to_string(),
             p.echo_packets.to_string(),
+            blank_zero(p.tcp_packets),
+            blank_zero(p.udp_packets),
             if p.fragments == 0 {
                 String::new()
             } else {
@@ -310,13 +323,10 @@ fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
     };
     let _ = writeln!(
         o,
-        "FLOW {n}  {} → {}  id {} at {}  ·  {}, {}  ·  {how}",
-        f.origin.src,
-        f.origin.dst,
-        f.origin.id,
+        "FLOW {n}  {} at {}  ·  {}  ·  {how}",
+        sections::flow_title(f),
         f.origin.point,
-        count(f.requests, "request", "requests"),
-        count(f.replies, "reply", "replies")
+        sections::flow_counts(f)
     );
     let mut rows = vec![[
         "point",
@@ -360,8 +370,8 @@ fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
             .join(",");
         rows.push(vec![
             p.point.clone(),
-            p.src.clone(),
-            p.dst.clone(),
+            sections::endpoint(&p.src, p.src_port),
+            sections::endpoint(&p.dst, p.dst_port),
             ids,
             opt(p.ttl),
             p.requests.to_string(),
@@ -410,6 +420,9 @@ fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
             e.seq,
             e.points.join(", ")
         );
+    }
+    for line in sections::tcp_lines(f) {
+        let _ = writeln!(o, "  {line}");
     }
     for note in &f.notes {
         let _ = writeln!(o, "  note: {note}");
