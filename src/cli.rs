@@ -79,9 +79,10 @@ pub struct Cli {
     pub html: Option<std::path::PathBuf>,
 
     /// Check RULE against the analysis; an unmet rule makes the exit code 1 (repeatable). Rules:
-    /// `snat|dnat|id FROM>TO`, `no-nat FROM>TO` (point-name globs), `loss OP N`,
-    /// `hop-latency OP DURATION`, `rtt OP DURATION`, `nat-count OP N`, `flows OP N`; OP is one of
-    /// = == != < <= > >=. Example: --expect 'snat ha-*>qg-*' --expect 'loss=0'.
+    /// `snat|dnat|id|sport|dport FROM>TO`, `no-nat FROM>TO` (point-name globs), `loss OP N`,
+    /// `hop-latency OP DURATION`, `rtt OP DURATION`, `nat-count OP N`, `flows OP N`, `explained`;
+    /// OP is one of = == != < <= > >=. A rule may end in a protocol (icmp, tcp, udp) to check
+    /// only that protocol's flows. Example: --expect 'snat ha-*>qg-*' --expect 'loss=0 tcp'.
     #[arg(long = "expect", value_name = "RULE", value_parser = parse_rule)]
     pub expect: Vec<Expectation>,
 

@@ -5,6 +5,7 @@
 //! snat A>B          a source translation between a point matching glob A and one matching B
 //! dnat A>B          a destination translation between them
 //! id A>B            an ICMP identifier rewrite between them
+//! sport A>B         a source-port rewrite between them (dport A>B: a destination-port one)
 //! no-nat A>B        no translation of any kind between them
 //! loss OP N         packets (requests and replies) lost between capture points, all flows
 //! hop-latency OP D  the worst p95 hop latency, requests and replies, all hops (D: 250us, 5ms, 1s)
@@ -14,15 +15,19 @@
 //! explained         every translation explained by the `--rules` dumps, none contradicted,
 //!                   no translation a rule should have made missing
 //! OP is one of = == != < <= > >=; globs use * and ?; spaces around OP are allowed.
+//! Any rule may end in a protocol, icmp, tcp or udp (`loss=0 tcp`): it is then checked on the
+//! flows of that protocol only (and the translations seen on them).
 //! ```
 
-use crate::model::{Analysis, Matched, Point, RuleVerdict, TranslationKind, Verdict};
+use crate::model::{Analysis, Matched, Point, Protocol, RuleVerdict, TranslationKind, Verdict};
 
 /// One rule, as parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expectation {
     pub text: String,
     rule: Rule,
+    /// Checked on the flows of this protocol only.
+    protocol: Option<Protocol>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -77,80 +82,90 @@ impl std::str::FromStr for Expectation {
     type Err = ParseError;
 
     fn from_str(text: &str) -> Result<Self, ParseError> {
-        let err = |why: &str| ParseError {
-            rule: text.to_string(),
-            why: why.to_string(),
-        };
         let t = text.trim();
-        if t == "explained" {
-            return Ok(Expectation {
-                text: t.to_string(),
-                rule: Rule::Explained,
-            });
-        }
-        let (word, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
-        if matches!(word, "snat" | "dnat" | "id" | "no-nat") {
-            let kind = match word {
-                "snat" => Some(TranslationKind::Snat),
-                "dnat" => Some(TranslationKind::Dnat),
-                "id" => Some(TranslationKind::Id),
-                _ => None,
-            };
-            let (a, b) = rest
-                .trim()
-                .split_once('>')
-                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
-                .ok_or_else(|| err("expected two point globs as FROM>TO, e.g. ha-*>qg-*"))?;
-            let rule = match kind {
-                Some(k) => Rule::Nat(k, a, b),
-                None => Rule::NoNat(a, b),
-            };
-            return Ok(Expectation {
-                text: t.to_string(),
-                rule,
-            });
-        }
-        let at = t.find(['=', '!', '<', '>']).ok_or_else(|| {
-            err("expected snat|dnat|id|no-nat FROM>TO, explained, or MEASURE OP VALUE such as loss=0")
-        })?;
-        let (name, rest) = t.split_at(at);
-        let measure = match name.trim() {
-            "loss" => Measure::Loss,
-            "hop-latency" => Measure::HopLatency,
-            "rtt" => Measure::Rtt,
-            "nat-count" => Measure::NatCount,
-            "flows" => Measure::Flows,
-            other => {
-                return Err(err(&format!(
-                    "unknown measure {other:?} (loss, hop-latency, rtt, nat-count, flows)"
-                )))
-            }
+        // A trailing protocol word narrows the rule to that protocol's flows.
+        let (body, protocol) = match t.rsplit_once(char::is_whitespace) {
+            Some((body, word)) => match Protocol::from_keyword(word) {
+                Some(p) => (body.trim_end(), Some(p)),
+                None => (t, None),
+            },
+            None => (t, None),
         };
-        let (op, value) = [
-            ("==", Op::Eq),
-            ("!=", Op::Ne),
-            ("<=", Op::Le),
-            (">=", Op::Ge),
-            ("=", Op::Eq),
-            ("<", Op::Lt),
-            (">", Op::Gt),
-        ]
-        .iter()
-        .find_map(|(s, op)| rest.strip_prefix(s).map(|v| (*op, v.trim())))
-        .ok_or_else(|| err("expected one of = == != < <= > >="))?;
-        let value = match measure {
-            Measure::HopLatency | Measure::Rtt => parse_duration(value)
-                .ok_or_else(|| err("expected a duration such as 250us, 5ms or 1s"))?,
-            _ => value
-                .parse::<u64>()
-                .map_err(|_| err("expected a whole number"))? as f64,
-        };
+        let rule = parse_rule(text, body)?;
         Ok(Expectation {
             text: t.to_string(),
-            rule: Rule::Count(measure, op, value),
+            rule,
+            protocol,
         })
     }
+}
+
+/// The rule of an expectation, without its protocol word (`text` is the whole, for errors).
+fn parse_rule(text: &str, t: &str) -> Result<Rule, ParseError> {
+    let err = |why: &str| ParseError {
+        rule: text.to_string(),
+        why: why.to_string(),
+    };
+    if t == "explained" {
+        return Ok(Rule::Explained);
+    }
+    let (word, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    if matches!(word, "snat" | "dnat" | "id" | "sport" | "dport" | "no-nat") {
+        let kind = match word {
+            "snat" => Some(TranslationKind::Snat),
+            "dnat" => Some(TranslationKind::Dnat),
+            "id" => Some(TranslationKind::Id),
+            "sport" => Some(TranslationKind::Sport),
+            "dport" => Some(TranslationKind::Dport),
+            _ => None,
+        };
+        let (a, b) = rest
+            .trim()
+            .split_once('>')
+            .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+            .ok_or_else(|| err("expected two point globs as FROM>TO, e.g. ha-*>qg-*"))?;
+        return Ok(match kind {
+            Some(k) => Rule::Nat(k, a, b),
+            None => Rule::NoNat(a, b),
+        });
+    }
+    let at = t.find(['=', '!', '<', '>']).ok_or_else(|| {
+            err("expected snat|dnat|id|sport|dport|no-nat FROM>TO, explained, or MEASURE OP VALUE such as loss=0 (then optionally icmp, tcp or udp)")
+        })?;
+    let (name, rest) = t.split_at(at);
+    let measure = match name.trim() {
+        "loss" => Measure::Loss,
+        "hop-latency" => Measure::HopLatency,
+        "rtt" => Measure::Rtt,
+        "nat-count" => Measure::NatCount,
+        "flows" => Measure::Flows,
+        other => {
+            return Err(err(&format!(
+                "unknown measure {other:?} (loss, hop-latency, rtt, nat-count, flows)"
+            )))
+        }
+    };
+    let (op, value) = [
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("=", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(s, op)| rest.strip_prefix(s).map(|v| (*op, v.trim())))
+    .ok_or_else(|| err("expected one of = == != < <= > >="))?;
+    let value = match measure {
+        Measure::HopLatency | Measure::Rtt => parse_duration(value)
+            .ok_or_else(|| err("expected a duration such as 250us, 5ms or 1s"))?,
+        _ => value
+            .parse::<u64>()
+            .map_err(|_| err("expected a whole number"))? as f64,
+    };
+    Ok(Rule::Count(measure, op, value))
 }
 
 /// Nanoseconds in "250us", "5ms", "1.5s", "800ns" ("µs" too).
@@ -206,7 +221,35 @@ impl Expectation {
     }
 
     pub fn check(&self, a: &Analysis) -> Verdict {
+        let only;
+        let a = match self.protocol {
+            Some(p) => {
+                only = of_protocol(a, p);
+                &only
+            }
+            None => a,
+        };
         let (passed, found) = match &self.rule {
+            Rule::Count(Measure::Flows, ..) => self.check_in(a),
+            _ if a.flows.is_empty() && self.protocol.is_some() => (
+                false,
+                format!(
+                    "not measured: no {} flow",
+                    self.protocol.map(|p| p.to_string()).unwrap_or_default()
+                ),
+            ),
+            _ => self.check_in(a),
+        };
+        Verdict {
+            rule: self.text.clone(),
+            passed,
+            found,
+        }
+    }
+
+    /// Whether the rule holds on `a` (already narrowed to its protocol), and what was found.
+    fn check_in(&self, a: &Analysis) -> (bool, String) {
+        match &self.rule {
             Rule::Nat(kind, from, to) => {
                 let (spans, hits) = translations_between(a, from, to, Some(*kind));
                 if spans == 0 {
@@ -246,12 +289,48 @@ impl Expectation {
                 (Some(value), found) => (op.holds(value, *want), found),
                 (None, why) => (false, format!("not measured: {why}")),
             },
-        };
-        Verdict {
-            rule: self.text.clone(),
-            passed,
-            found,
         }
+    }
+}
+
+/// The analysis as far as it concerns the flows of one protocol: those flows, the
+/// translations seen on them and the rule problems of their hops.
+fn of_protocol(a: &Analysis, p: Protocol) -> Analysis {
+    let flows: Vec<_> = a
+        .flows
+        .iter()
+        .filter(|f| f.origin.protocol == p)
+        .cloned()
+        .collect();
+    let nat = a
+        .nat
+        .iter()
+        .filter(|n| n.protocols.contains(&p))
+        .cloned()
+        .collect();
+    let hops: std::collections::HashSet<(&str, &str)> = flows
+        .iter()
+        .flat_map(|f| f.hops.iter().map(|h| (h.from.as_str(), h.to.as_str())))
+        .collect();
+    let rule_problems = a
+        .rule_problems
+        .iter()
+        .filter(|r| hops.contains(&(r.from.as_str(), r.to.as_str())))
+        .cloned()
+        .collect();
+    Analysis {
+        schema_version: a.schema_version,
+        points: a.points.clone(),
+        flows,
+        nat,
+        clock_offsets: Vec::new(),
+        expectations: Vec::new(),
+        warnings: Vec::new(),
+        rule_namespaces: a.rule_namespaces.clone(),
+        rule_problems,
+        notes: Vec::new(),
+        packets: Vec::new(),
+        timings: Vec::new(),
     }
 }
 
@@ -603,6 +682,25 @@ mod tests {
             e.to_string(),
             "cannot read expectation \"loss=many\": expected a whole number"
         );
+    }
+
+    #[test]
+    fn a_trailing_protocol_narrows_the_rule() {
+        let e: Expectation = "loss=0 tcp".parse().unwrap();
+        assert_eq!(e.protocol, Some(Protocol::Tcp));
+        assert_eq!(e.rule, Rule::Count(Measure::Loss, Op::Eq, 0.0));
+        assert_eq!(e.text, "loss=0 tcp");
+        let e: Expectation = "sport ha-*>qg-* udp".parse().unwrap();
+        assert_eq!(
+            (e.rule, e.protocol),
+            (
+                Rule::Nat(TranslationKind::Sport, "ha-*".into(), "qg-*".into()),
+                Some(Protocol::Udp)
+            )
+        );
+        let e: Expectation = "dport eth2.* > ex-*".parse().unwrap();
+        assert_eq!(e.protocol, None);
+        assert!("loss=0 sctp".parse::<Expectation>().is_err());
     }
 
     #[test]

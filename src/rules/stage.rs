@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::model::{
-    Diagnostic, Flow, NatFinding, NatKey, PathPoint, Point, RuleCitation, RuleExplanation,
-    RuleProblem, RuleVerdict, Severity, TranslationKind,
+    Diagnostic, Flow, NatFinding, NatKey, PathPoint, Point, Protocol, RuleCitation,
+    RuleExplanation, RuleProblem, RuleVerdict, Severity, TranslationKind,
 };
 
 use super::{Endpoints, Explanation, Location, Proto, Query, RuleRef, RuleSet, UnexplainedReason};
@@ -47,7 +47,8 @@ pub fn explain_all<'a>(
             let (Some(a), Some(b)) = (at.get(hop.from.as_str()), at.get(hop.to.as_str())) else {
                 continue;
             };
-            let Some(query) = query(iface(&hop.from), iface(&hop.to), a, b) else {
+            let proto = flow.origin.protocol;
+            let Some(query) = query(proto, iface(&hop.from), iface(&hop.to), a, b) else {
                 continue;
             };
             let e = set.explain(&query);
@@ -182,23 +183,32 @@ fn is_problem_without_translation(e: &Explanation) -> bool {
 
 /// The first request as it entered the hop (at its first point) and left it (at its second).
 fn query<'a>(
+    proto: Protocol,
     in_iface: &'a str,
     out_iface: &'a str,
     a: &PathPoint,
     b: &PathPoint,
 ) -> Option<Query<'a>> {
+    // An echo's identifier stands in for its source port (conntrack treats it as one).
     let endpoints = |p: &PathPoint| -> Option<Endpoints> {
         Some(Endpoints {
             src: p.src.parse::<IpAddr>().ok()?,
             dst: p.dst.parse::<IpAddr>().ok()?,
-            sport: p.ids.first().copied(),
-            dport: None,
+            sport: match proto {
+                Protocol::Icmp => p.ids.first().copied(),
+                _ => p.src_port,
+            },
+            dport: p.dst_port,
         })
     };
     Some(Query {
         in_iface,
         out_iface,
-        proto: Proto::Icmp,
+        proto: match proto {
+            Protocol::Icmp => Proto::Icmp,
+            Protocol::Tcp => Proto::Tcp,
+            Protocol::Udp => Proto::Udp,
+        },
         before: endpoints(a)?,
         after: endpoints(b)?,
         // The nat table sees a connection's first packet only, which opened it.
@@ -232,7 +242,7 @@ fn parts(
         Explanation::Explained { snat, dnat, .. } => {
             let (snat, dnat) = (snat.as_ref(), dnat.as_ref());
             let rule = match kind {
-                Some(TranslationKind::Dnat) => dnat.or(snat),
+                Some(TranslationKind::Dnat | TranslationKind::Dport) => dnat.or(snat),
                 _ => snat.or(dnat),
             };
             (RuleVerdict::Explained, rule.map(citation), text)
