@@ -122,3 +122,23 @@ fn point_names_can_be_given() {
     assert_eq!(code, 2, "a wrong command line is exit code 2");
     assert!(stderr.contains("expected NAME=FILE"));
 }
+
+#[test]
+fn tcp_connections_cross_both_snats() {
+    check_tcp(&captures_dir("tcp"));
+}
+
+#[test]
+fn same_source_port_is_rewritten_for_one_connection_only() {
+    check_same_port(&captures_dir("same-port"));
+}
+
+#[test]
+fn udp_loss_is_placed_inside_the_l3agent() {
+    check_udp_drop(&captures_dir("udp-drop"));
+}
+
+#[test]
+fn inbound_tcp_is_dnatted_twice() {
+    check_dnat_tcp(&captures_dir("dnat-tcp"));
+}

@@ -508,3 +508,226 @@ pub fn check_skew(plain: &Path) {
         .clone();
     assert!(last["latency_ns"]["request"]["max"].as_i64().unwrap() < 1_000_000_000);
 }
+
+/// A flow's points by name.
+fn point_of<'a>(f: &'a Value, name: &str) -> &'a Value {
+    f["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["point"] == name)
+        .unwrap_or_else(|| panic!("no point {name} in {f}"))
+}
+
+/// The translations of one flow's hop from `from` to `to`, as (kind, before, after).
+fn hop_translations(f: &Value, from: &str, to: &str) -> Vec<(String, String, String)> {
+    let h = f["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["from"] == from && h["to"] == to)
+        .unwrap_or_else(|| panic!("no hop {from} → {to} in {f}"));
+    h["translations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["kind"].as_str().unwrap().to_string(),
+                t["before"].as_str().unwrap().to_string(),
+                t["after"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn total_lost(f: &Value) -> (u64, u64) {
+    f["hops"].as_array().unwrap().iter().fold((0, 0), |(q, r), h| {
+        (
+            q + h["lost"]["request"].as_u64().unwrap(),
+            r + h["lost"]["reply"].as_u64().unwrap(),
+        )
+    })
+}
+
+/// Three HTTP connections from vm1 through both SNATs, 10 segments each at every point, ports
+/// kept.
+pub fn check_tcp(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 3, "{json:#}");
+    check_lab_nat(&json, "192.168.65.125", 3);
+    let mut ports: Vec<u64> = Vec::new();
+    for f in flows {
+        assert_eq!(f["origin"]["protocol"], "tcp");
+        assert_eq!(strs(&f["path"]), LAB_PATH);
+        assert_eq!(f["origin"]["src"], "192.168.65.125");
+        assert_eq!(f["origin"]["dst"], "203.0.113.234");
+        assert_eq!(f["origin"]["dst_port"], 80);
+        ports.push(f["origin"]["src_port"].as_u64().unwrap());
+        assert_eq!(total_lost(f), (0, 0), "{f}");
+        for p in f["points"].as_array().unwrap() {
+            let n = p["requests"].as_u64().unwrap() + p["replies"].as_u64().unwrap();
+            assert_eq!(n, 10, "SYN, SYN-ACK, ACK, request, ACK, answer, ACK, 2 FIN, ACK: {p}");
+            assert_eq!(p["src_port"], f["origin"]["src_port"], "ports kept: {p}");
+            assert_eq!(p["dst_port"], 80);
+            assert!(p["handshake_ns"].as_i64().unwrap() > 0, "{p}");
+            assert_eq!(p["retransmissions"], 0);
+            assert_eq!(p["resets"], 0);
+        }
+        let kinds: Vec<String> = f["hops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|h| h["translations"].as_array().unwrap().iter())
+            .map(|t| t["kind"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(kinds, ["snat", "snat"], "addresses only: {f}");
+    }
+    ports.sort_unstable();
+    assert_eq!(ports, [41001, 41002, 41003]);
+}
+
+/// Two VMs connect from source port 40000 at once: the qrouter's SNAT rewrites vm2's port
+/// only, and no packet of one connection is matched to the other's.
+pub fn check_same_port(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2, "{json:#}");
+    check_lab_nat(&json, "192.168.65.125", 2);
+    let by_src = |src: &str| {
+        flows
+            .iter()
+            .find(|f| f["origin"]["src"] == src)
+            .unwrap_or_else(|| panic!("no flow from {src}"))
+    };
+    let (vm1, vm2) = (by_src("192.168.65.125"), by_src("192.168.65.126"));
+    assert_eq!(vm1["origin"]["point"], "vm1-eth0");
+    assert_eq!(vm2["origin"]["point"], "vm2-eth0");
+    for f in [vm1, vm2] {
+        assert_eq!(f["origin"]["protocol"], "tcp");
+        assert_eq!(f["origin"]["src_port"], 40000);
+        assert_eq!(f["origin"]["dst_port"], 8080);
+        assert_eq!(total_lost(f), (0, 0));
+        for p in f["points"].as_array().unwrap() {
+            let n = p["requests"].as_u64().unwrap() + p["replies"].as_u64().unwrap();
+            assert_eq!(n, 10, "each connection's 10 segments, none of the other's: {p}");
+        }
+    }
+    let ha_qg = |f: &Value| hop_translations(f, "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a");
+    assert_eq!(
+        ha_qg(vm1),
+        [(
+            "snat".to_string(),
+            "192.168.65.125".to_string(),
+            "169.254.43.17".to_string()
+        )],
+        "vm1 keeps its port"
+    );
+    let vm2_ha_qg = ha_qg(vm2);
+    assert_eq!(vm2_ha_qg.len(), 2, "{vm2_ha_qg:?}");
+    assert_eq!(vm2_ha_qg[0].0, "snat");
+    let (kind, before, after) = &vm2_ha_qg[1];
+    assert_eq!((kind.as_str(), before.as_str()), ("sport", "40000"));
+    assert_ne!(after, "40000");
+    // The new port is kept to the end, and the replies are translated back.
+    let new_port: u64 = after.parse().unwrap();
+    for name in ["qg-0aeca8b7-8a", "ex-l3dngw", "eth2.106", "dest-eth1"] {
+        assert_eq!(point_of(vm2, name)["src_port"], new_port);
+        assert_eq!(point_of(vm1, name)["src_port"], 40000);
+    }
+    let sport = json["nat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "sport")
+        .expect("the port rewrite is a finding");
+    assert_eq!(sport["flows"], 1);
+    assert_eq!(sport["reply_reversed"], true, "{sport}");
+    assert_eq!(sport["protocols"], serde_json::json!(["tcp"]));
+}
+
+/// Ten UDP datagrams, every second one dropped inside the l3agent; the five that arrive are
+/// echoed back to vm1.
+pub fn check_udp_drop(dir: &Path) {
+    let json = analyze(dir);
+    let f = only_flow(&json);
+    assert_eq!(f["origin"]["protocol"], "udp");
+    assert_eq!(strs(&f["path"]), LAB_PATH);
+    assert_eq!(f["origin"]["src_port"], 40053);
+    assert_eq!(f["origin"]["dst_port"], 9999);
+    assert_eq!((f["requests"].as_u64(), f["replies"].as_u64()), (Some(10), Some(5)));
+    check_lab_nat(&json, "192.168.65.125", 1);
+    for h in f["hops"].as_array().unwrap() {
+        let lost = &h["lost"];
+        let (q, u) = (
+            lost["request"].as_u64().unwrap(),
+            lost["request_unverified"].as_u64().unwrap(),
+        );
+        assert_eq!(lost["reply"], 0, "no echo is lost: {h}");
+        if h["from"] == "ex-l3dngw" {
+            assert_eq!(h["to"], "eth2.106");
+            // Datagram 1 is dropped before eth2.106's capture saw any packet: the capture
+            // cannot show it was running, so that one is unverified, not lost.
+            assert_eq!(q + u, 5, "{h}");
+            let mut seqs: Vec<u64> = lost["request_seqs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            if u == 1 {
+                seqs.insert(0, 1);
+            }
+            assert_eq!(seqs, [1, 3, 5, 7, 9], "the odd datagrams: {h}");
+        } else {
+            assert_eq!(q + u, 0, "{h}");
+        }
+    }
+    for p in f["points"].as_array().unwrap() {
+        let before = LAB_PATH[..4].contains(&p["point"].as_str().unwrap());
+        assert_eq!(p["requests"], if before { 10 } else { 5 }, "{p}");
+        assert_eq!(p["replies"], 5, "{p}");
+    }
+}
+
+/// Connections from outside to a DNAT'ed service on vm1: the path starts at the destination's
+/// side, both DNAT hops are found, the ports are never changed.
+pub fn check_dnat_tcp(dir: &Path) {
+    let json = analyze(dir);
+    let flows = json["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 3, "{json:#}");
+    let inbound: Vec<&str> = LAB_PATH.iter().rev().copied().collect();
+    for f in flows {
+        assert_eq!(f["origin"]["protocol"], "tcp");
+        assert_eq!(strs(&f["path"]), inbound);
+        assert_eq!(f["origin"]["src"], "203.0.113.234");
+        assert_eq!(f["origin"]["dst"], "198.51.100.50");
+        assert_eq!(f["origin"]["dst_port"], 80);
+        assert_eq!(
+            hop_translations(f, "eth2.106", "ex-l3dngw"),
+            [(
+                "dnat".to_string(),
+                "198.51.100.50".to_string(),
+                "169.254.43.50".to_string()
+            )]
+        );
+        assert_eq!(
+            hop_translations(f, "qg-0aeca8b7-8a", "ha-2b8cf5e0-b1"),
+            [(
+                "dnat".to_string(),
+                "169.254.43.50".to_string(),
+                "192.168.65.125".to_string()
+            )]
+        );
+        assert_eq!(total_lost(f), (0, 0));
+        for p in f["points"].as_array().unwrap() {
+            assert_eq!(p["src_port"], f["origin"]["src_port"]);
+            assert_eq!(p["dst_port"], 80);
+        }
+    }
+    for n in json["nat"].as_array().unwrap() {
+        assert_eq!(n["kind"], "dnat", "no other translation: {n}");
+        assert_eq!(n["reply_reversed"], true, "{n}");
+    }
+}
