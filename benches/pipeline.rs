@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use natcorr::capture::{Capture, Event};
 use natcorr::decode::{decode, LinkLayer};
 use natcorr::decode::{merge, read_reader, FileScan};
-use natcorr::model::Input;
+use natcorr::model::{Input, Protocols};
 use std::hint::black_box;
 use std::time::Duration;
 use synth::{Out, Spec, POINTS};
@@ -84,7 +84,7 @@ fn reading(c: &mut Criterion) {
     g.bench_function("frames", |b| {
         b.iter(|| {
             for f in &frames {
-                black_box(decode(LinkLayer::Ethernet, f));
+                black_box(decode(LinkLayer::Ethernet, f, Protocols::ALL));
             }
         })
     });

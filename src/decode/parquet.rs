@@ -736,3 +736,188 @@ fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
     }
     Some(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(name: &str) -> Point {
+        Point {
+            name: name.into(),
+            file: format!("{name}.pcap"),
+            link_type: "EN10MB".into(),
+            interface: Some(3),
+            packets: 9,
+            echo_packets: 2,
+            tcp_packets: 3,
+            udp_packets: 1,
+            fragments: 1,
+            duplicates: 1,
+            first_ns: Some(-5),
+            last_ns: Some(i64::MAX),
+            ts_resolution_ns: 1000,
+        }
+    }
+
+    fn packet(proto: Protocol, dir: Direction, v6: bool) -> Packet {
+        let (src, dst): (IpAddr, IpAddr) = if v6 {
+            (
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            )
+        } else {
+            (
+                "192.0.2.1".parse().unwrap(),
+                "198.51.100.2".parse().unwrap(),
+            )
+        };
+        Packet {
+            proto,
+            dir,
+            src,
+            dst,
+            ttl: 255,
+            ip_id: u32::MAX,
+            icmp_id: 0,
+            seq: u16::MAX,
+            icmp_len: u32::MAX,
+            header_len: 8,
+            sport: 0,
+            dport: 0,
+            tcp_seq: 0,
+            tcp_ack: 0,
+            tcp_flags: 0,
+            tcp_window: 0,
+            prefix: *b"0123456789abcdef",
+            prefix_len: 16,
+            digest: u64::MAX,
+            digest_len: u32::MAX,
+            fragmented: false,
+        }
+    }
+
+    /// Every field of packets and errors of each protocol, at the ends of their ranges.
+    fn decoded() -> Decoded {
+        // As the decoder leaves them: no bytes past `prefix_len`.
+        let cut = |prefix: [u8; PREFIX_LEN], len: u8| {
+            let mut p = [0; PREFIX_LEN];
+            p[..len as usize].copy_from_slice(&prefix[..len as usize]);
+            p
+        };
+        let mut echo = packet(Protocol::Icmp, Direction::Request, false);
+        echo.icmp_id = 0xbeef;
+        echo.fragmented = true;
+        (echo.prefix, echo.prefix_len) = (cut(echo.prefix, 3), 3);
+        let mut syn = packet(Protocol::Tcp, Direction::Request, true);
+        (syn.sport, syn.dport, syn.header_len) = (65535, 443, 60);
+        (syn.tcp_seq, syn.tcp_ack) = (u32::MAX, 0x8000_0000);
+        (syn.tcp_flags, syn.tcp_window) = (0xff, u16::MAX);
+        let mut ack = syn;
+        (ack.dir, ack.tcp_flags, ack.tcp_seq) = (Direction::Reply, 0x10, 7);
+        (ack.prefix, ack.prefix_len) = ([0; PREFIX_LEN], 0);
+        let mut udp = packet(Protocol::Udp, Direction::Reply, false);
+        (udp.sport, udp.dport, udp.seq) = (53, 52000, 2);
+        let observations = [echo, syn, ack, udp]
+            .into_iter()
+            .enumerate()
+            .map(|(i, packet)| Observation {
+                point: (i % 2) as u32,
+                ts_ns: -1 + i as i64,
+                record: u64::MAX >> 1,
+                fragments: if packet.fragmented { 3 } else { 0 },
+                packet,
+            })
+            .collect();
+        let quoted = |proto, sport, dport, word| QuotedEcho {
+            proto,
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "203.0.113.9".parse().unwrap(),
+            id: if proto == Protocol::Icmp { 7 } else { 0 },
+            seq: if proto == Protocol::Icmp { 9 } else { 0 },
+            sport,
+            dport,
+            word,
+            icmp_len: 28,
+            prefix: cut([0xa5; PREFIX_LEN], 5),
+            prefix_len: 5,
+        };
+        let errors = [
+            (ErrorKind::TimeExceeded, quoted(Protocol::Icmp, 0, 0, 9)),
+            (
+                ErrorKind::Unreachable,
+                quoted(Protocol::Tcp, 41001, 80, u32::MAX),
+            ),
+            (
+                ErrorKind::ParameterProblem,
+                quoted(Protocol::Udp, 52000, 53, 0),
+            ),
+        ]
+        .into_iter()
+        .map(|(kind, quoted)| ErrorObservation {
+            point: 1,
+            ts_ns: 42,
+            kind,
+            code: 13,
+            reporter: "2001:db8::ff".parse().unwrap(),
+            quoted,
+            record: 5,
+        })
+        .collect();
+        Decoded {
+            points: vec![point("a"), point("b")],
+            observations,
+            errors,
+            diagnostics: vec![Diagnostic {
+                file: "a.pcap".into(),
+                severity: Severity::Warning,
+                record: Some(4),
+                offset: None,
+                message: "a warning".into(),
+            }],
+            cut_headers: vec![2],
+        }
+    }
+
+    fn read_back(bytes: &[u8]) -> FileScan {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.parquet");
+        std::fs::write(&path, bytes).unwrap();
+        assert!(is_parquet(&path));
+        read(&path, "x.parquet", &Budget::unlimited())
+    }
+
+    #[test]
+    fn every_field_of_packets_and_errors_reads_back_as_written() {
+        let d = decoded();
+        let scan = read_back(&write(&d).unwrap());
+        assert_eq!(
+            format!("{:?}", scan.diagnostics),
+            format!("{:?}", d.diagnostics)
+        );
+        assert_eq!(
+            serde_json::to_string(&scan.points).unwrap(),
+            serde_json::to_string(&d.points).unwrap()
+        );
+        assert_eq!(
+            format!("{:?}", scan.observations),
+            format!("{:?}", d.observations)
+        );
+        assert_eq!(format!("{:?}", scan.errors), format!("{:?}", d.errors));
+        assert_eq!(scan.cut_headers, d.cut_headers);
+    }
+
+    #[test]
+    fn nothing_decoded_is_an_empty_file_with_its_points() {
+        let d = Decoded {
+            points: vec![point("a")],
+            observations: Vec::new(),
+            errors: Vec::new(),
+            diagnostics: Vec::new(),
+            cut_headers: Vec::new(),
+        };
+        let scan = read_back(&write(&d).unwrap());
+        assert!(scan.diagnostics.is_empty(), "{:?}", scan.diagnostics);
+        assert_eq!(scan.points.len(), 1);
+        assert!(scan.observations.is_empty() && scan.errors.is_empty());
+    }
+}

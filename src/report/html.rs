@@ -421,7 +421,7 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
         .or(rows.first());
     let Some(first) = pick.copied() else { return };
     let req = first.journey;
-    let rep = reply_of(&first).filter(|&r| r != req);
+    let rep = reply_of(first).filter(|&r| r != req);
     let mut steps: Vec<&PacketRow> = rows
         .iter()
         .copied()

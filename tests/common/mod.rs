@@ -6,10 +6,13 @@
 #![allow(dead_code)]
 
 mod scenarios;
+mod tools;
 
-// Not every test file checks a scenario.
+// Not every test file checks a scenario or runs the tools.
 #[allow(unused_imports)]
 pub use scenarios::*;
+#[allow(unused_imports)]
+pub use tools::*;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

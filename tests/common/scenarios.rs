@@ -542,12 +542,16 @@ fn hop_translations(f: &Value, from: &str, to: &str) -> Vec<(String, String, Str
 }
 
 fn total_lost(f: &Value) -> (u64, u64) {
-    f["hops"].as_array().unwrap().iter().fold((0, 0), |(q, r), h| {
-        (
-            q + h["lost"]["request"].as_u64().unwrap(),
-            r + h["lost"]["reply"].as_u64().unwrap(),
-        )
-    })
+    f["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .fold((0, 0), |(q, r), h| {
+            (
+                q + h["lost"]["request"].as_u64().unwrap(),
+                r + h["lost"]["reply"].as_u64().unwrap(),
+            )
+        })
 }
 
 /// Three HTTP connections from vm1 through both SNATs, 10 segments each at every point, ports
@@ -568,7 +572,10 @@ pub fn check_tcp(dir: &Path) {
         assert_eq!(total_lost(f), (0, 0), "{f}");
         for p in f["points"].as_array().unwrap() {
             let n = p["requests"].as_u64().unwrap() + p["replies"].as_u64().unwrap();
-            assert_eq!(n, 10, "SYN, SYN-ACK, ACK, request, ACK, answer, ACK, 2 FIN, ACK: {p}");
+            assert_eq!(
+                n, 10,
+                "SYN, SYN-ACK, ACK, request, ACK, answer, ACK, 2 FIN, ACK: {p}"
+            );
             assert_eq!(p["src_port"], f["origin"]["src_port"], "ports kept: {p}");
             assert_eq!(p["dst_port"], 80);
             assert!(p["handshake_ns"].as_i64().unwrap() > 0, "{p}");
@@ -611,7 +618,10 @@ pub fn check_same_port(dir: &Path) {
         assert_eq!(total_lost(f), (0, 0));
         for p in f["points"].as_array().unwrap() {
             let n = p["requests"].as_u64().unwrap() + p["replies"].as_u64().unwrap();
-            assert_eq!(n, 10, "each connection's 10 segments, none of the other's: {p}");
+            assert_eq!(
+                n, 10,
+                "each connection's 10 segments, none of the other's: {p}"
+            );
         }
     }
     let ha_qg = |f: &Value| hop_translations(f, "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a");
@@ -656,7 +666,10 @@ pub fn check_udp_drop(dir: &Path) {
     assert_eq!(strs(&f["path"]), LAB_PATH);
     assert_eq!(f["origin"]["src_port"], 40053);
     assert_eq!(f["origin"]["dst_port"], 9999);
-    assert_eq!((f["requests"].as_u64(), f["replies"].as_u64()), (Some(10), Some(5)));
+    assert_eq!(
+        (f["requests"].as_u64(), f["replies"].as_u64()),
+        (Some(10), Some(5))
+    );
     check_lab_nat(&json, "192.168.65.125", 1);
     for h in f["hops"].as_array().unwrap() {
         let lost = &h["lost"];
