@@ -221,6 +221,7 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         f.requests.sort_unstable_by_key(|j| j.iter().min().copied());
         f.replies.sort_unstable_by_key(|j| j.iter().min().copied());
     }
+    let flows = split_connections(obs, flows);
     let mut flows = flow_fallback(obs, flows, &mut notes);
     flows.sort_by_key(|f| first_seen(obs, f));
     let (errors, untied) = errors::tie(obs, errs, &flows);
@@ -527,6 +528,104 @@ fn split_by_point(
     }));
 }
 
+/// A UDP flow idle this long ends; the next datagram with its addresses and ports begins
+/// another (conntrack forgets an answered UDP conversation after 120 s).
+pub const UDP_IDLE_NS: i64 = 120_000_000_000;
+
+/// One 4-tuple, several connections: a UDP conversation that fell idle for [`UDP_IDLE_NS`] and
+/// began again, or a TCP connection followed by a new one on the same ports (a SYN with
+/// another initial sequence number). Each becomes a flow of its own.
+fn split_connections(obs: &[Observation], flows: Vec<FlowObs>) -> Vec<FlowObs> {
+    let mut out = Vec::with_capacity(flows.len());
+    for f in flows {
+        let proto = f.local_flows[0].proto;
+        if proto == Protocol::Icmp {
+            out.push(f);
+            continue;
+        }
+        let start = |j: &Journey| j.iter().map(|&o| obs[o as usize].ts_ns).min().unwrap_or(0);
+        let mut events: Vec<(i64, bool, usize)> = f
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (start(j), false, i))
+            .chain(
+                f.replies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, j)| (start(j), true, i)),
+            )
+            .collect();
+        events.sort_unstable();
+        // Which part each journey falls in.
+        let mut part_of_request = vec![0usize; f.requests.len()];
+        let mut part_of_reply = vec![0usize; f.replies.len()];
+        let (mut part, mut last, mut isn) = (0usize, None::<i64>, None::<u32>);
+        for &(t, is_reply, i) in &events {
+            let first = &obs[if is_reply {
+                f.replies[i][0]
+            } else {
+                f.requests[i][0]
+            } as usize];
+            let new = match proto {
+                Protocol::Udp => last.is_some_and(|l| t.saturating_sub(l) > UDP_IDLE_NS),
+                _ => {
+                    let syn = !is_reply && first.is_syn();
+                    let new = syn && isn.is_some_and(|s| s != first.tcp_seq) && last.is_some();
+                    if syn {
+                        isn = Some(first.tcp_seq);
+                    }
+                    new
+                }
+            };
+            part += usize::from(new);
+            last = Some(t);
+            if is_reply {
+                part_of_reply[i] = part;
+            } else {
+                part_of_request[i] = part;
+            }
+        }
+        if part == 0 {
+            out.push(f);
+            continue;
+        }
+        let why = match proto {
+            Protocol::Udp => "idle for more than 120 s",
+            _ => "a new SYN",
+        };
+        let mut parts: Vec<FlowObs> = (0..=part)
+            .map(|k| FlowObs {
+                matched: f.matched,
+                local_flows: f.local_flows.clone(),
+                requests: Vec::new(),
+                replies: Vec::new(),
+                notes: {
+                    let mut n = f.notes.clone();
+                    n.push(format!(
+                        "connection {} of {} on these addresses and ports (a new one began after {why})",
+                        k + 1,
+                        part + 1
+                    ));
+                    n
+                },
+            })
+            .collect();
+        for (j, k) in f.requests.into_iter().zip(part_of_request) {
+            parts[k].requests.push(j);
+        }
+        for (j, k) in f.replies.into_iter().zip(part_of_reply) {
+            parts[k].replies.push(j);
+        }
+        out.extend(
+            parts
+                .into_iter()
+                .filter(|p| !p.requests.is_empty() || !p.replies.is_empty()),
+        );
+    }
+    out
+}
+
 /// One TCP segment sent again (a retransmission): in time order, each copy joins the latest
 /// journey that has not yet crossed its point, so a copy lost on the way and the one sent
 /// after it are two journeys, the second reaching further.
@@ -661,4 +760,4 @@ fn first_seen(obs: &[Observation], f: &FlowObs) -> i64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

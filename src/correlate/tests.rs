@@ -453,3 +453,111 @@ fn a_cut_header_two_packets_fit_is_too_short_to_be_sure() {
         warnings[0].message
     );
 }
+
+/// A TCP segment (or UDP datagram when `flags` is `None`) from `src:sport` to `dst:dport`,
+/// oriented as `dir`, with a payload told apart by `tag`.
+pub(crate) fn seg(
+    point: PointId,
+    ts_ms: i64,
+    dir: Direction,
+    (src, sport): (&str, u16),
+    (dst, dport): (&str, u16),
+    tcp_seq: u32,
+    flags: Option<u8>,
+    tag: u8,
+) -> Observation {
+    let mut o = ob(point, ts_ms, dir, src, dst, 0, 0, tag);
+    o.packet.proto = match flags {
+        Some(_) => Protocol::Tcp,
+        None => Protocol::Udp,
+    };
+    o.packet.sport = sport;
+    o.packet.dport = dport;
+    o.packet.tcp_seq = tcp_seq;
+    o.packet.tcp_flags = flags.unwrap_or(0);
+    o.packet.header_len = if flags.is_some() { 20 } else { 8 };
+    o
+}
+
+#[test]
+fn a_segment_lost_and_sent_again_is_two_journeys_the_second_reaching_further() {
+    use crate::model::tcp_flag::{ACK, SYN};
+    let (c, s) = (("10.0.0.1", 40000), ("192.0.2.9", 80));
+    // The handshake crossed every point (it ties the three points' views together)...
+    let mut v: Vec<Observation> = (0..3)
+        .map(|p| {
+            seg(
+                p,
+                i64::from(p) - 10,
+                Direction::Request,
+                c,
+                s,
+                999,
+                Some(SYN),
+                1,
+            )
+        })
+        .collect();
+    // ...then the original crosses A and B and is lost before C; the copy 200 ms later reaches C.
+    for (p, t) in [(0, 0), (1, 1)] {
+        v.push(seg(p, t, Direction::Request, c, s, 1000, Some(ACK), 7));
+    }
+    for (p, t) in [(0, 200), (1, 201), (2, 202)] {
+        v.push(seg(p, t, Direction::Request, c, s, 1000, Some(ACK), 7));
+    }
+    let corr = correlate(&v, &[]);
+    assert_eq!(corr.flows.len(), 1);
+    let mut journeys: Vec<Vec<u32>> = corr.flows[0].requests.iter().map(|j| j.to_vec()).collect();
+    journeys.sort();
+    assert_eq!(journeys, [vec![0, 1, 2], vec![3, 4], vec![5, 6, 7]]);
+    assert!(
+        corr.notes.is_empty(),
+        "a retransmission is not an ambiguity: {:?}",
+        corr.notes
+    );
+}
+
+#[test]
+fn a_udp_conversation_idle_past_the_timeout_is_a_new_flow() {
+    let (c, s) = (("10.0.0.1", 40053), ("192.0.2.9", 53));
+    let mut v = Vec::new();
+    for (k, t) in [0i64, 1000, 2000, 200_000, 201_000].into_iter().enumerate() {
+        v.push(seg(0, t, Direction::Request, c, s, 0, None, k as u8));
+        v.push(seg(1, t + 1, Direction::Request, c, s, 0, None, k as u8));
+    }
+    let corr = correlate(&v, &[]);
+    let sizes: Vec<usize> = corr.flows.iter().map(|f| f.requests.len()).collect();
+    assert_eq!(sizes, [3, 2], "{:?}", corr.flows);
+    assert!(corr.flows[1].notes[0].contains("idle for more than 120 s"));
+}
+
+#[test]
+fn a_new_syn_on_the_same_ports_is_a_new_connection() {
+    use crate::model::tcp_flag::{ACK, SYN};
+    let (c, s) = (("10.0.0.1", 40000), ("192.0.2.9", 80));
+    let mut v = Vec::new();
+    // SYN, its retransmission (same ISN: one connection), then a new SYN with another ISN.
+    for (t, isn, flags, tag) in [
+        (0, 500, SYN, 1),
+        (1000, 500, SYN, 1),
+        (1010, 501, ACK, 2),
+        (5000, 9000, SYN, 3),
+        (5010, 9001, ACK, 4),
+    ] {
+        for p in 0..2 {
+            v.push(seg(
+                p,
+                t + i64::from(p),
+                Direction::Request,
+                c,
+                s,
+                isn,
+                Some(flags),
+                tag,
+            ));
+        }
+    }
+    let corr = correlate(&v, &[]);
+    let sizes: Vec<usize> = corr.flows.iter().map(|f| f.requests.len()).collect();
+    assert_eq!(sizes, [3, 2], "{:?}", corr.flows);
+}

@@ -575,3 +575,50 @@ fn requests_after_the_far_capture_ended_are_not_lost() {
     assert_eq!(lost.request_seqs, [2]);
     assert_eq!(lost.request_unverified, 1);
 }
+
+#[test]
+fn a_retransmission_is_counted_where_it_was_seen_and_the_original_lost_on_its_hop() {
+    use crate::correlate::tests::seg;
+    use crate::model::tcp_flag::{ACK, SYN};
+    let (c, s) = (("10.0.0.1", 40000), ("192.0.2.9", 80));
+    let mut obs: Vec<Observation> = (0..3)
+        .map(|p| {
+            seg(
+                p,
+                i64::from(p) - 10,
+                Direction::Request,
+                c,
+                s,
+                999,
+                Some(SYN),
+                1,
+            )
+        })
+        .collect();
+    for (p, t) in [(0, 0), (1, 1), (0, 200), (1, 201), (2, 202)] {
+        obs.push(seg(p, t, Direction::Request, c, s, 1000, Some(ACK), 7));
+    }
+    let pts = points(&[("a", 1000), ("b", 1000), ("c", 1000)], &obs);
+    let corr = crate::correlate::correlate(&obs, &[]);
+    crate::correlate::number(&mut obs, &corr);
+    let (flows, _) = infer(&pts, &obs, &[], &corr);
+    let f = &flows[0];
+    assert_eq!(f.path, ["a", "b", "c"]);
+    let retrans: Vec<u64> = f.points.iter().map(|p| p.retransmissions).collect();
+    assert_eq!(
+        retrans,
+        [1, 1, 0],
+        "the copy is a retransmission where the original was seen"
+    );
+    assert_eq!(
+        f.hops[1].lost.request, 1,
+        "the original, lost between b and c"
+    );
+    assert_eq!(
+        f.hops[1].lost.request_seqs,
+        [2],
+        "the second packet of the connection"
+    );
+    assert_eq!(f.hops[0].lost.request, 0);
+    assert_eq!(f.requests, 3);
+}
