@@ -112,7 +112,7 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
     };
     notes.extend(infer::correlation_notes(&points, &correlation));
     if flows.is_empty() && !points.is_empty() {
-        notes.push(no_flow_note(&points));
+        notes.push(no_flow_note(&points, options.protocols));
     }
     Analysis {
         schema_version: SCHEMA_VERSION,
@@ -130,23 +130,43 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
     }
 }
 
-/// Why an analysis has no flow: no echo in the captures, or echoes that never formed a flow.
-fn no_flow_note(points: &[model::Point]) -> String {
+/// Why an analysis has no flow: no packet of the protocols asked for in the captures, or
+/// packets that never formed a flow.
+fn no_flow_note(points: &[model::Point], protocols: model::Protocols) -> String {
     let packets: u64 = points.iter().map(|p| p.packets).sum();
-    let echoes: u64 = points
+    let decoded: u64 = points
         .iter()
         .map(|p| p.echo_packets + p.tcp_packets + p.udp_packets)
         .sum();
-    if echoes == 0 {
+    if decoded == 0 {
         format!(
-            "0 flows: none of the {} read is an ICMP echo, a TCP segment or a UDP datagram (of the protocols asked for)",
-            text::count(packets, "packet", "packets")
+            "0 flows: none of the {} read is {}",
+            text::count(packets, "packet", "packets"),
+            protocol_words(protocols)
         )
     } else {
         format!(
-            "0 flows: {} read, but no echo request was seen (a flow starts at a request)",
-            text::count(echoes, "echo packet", "echo packets")
+            "0 flows: {} decoded, but no request was seen (a flow starts at an echo request or at a packet from a connection's initiator)",
+            text::count(decoded, "packet", "packets")
         )
+    }
+}
+
+/// "an ICMP echo, a TCP segment or a UDP datagram", as far as `protocols` asks for them.
+fn protocol_words(protocols: model::Protocols) -> String {
+    let words: Vec<&str> = model::Protocol::ALL
+        .into_iter()
+        .filter(|&p| protocols.contains(p))
+        .map(|p| match p {
+            model::Protocol::Icmp => "an ICMP echo",
+            model::Protocol::Tcp => "a TCP segment",
+            model::Protocol::Udp => "a UDP datagram",
+        })
+        .collect();
+    match &words[..] {
+        [] => "of a protocol asked for".to_string(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 

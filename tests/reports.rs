@@ -239,7 +239,7 @@ fn a_capture_without_echoes_says_why_it_has_no_flow() {
     assert!(
         notes
             .iter()
-            .any(|n| n.starts_with("0 flows: none of the 192 packets read is an ICMP echo, a TCP segment or a UDP datagram (of the protocols asked for)")),
+            .any(|n| n == "0 flows: none of the 192 packets read is an ICMP echo"),
         "{notes:?}"
     );
 }

@@ -302,3 +302,68 @@ fn the_table_says_whose_port_was_rewritten_and_why() {
         "{udp}"
     );
 }
+
+#[test]
+fn every_report_shows_the_connections() {
+    let files = captures_in(&captures_dir("same-port"));
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("report.html");
+    let (code, mermaid, _) = run(
+        &["--format", "mermaid", "--html", html.to_str().unwrap()],
+        &files,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        mermaid.contains("title TCP 192.168.65.126:40000 → 203.0.113.234:8080 (at vm2-eth0)"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("Note over P1,P2: SPORT 40000 → 39029"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("->>P1: segment from the initiator"),
+        "{mermaid}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("TCP 192.168.65.126:40000 → 203.0.113.234:8080"),
+        "the flow's title"
+    );
+    assert!(page.contains("handshake (SYN → SYN-ACK)"), "the TCP lines");
+    assert!(
+        page.contains("Ladder: packet 1"),
+        "a connection's packets are numbered"
+    );
+    // CSV: the TCP columns, and one row per segment seen at a point.
+    let (_, csv, _) = run(&["--format", "csv"], &files);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|&c| c == name).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        10 * 12,
+        "10 segments at 6 points, 2 connections"
+    );
+    assert!(rows.iter().all(|r| r[col("protocol")] == "tcp"));
+    let syn = rows
+        .iter()
+        .find(|r| r[col("point")] == "qg-0aeca8b7-8a" && r[col("sport")] == "39029")
+        .unwrap();
+    assert_eq!(
+        (syn[col("tcp_flags")], syn[col("dport")]),
+        ("2", "8080"),
+        "{syn:?}"
+    );
+    // The terminal ladder of the first journey: the SYN and its SYN-ACK, the port marked where
+    // the qrouter rewrote it.
+    let journey = syn[col("journey")];
+    let (_, ladder, _) = run(&["--ladder", journey], &files);
+    assert!(ladder.contains("40000 > 8080 [SYN] len 0"), "{ladder}");
+    assert!(ladder.contains("*39029* > 8080"), "{ladder}");
+    assert!(ladder.contains("[SYN,ACK]"), "{ladder}");
+}

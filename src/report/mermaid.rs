@@ -32,13 +32,15 @@ fn diagram(o: &mut String, f: &Flow, count: usize) {
         let _ = writeln!(o, "    participant P{i} as {}", label(p));
     }
     let n = f.path.len();
+    let req = super::sections::nouns(f.origin.protocol, crate::model::Direction::Request);
+    let rep = super::sections::nouns(f.origin.protocol, crate::model::Direction::Reply);
     for (i, h) in f.hops.iter().enumerate() {
         let median = h
             .latency_ns
             .request
             .map(|s| format!(" ({})", super::fmt_ns(s.median)))
             .unwrap_or_default();
-        let _ = writeln!(o, "    P{i}->>P{}: request{median}", i + 1);
+        let _ = writeln!(o, "    P{i}->>P{}: {}{median}", i + 1, req.0);
         for t in &h.translations {
             let _ = writeln!(
                 o,
@@ -54,21 +56,22 @@ fn diagram(o: &mut String, f: &Flow, count: usize) {
                 o,
                 "    Note over P{i},P{}: {} lost",
                 i + 1,
-                crate::text::count(h.lost.request, "request", "requests")
+                crate::text::count(h.lost.request, req.0, req.1)
             );
         }
     }
     if f.replies > 0 {
         for i in (1..n).rev() {
-            let _ = writeln!(o, "    P{i}-->>P{}: reply", i - 1);
+            let _ = writeln!(o, "    P{i}-->>P{}: {}", i - 1, rep.0);
         }
     }
     for e in &f.errors {
         let _ = writeln!(
             o,
-            "    Note over P0: {} from {} (seq {})",
+            "    Note over P0: {} from {} ({} {})",
             e.kind,
             label(&e.reporter),
+            super::sections::number_word(f.origin.protocol),
             e.seq
         );
     }
