@@ -207,6 +207,18 @@ fn screenshots_show_loss_on_the_hop_and_in_the_ladder() {
     let (traceroute, traceroute_page) = page("traceroute");
     assert!(traceroute.contains("<h2>Routers that answered</h2>"));
     let (_, same_id_page) = page("same-id");
+    let (udp, udp_page) = page("udp-drop");
+    assert!(udp.contains("flow 1: 4 datagrams from the initiator lost between ex-l3dngw and eth2.106 (packet 3, 5, 7, 9)"));
+    assert!(
+        udp.contains("4 datagrams from the initiator lost (packet 3, 5, 7, 9)"),
+        "the hop's lost packets"
+    );
+    assert!(
+        udp.contains("<th>UDP</th>"),
+        "the capture points' UDP column"
+    );
+    let (same_port, same_port_page) = page("same-port");
+    assert!(same_port.contains("SPORT 40000 → 39029"));
     if chromium().is_none() {
         skip_or_fail(
             "screenshots_show_loss_on_the_hop_and_in_the_ladder",
@@ -219,6 +231,8 @@ fn screenshots_show_loss_on_the_hop_and_in_the_ladder() {
         ("drop", drop_page),
         ("same-id", same_id_page),
         ("traceroute", traceroute_page),
+        ("same-port", same_port_page),
+        ("udp-drop", udp_page),
     ] {
         screenshot(&p, name, 2400, &tmp.path().join(format!("profile-{name}")));
     }

@@ -138,16 +138,42 @@ fn expectations(o: &mut String, a: &Analysis) {
 }
 
 fn points(o: &mut String, a: &Analysis) {
-    let _ = writeln!(o, "<h2>Capture points</h2><table><tr><th>point</th><th>file</th><th>link</th><th>packets</th><th>echoes</th><th>first (UTC)</th></tr>");
+    // TCP and UDP columns only when some point decoded any.
+    let (tcp, udp) = (
+        a.points.iter().any(|p| p.tcp_packets > 0),
+        a.points.iter().any(|p| p.udp_packets > 0),
+    );
+    let th = |on: bool, name: &str| {
+        if on {
+            format!("<th>{name}</th>")
+        } else {
+            String::new()
+        }
+    };
+    let _ = writeln!(
+        o,
+        "<h2>Capture points</h2><table><tr><th>point</th><th>file</th><th>link</th><th>packets</th><th>echoes</th>{}{}<th>first (UTC)</th></tr>",
+        th(tcp, "TCP"),
+        th(udp, "UDP")
+    );
     for p in points_in_path_order(a) {
+        let td = |on: bool, n: u64| {
+            if on {
+                format!("<td>{n}</td>")
+            } else {
+                String::new()
+            }
+        };
         let _ = writeln!(
             o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}<td>{}</td></tr>",
             esc(&p.name),
             esc(&p.file),
             esc(&p.link_type),
             p.packets,
             p.echo_packets,
+            td(tcp, p.tcp_packets),
+            td(udp, p.udp_packets),
             p.first_ns.map(fmt_time).unwrap_or_default()
         );
     }
