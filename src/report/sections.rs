@@ -353,14 +353,22 @@ pub fn tcp_lines(f: &Flow) -> Vec<String> {
         .iter()
         .filter_map(|p| p.handshake_ns.map(|t| format!("{} {}", p.point, fmt_ns(t))))
         .collect();
-    let syn_seen = f.points.iter().any(|p| p.handshake_ns.is_some());
     if !handshakes.is_empty() {
         out.push(format!(
             "handshake (SYN → SYN-ACK): {}",
             handshakes.join(", ")
         ));
-    } else if !syn_seen && f.replies == 0 {
-        out.push("no answer from the responder's side at any point".to_string());
+    } else if f.replies == 0 {
+        // Nothing came back: how far the initiator's packets got.
+        let last = f.points.iter().rev().find(|p| p.requests > 0);
+        out.push(match last {
+            Some(p) => format!(
+                "not established: nothing came back from the responder's side at any point; the initiator's {} got as far as {}",
+                count(f.requests, "packet", "packets"),
+                p.point
+            ),
+            None => "not established: nothing came back from the responder's side".to_string(),
+        });
     }
     let retrans: Vec<String> = f
         .points
@@ -369,7 +377,19 @@ pub fn tcp_lines(f: &Flow) -> Vec<String> {
         .map(|p| format!("{} at {}", p.retransmissions, p.point))
         .collect();
     if !retrans.is_empty() {
-        out.push(format!("segments sent again: {}", retrans.join(", ")));
+        // Where the copies' originals went missing: the hops that lost segments.
+        let lost: Vec<String> = f
+            .hops
+            .iter()
+            .filter(|h| h.lost.request + h.lost.reply > 0)
+            .map(|h| format!("{} → {}", h.from, h.to))
+            .collect();
+        let on = if lost.is_empty() {
+            String::new()
+        } else {
+            format!(" (segments lost between {})", lost.join(", "))
+        };
+        out.push(format!("segments sent again: {}{on}", retrans.join(", ")));
     }
     for r in &f.resets {
         out.push(format!(
