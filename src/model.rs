@@ -231,6 +231,34 @@ pub mod tcp_flag {
 }
 
 impl Packet {
+    /// A packet of `proto` from `src` to `dst` with every other field empty: no ports, no TCP
+    /// fields, an 8-byte transport header, no payload.
+    pub fn blank(proto: Protocol, dir: Direction, src: IpAddr, dst: IpAddr) -> Packet {
+        Packet {
+            proto,
+            dir,
+            src,
+            dst,
+            ttl: 0,
+            ip_id: 0,
+            icmp_id: 0,
+            seq: 0,
+            icmp_len: 0,
+            header_len: 8,
+            sport: 0,
+            dport: 0,
+            tcp_seq: 0,
+            tcp_ack: 0,
+            tcp_flags: 0,
+            tcp_window: 0,
+            prefix: [0; PREFIX_LEN],
+            prefix_len: 0,
+            digest: 0,
+            digest_len: 0,
+            fragmented: false,
+        }
+    }
+
     /// The flow this packet belongs to as seen at its point, oriented from the echo's initiator.
     pub fn initiator_side(&self) -> (IpAddr, IpAddr) {
         match self.dir {

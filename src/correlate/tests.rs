@@ -22,17 +22,6 @@ fn ob(
         record: 1,
         fragments: 0,
         packet: Packet {
-            proto: crate::model::Protocol::Icmp,
-            header_len: 8,
-            sport: 0,
-            dport: 0,
-            tcp_seq: 0,
-            tcp_ack: 0,
-            tcp_flags: 0,
-            tcp_window: 0,
-            dir,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
             ttl: 64,
             ip_id: 0,
             icmp_id: id,
@@ -42,7 +31,12 @@ fn ob(
             prefix_len: PREFIX_LEN as u8,
             digest: u64::from(tag) << 16 | u64::from(seq),
             digest_len: 48,
-            fragmented: false,
+            ..Packet::blank(
+                Protocol::Icmp,
+                dir,
+                src.parse().unwrap(),
+                dst.parse().unwrap(),
+            )
         },
     }
 }
@@ -479,8 +473,9 @@ pub(crate) fn seg(
     o
 }
 
-#[test]
-fn a_segment_lost_and_sent_again_is_two_journeys_the_second_reaching_further() {
+/// A TCP connection's SYN seen at points 0, 1 and 2, then a segment lost between points 1 and
+/// 2 and its retransmission 200 ms later, which reaches point 2.
+pub(crate) fn lost_and_sent_again() -> Vec<Observation> {
     use crate::model::tcp_flag::{ACK, SYN};
     let (c, s) = (("10.0.0.1", 40000), ("192.0.2.9", 80));
     // The handshake crossed every point (it ties the three points' views together)...
@@ -498,13 +493,16 @@ fn a_segment_lost_and_sent_again_is_two_journeys_the_second_reaching_further() {
             )
         })
         .collect();
-    // ...then the original crosses A and B and is lost before C; the copy 200 ms later reaches C.
-    for (p, t) in [(0, 0), (1, 1)] {
+    // ...then the original crosses 0 and 1 and is lost before 2; the copy reaches 2.
+    for (p, t) in [(0, 0), (1, 1), (0, 200), (1, 201), (2, 202)] {
         v.push(seg(p, t, Direction::Request, c, s, 1000, Some(ACK), 7));
     }
-    for (p, t) in [(0, 200), (1, 201), (2, 202)] {
-        v.push(seg(p, t, Direction::Request, c, s, 1000, Some(ACK), 7));
-    }
+    v
+}
+
+#[test]
+fn a_segment_lost_and_sent_again_is_two_journeys_the_second_reaching_further() {
+    let v = lost_and_sent_again();
     let corr = correlate(&v, &[]);
     assert_eq!(corr.flows.len(), 1);
     let mut journeys: Vec<Vec<u32>> = corr.flows[0].requests.iter().map(|j| j.to_vec()).collect();

@@ -340,27 +340,15 @@ impl Ip {
         let prefix_len = data.len().min(PREFIX_LEN);
         prefix[..prefix_len].copy_from_slice(&data[..prefix_len]);
         Packet {
-            proto,
             fragmented: self.fragmented,
-            dir: Direction::Request,
-            src: self.src,
-            dst: self.dst,
             ttl: self.ttl,
             ip_id: self.ip_id,
-            icmp_id: 0,
-            seq: 0,
             icmp_len: self.len,
-            header_len: 8,
-            sport: 0,
-            dport: 0,
-            tcp_seq: 0,
-            tcp_ack: 0,
-            tcp_flags: 0,
-            tcp_window: 0,
             prefix,
             prefix_len: prefix_len as u8,
             digest: fnv1a(data),
             digest_len: data.len() as u32,
+            ..Packet::blank(proto, Direction::Request, self.src, self.dst)
         }
     }
 }

@@ -153,19 +153,7 @@ pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &
         // Time at the point the first request was first seen (one clock), else each
         // journey's first sighting.
         let reference = obs[reqs[0][0] as usize].point;
-        let time = |j: &Journey| {
-            j.iter()
-                .map(|&o| &obs[o as usize])
-                .find(|o| o.point == reference)
-                .unwrap_or(&obs[j[0] as usize])
-                .ts_ns
-        };
-        let mut events: Vec<(i64, bool, &Journey)> = reqs
-            .iter()
-            .map(|j| (time(j), false, *j))
-            .chain(reps.iter().map(|j| (time(j), true, *j)))
-            .collect();
-        events.sort_by_key(|&(t, is_reply, _)| (t, is_reply));
+        let events = in_time_order(obs, reference, reqs.iter().copied(), reps.iter().copied());
         let mut pending: Vec<&Journey> = Vec::new();
         for (_, is_reply, j) in events {
             if !is_reply {
@@ -178,6 +166,29 @@ pub fn exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Journey, &
     out
 }
 
+/// Requests and replies (`true`) in time order at `reference` (one clock), else each journey's
+/// first sighting; a request first where the times tie.
+fn in_time_order<'a>(
+    obs: &[Observation],
+    reference: PointId,
+    requests: impl Iterator<Item = &'a Journey>,
+    replies: impl Iterator<Item = &'a Journey>,
+) -> Vec<(i64, bool, &'a Journey)> {
+    let time = |j: &Journey| {
+        j.iter()
+            .map(|&o| &obs[o as usize])
+            .find(|o| o.point == reference)
+            .unwrap_or(&obs[j[0] as usize])
+            .ts_ns
+    };
+    let mut events: Vec<(i64, bool, &Journey)> = requests
+        .map(|j| (time(j), false, j))
+        .chain(replies.map(|j| (time(j), true, j)))
+        .collect();
+    events.sort_by_key(|&(t, is_reply, _)| (t, is_reply));
+    events
+}
+
 /// Exchanges of a TCP or UDP flow, in the time of the point its first request was seen at (else
 /// each journey's first sighting). TCP: a request segment taking sequence space is answered by
 /// the first reply that acknowledges exactly its end (a segment sent again is not timed: Karn);
@@ -187,20 +198,7 @@ fn transport_exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Jour
         return Vec::new();
     };
     let reference = obs[first[0] as usize].point;
-    let time = |j: &Journey| {
-        j.iter()
-            .map(|&o| &obs[o as usize])
-            .find(|o| o.point == reference)
-            .unwrap_or(&obs[j[0] as usize])
-            .ts_ns
-    };
-    let mut events: Vec<(i64, bool, &Journey)> = f
-        .requests
-        .iter()
-        .map(|j| (time(j), false, j))
-        .chain(f.replies.iter().map(|j| (time(j), true, j)))
-        .collect();
-    events.sort_by_key(|&(t, is_reply, _)| (t, is_reply));
+    let events = in_time_order(obs, reference, f.requests.iter(), f.replies.iter());
     let mut out = Vec::new();
     if f.local_flows[0].proto == crate::model::Protocol::Udp {
         let mut pending: Option<&Journey> = None;

@@ -4,7 +4,7 @@
 use super::order::PairOrder;
 use super::*;
 use crate::correlate::{Journey, LocalFlow};
-use crate::model::{Packet, Translation, TranslationKind, PREFIX_LEN};
+use crate::model::{Packet, Protocol, Translation, TranslationKind, PREFIX_LEN};
 
 const US: i64 = 1_000;
 const S: i64 = 1_000_000_000;
@@ -59,17 +59,6 @@ impl View {
             record: 1,
             fragments: 0,
             packet: Packet {
-                proto: crate::model::Protocol::Icmp,
-                header_len: 8,
-                sport: 0,
-                dport: 0,
-                tcp_seq: 0,
-                tcp_ack: 0,
-                tcp_flags: 0,
-                tcp_window: 0,
-                dir,
-                src: src.parse().unwrap(),
-                dst: dst.parse().unwrap(),
                 ttl,
                 ip_id: u32::from(seq),
                 icmp_id: self.id,
@@ -79,7 +68,12 @@ impl View {
                 prefix_len: PREFIX_LEN as u8,
                 digest: u64::from(self.tag) << 16 | u64::from(seq),
                 digest_len: 48,
-                fragmented: false,
+                ..Packet::blank(
+                    Protocol::Icmp,
+                    dir,
+                    src.parse().unwrap(),
+                    dst.parse().unwrap(),
+                )
             },
         }
     }
@@ -578,26 +572,7 @@ fn requests_after_the_far_capture_ended_are_not_lost() {
 
 #[test]
 fn a_retransmission_is_counted_where_it_was_seen_and_the_original_lost_on_its_hop() {
-    use crate::correlate::tests::seg;
-    use crate::model::tcp_flag::{ACK, SYN};
-    let (c, s) = (("10.0.0.1", 40000), ("192.0.2.9", 80));
-    let mut obs: Vec<Observation> = (0..3)
-        .map(|p| {
-            seg(
-                p,
-                i64::from(p) - 10,
-                Direction::Request,
-                c,
-                s,
-                999,
-                Some(SYN),
-                1,
-            )
-        })
-        .collect();
-    for (p, t) in [(0, 0), (1, 1), (0, 200), (1, 201), (2, 202)] {
-        obs.push(seg(p, t, Direction::Request, c, s, 1000, Some(ACK), 7));
-    }
+    let mut obs = crate::correlate::tests::lost_and_sent_again();
     let pts = points(&[("a", 1000), ("b", 1000), ("c", 1000)], &obs);
     let corr = crate::correlate::correlate(&obs, &[]);
     crate::correlate::number(&mut obs, &corr);
