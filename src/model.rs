@@ -402,8 +402,9 @@ pub struct ResetFinding {
     pub dir: Direction,
     /// Points that saw it, in the order it crossed them.
     pub points: Vec<String>,
-    /// Where it came from: "the responder" / "the initiator" when the path's end saw it first,
-    /// else "between X and Y" (a middlebox or NAT sent it in the other's name).
+    /// Where it came from: "the responder's side (beyond X)" / "the initiator's side (before
+    /// X)" when the path's end saw it first, else "something between X and Y" (a middlebox or
+    /// NAT sent it in the other's name).
     pub sent_by: String,
     pub first_ns: i64,
 }

@@ -50,6 +50,9 @@ pub fn infer(
         })
         .collect();
     loss::extend_dead_ends(points, obs, corr, &errors_of, &mut flows);
+    for f in flows.iter_mut().filter(|f| !f.resets.is_empty()) {
+        tcp::after_extension(f);
+    }
     let nat = nat::summarize(&flows);
     (flows, nat)
 }

@@ -86,25 +86,48 @@ pub fn resets(
             if dir == Direction::Reply {
                 seen.reverse();
             }
-            let first = seen[0];
-            let sent_by = match dir {
-                Direction::Reply if first + 1 == path.len() => {
-                    format!("the responder's side (beyond {})", name(first))
-                }
-                Direction::Reply => format!("between {} and {}", name(first + 1), name(first)),
-                Direction::Request if first == 0 => {
-                    format!("the initiator's side (before {})", name(first))
-                }
-                Direction::Request => format!("between {} and {}", name(first - 1), name(first)),
-            };
+            let names: Vec<&str> = (0..path.len()).map(name).collect();
             out.push(ResetFinding {
                 dir,
                 points: seen.iter().map(|&i| name(i).to_string()).collect(),
-                sent_by,
+                sent_by: sent_by(dir, &names, seen[0]),
                 first_ns: j.iter().map(|&o| obs[o as usize].ts_ns).min().unwrap_or(0),
             });
         }
     }
     out.sort_by_key(|r| r.first_ns);
     out
+}
+
+/// What sent a reset of direction `dir` first seen at `path[first]`: the far end's side when
+/// that is the path's end, else something between that point and the next one toward the side
+/// it claims to come from.
+fn sent_by(dir: Direction, path: &[&str], first: usize) -> String {
+    match dir {
+        Direction::Reply if first + 1 >= path.len() => {
+            format!("the responder's side (beyond {})", path[first])
+        }
+        Direction::Reply => format!("something between {} and {}", path[first], path[first + 1]),
+        Direction::Request if first == 0 => {
+            format!("the initiator's side (before {})", path[first])
+        }
+        Direction::Request => format!("something between {} and {}", path[first - 1], path[first]),
+    }
+}
+
+/// After a flow's path was extended to a point that saw nothing of it (it died in a router),
+/// a reset from the responder's side first seen at the old end came from between that end
+/// and the new point: the new point saw neither the request nor the reset.
+pub fn after_extension(f: &mut crate::model::Flow) {
+    let path: Vec<&str> = f.path.iter().map(String::as_str).collect();
+    for r in &mut f.resets {
+        let Some(first) = r
+            .points
+            .first()
+            .and_then(|p| path.iter().position(|x| x == p))
+        else {
+            continue;
+        };
+        r.sent_by = sent_by(r.dir, &path, first);
+    }
 }

@@ -279,10 +279,11 @@ fn flow(
     for e in &f.errors {
         let _ = writeln!(
             o,
-            "<p>ICMP {} (code {}) from <b>{}</b> for seq {}{}, seen at {}</p>",
+            "<p>ICMP {} (code {}) from <b>{}</b> for {} {}{}, seen at {}</p>",
             e.kind,
             e.code,
             esc(&e.reporter),
+            sections::number_word(f.origin.protocol),
             e.seq,
             e.probe_ttl
                 .map(|t| format!(" (ttl {t})"))

@@ -382,22 +382,22 @@ pub fn tcp_lines(f: &Flow) -> Vec<String> {
             .hops
             .iter()
             .filter(|h| h.lost.request + h.lost.reply > 0)
-            .map(|h| format!("{} → {}", h.from, h.to))
+            .map(|h| format!("between {} and {}", h.from, h.to))
             .collect();
         let on = if lost.is_empty() {
             String::new()
         } else {
-            format!(" (segments lost between {})", lost.join(", "))
+            format!(" (segments lost {})", lost.join(", "))
         };
         out.push(format!("segments sent again: {}{on}", retrans.join(", ")));
     }
     for r in &f.resets {
         out.push(format!(
-            "RST from the {} side, first seen at {}: sent by {}",
+            "RST in the {}'s name, first seen at {}: sent by {}",
             if r.dir == Direction::Request {
-                "initiator's"
+                "initiator"
             } else {
-                "responder's"
+                "responder"
             },
             r.points.first().map_or("?", String::as_str),
             r.sent_by

@@ -413,10 +413,11 @@ fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "  ICMP {} (code {}) from {} for seq {}{ttl}, seen at {}",
+            "  ICMP {} (code {}) from {} for {} {}{ttl}, seen at {}",
             e.kind,
             e.code,
             e.reporter,
+            sections::number_word(f.origin.protocol),
             e.seq,
             e.points.join(", ")
         );
