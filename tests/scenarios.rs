@@ -142,3 +142,9 @@ fn udp_loss_is_placed_inside_the_l3agent() {
 fn inbound_tcp_is_dnatted_twice() {
     check_dnat_tcp(&captures_dir("dnat-tcp"));
 }
+
+#[test]
+fn four_connections_fail_in_four_places() {
+    // Recorded on Linux 6.18: three SYNs, 1 s apart, for the connection nobody answers.
+    check_tcp_fail(&captures_dir("tcp-fail"), 3);
+}

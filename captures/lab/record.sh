@@ -14,7 +14,7 @@
 set -euo pipefail
 
 BASE_SCENARIOS=(plain same-id drop any)
-EXTRA_SCENARIOS=(nft dnat ipv6 traceroute constant-payload bigping vxlan fragloss tcp same-port udp-drop dnat-tcp)
+EXTRA_SCENARIOS=(nft dnat ipv6 traceroute constant-payload bigping vxlan fragloss tcp same-port udp-drop dnat-tcp tcp-fail)
 
 usage() {
   cat >&2 <<EOF
@@ -284,11 +284,16 @@ csum_off() {
 dump_name() { case $1 in qr) echo qrouter ;; l3) echo l3agent ;; dst) echo dest ;; br) echo bridge ;; *) echo "$1" ;; esac; }
 
 # native_nft NS: nft tables in NS that iptables-nft did not create ("family name" per line).
-# nft warns about every table iptables-nft manages, so those are the ones to leave out.
+# nft warns about the tables iptables-nft manages, but only about those holding an xt
+# (compat) expression: a table of rules nft can express natively (tcp-fail's l3agent filter,
+# `-p tcp --syn --dport 8081 -j DROP`) gets no warning. So the tables iptables-save and
+# ip6tables-save list ("*filter") are left out as well.
 native_nft() {
   local managed
   managed=$(nsx "$1" nft list ruleset 2>&1 >/dev/null |
-    sed -n 's/^# Warning: table \(.*\) is managed by iptables-nft.*/\1/p')
+    sed -n 's/^# Warning: table \(.*\) is managed by iptables-nft.*/\1/p'
+    nsx "$1" iptables-save | sed -n 's/^\*/ip /p'
+    nsx "$1" ip6tables-save | sed -n 's/^\*/ip6 /p')
   nsx "$1" nft list tables | sed 's/^table //' | grep -vxF -f <(printf '%s\n' "$managed") || true
 }
 
@@ -851,6 +856,8 @@ sports() {
     sed -n 's/^.* IP [0-9.]*\.\([0-9]*\) > .*/\1/p' | sort -n | tr '\n' ' ' | sed 's/ $//'
 }
 sorted() { tr ' ' '\n' <<<"$*" | sort -n | tr '\n' ' ' | sed 's/ $//'; }
+# hexip A.B.C.D: the address as one 32-bit BPF constant (0xc0a8417d)
+hexip() { local IFS=.; set -- $1; printf '0x%02x%02x%02x%02x' "$@"; }
 
 # tcp_conns POINT CLIENT SERVER DPORT "SPORTS": one HTTP connection per client port, complete:
 # SYN, SYN-ACK, one HTTP answer, a FIN each way; SYNs from exactly these source ports.
@@ -979,6 +986,102 @@ scn_dnat_tcp() {
   log "dnat-tcp: 3 connections $DST_IP:42001-42003 -> $FIP:80 -> $FIP_MID:80 -> $VM1_IP:80, $SAME_N TCP frames per point"
 }
 
+# Failing connections: PROTO:SPORT:DPORT:WANT:TIMEOUT per attempt, one after the other, 0.2 s
+# apart, each from its own source port to DST. TCP: connect(); UDP: connect(), send
+# "natcorr-udp 01\n", recv(). The outcome is "open" (TCP connected / UDP answered), "refused"
+# (RST, or ICMP port unreachable on the connected UDP socket) or "timeout"; exit 1 unless each
+# attempt got WANT. A TCP socket closed while still in SYN-SENT sends nothing.
+PY_CONNFAIL=$(cat <<'PYEOF'
+import socket, sys, time
+dst, ok = sys.argv[1], True
+for n, spec in enumerate(sys.argv[2:]):
+    proto, sport, dport, want, timeout = spec.split(":")
+    if n:
+        time.sleep(0.2)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    s.settimeout(float(timeout))
+    s.bind(("", int(sport)))
+    t0 = time.monotonic()
+    try:
+        s.connect((dst, int(dport)))
+        if proto == "udp":
+            s.send(b"natcorr-udp 01\n")
+            s.recv(2048)
+        got = "open"
+    except ConnectionRefusedError:
+        got = "refused"
+    except socket.timeout:
+        got = "timeout"
+    s.close()
+    print("%s %s -> %s: %s after %.2f s" % (proto, sport, dport, got, time.monotonic() - t0), flush=True)
+    ok = ok and got == want
+sys.exit(0 if ok else 1)
+PYEOF
+)
+
+# tcp-fail: four attempts that fail in four places, each its own flow (source ports 43001-43004):
+#   (a) 43001 -> :8080, closed on the destination: its kernel answers RST,ACK;
+#   (b) 43002 -> :8081, the l3agent's FORWARD drops the SYN: SYN + retransmissions, timeout;
+#   (c) 43003 -> :8082, the qrouter's FORWARD REJECTs with tcp-reset in the destination's name;
+#   (d) 43004 -> udp :9999, closed on the destination: ICMP port unreachable.
+# They run in that order, 0.2 s apart. (b) comes after (a), so eth2.106's capture has seen a
+# packet before (b)'s SYNs and after them: natcorr can then count them lost there, not only
+# unverified (see check_drop in tests/common/scenarios.rs). The run stays short on purpose: a
+# router sends a unicast ARP probe 5 s (delay_first_probe_time) after it first used a neighbour
+# entry it had only learned from an ARP request (qr: vm1, l3: qg-, dst: l3), and (a)'s RST is
+# such a first use at 0 s; the captures stop at about 3.6 s.
+# (b)'s timeout is 2.5 s, halfway between two SYNs. Since Linux 6.5 the first
+# tcp_syn_linear_timeouts (default 4) SYN retransmissions come 1 s apart (0, 1, 2, 3 s: a 3 s
+# timeout races the 4th SYN): 3 SYNs. Older kernels double the RTO (0, 1, 3 s): 2 SYNs.
+scn_tcp_fail() {
+  need_python
+  build
+  local nsyn=2 lin
+  lin=$(nsx vm1 sysctl -n net.ipv4.tcp_syn_linear_timeouts 2>/dev/null || echo 0)
+  if (( lin >= 2 )); then nsyn=3; fi
+  nsx l3 iptables -A FORWARD -p tcp --syn --dport 8081 -j DROP
+  nsx qr iptables -A FORWARD -p tcp --dport 8082 -j REJECT --reject-with tcp-reset
+  start_captures
+  py_bg vm1 vm1 "$PY_CONNFAIL" "$DST_IP" tcp:43001:8080:refused:3 tcp:43002:8081:timeout:2.5 \
+    tcp:43003:8082:refused:3 udp:43004:9999:refused:3
+  wait_py; stop_captures
+  local p s nb nc nd rstack='tcp[tcpflags] & (tcp-rst|tcp-ack|tcp-syn|tcp-fin) = (tcp-rst|tcp-ack)'
+  local unr='icmp[icmptype] = icmp-unreach and icmp[icmpcode] = 3 and icmp[17] = 17'
+  for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do
+    case $p in
+      vm1-eth0|"$HA") s=$VM1_IP nb=$nsyn nc=1 ;;
+      "$QG"|"$EX") s=$QG_IP nb=$nsyn nc=0 ;; *) s=$UP_IP nb=0 nc=0 ;;
+    esac
+    # (a) one SYN, one RST,ACK from the destination (TTL 64 when it leaves dst, 62 at the VM)
+    expect "$p" 1 "$SYN and src $s and src port 43001 and dst $DST_IP and dst port 8080"
+    expect "$p" 1 "$rstack and src $DST_IP and src port 8080 and dst $s and dst port 43001"
+    expect "$p" 2 "tcp port 43001"
+    # (b) the SYN and its retransmissions up to ex-l3dngw, nothing after; never an answer
+    expect "$p" "$nb" "$SYN and src $s and src port 43002 and dst $DST_IP and dst port 8081"
+    expect "$p" "$nb" "tcp port 43002"
+    # (c) the SYN dies in the qrouter; its RST (TTL 64: made there) exists only on ha- and vm1
+    expect "$p" "$nc" "$SYN and src $s and src port 43003 and dst $DST_IP and dst port 8082"
+    expect "$p" "$nc" "$rstack and src $DST_IP and src port 8082 and dst $s and dst port 43003 and ip[8] = 64"
+    expect "$p" $((2 * nc)) "tcp port 43003"
+    # (d) the datagram and the port unreachable, quoting it with this point's addresses
+    expect "$p" 1 "udp and src $s and src port 43004 and dst $DST_IP and dst port 9999"
+    expect "$p" 1 "$unr and src $DST_IP and dst $s and icmp[20:4] = $(hexip "$s") and icmp[28:2] = 43004 and icmp[30:2] = 9999"
+    expect "$p" $((2 + nb + 2 * nc)) tcp
+    expect "$p" 1 udp
+    expect "$p" 1 icmp
+    # one ARP exchange, and no unicast probe (the run ends before one is due, see above)
+    expect "$p" 2 arp
+  done
+  # The SYNs of (b) are one segment sent again and again: one sequence number.
+  for p in vm1-eth0 "$HA" "$QG" "$EX"; do
+    nd=$(tcpdump -n -r "$DIR/$p.pcap" "$SYN and src port 43002" 2>/dev/null | sed -n 's/.* seq \([0-9]*\),.*/\1/p' | sort -u | wc -l)
+    (( nd == 1 )) || FAILS+=("$p: the SYNs from port 43002 carry $nd sequence numbers, expected 1")
+  done
+  # (a)'s reset came back through both NATs with TTL 62 at the VM; (c)'s never left the qrouter.
+  expect vm1-eth0 1 "$rstack and src port 8080 and ip[8] = 62"
+  log "tcp-fail: (a) :8080 RST from $DST_IP; (b) :8081 $nsyn SYNs lost on $EX -> $UP; (c) :8082 RST from the qrouter (seen on $HA); (d) udp :9999 port unreachable at every point"
+}
+
 # ---------------------------------------------------------------- main
 probe
 mkdir -p "$OUTDIR"
@@ -992,7 +1095,7 @@ for SCN in "${SCENARIOS[@]}"; do
     traceroute) FAR=1 ;;
   esac
   # tcp/udp scenarios: everything the lab sends, and nothing else (no IPv6/LLC/other ethertypes).
-  case $SCN in tcp|same-port|udp-drop|dnat-tcp) CAPFILTER='arp or icmp or tcp or udp' CSUM_OFF=1 ;; esac
+  case $SCN in tcp|same-port|udp-drop|dnat-tcp|tcp-fail) CAPFILTER='arp or icmp or tcp or udp' CSUM_OFF=1 ;; esac
   if (( DUMPS_ONLY )); then
     # The scenario runs in a subshell that ends in start_captures (after writing the dumps).
     log "$SCN: dumps only into $DIR"

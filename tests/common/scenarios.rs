@@ -744,3 +744,180 @@ pub fn check_dnat_tcp(dir: &Path) {
         assert_eq!(n["reply_reversed"], true, "{n}");
     }
 }
+
+fn flows(json: &Value) -> &Vec<Value> {
+    json["flows"].as_array().unwrap()
+}
+
+/// The flow whose initiator used source port `sport` where it was first seen.
+fn flow_by_sport(json: &Value, sport: u64) -> &Value {
+    flows(json)
+        .iter()
+        .find(|f| f["origin"]["src_port"] == sport)
+        .unwrap_or_else(|| panic!("no flow from port {sport}: {json:#}"))
+}
+
+/// Four attempts that fail in four places (captures/tcp-fail/README.md); `syns`: how many SYNs
+/// the recording's kernel sent for the unanswered connection (3 since Linux 6.5, else 2).
+pub fn check_tcp_fail(dir: &Path, syns: u64) {
+    let json = analyze(dir);
+    assert_eq!(schema_errors(&json), Vec::<String>::new());
+    assert_eq!(flows(&json).len(), 4, "{json:#}");
+    for (sport, proto, dport) in [
+        (43001, "tcp", 8080),
+        (43002, "tcp", 8081),
+        (43003, "tcp", 8082),
+        (43004, "udp", 9999),
+    ] {
+        let f = flow_by_sport(&json, sport);
+        assert_eq!(f["origin"]["protocol"], proto, "{f:#}");
+        assert_eq!(f["origin"]["dst_port"], dport, "{f:#}");
+        assert_eq!(f["origin"]["src"], "192.168.65.125");
+        assert_eq!(f["origin"]["point"], "vm1-eth0");
+        assert_eq!(f["matched"], "packet");
+        // No connection got a SYN-ACK anywhere.
+        for p in f["points"].as_array().unwrap() {
+            assert!(p["handshake_ns"].is_null(), "{p}");
+        }
+    }
+    let reversed = |path: &[&str]| path.iter().rev().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // (a) closed port on the destination: its kernel's RST,ACK, seen at every point.
+    let a = flow_by_sport(&json, 43001);
+    assert_eq!(strs(&a["path"]), LAB_PATH);
+    assert_eq!(
+        (a["requests"].as_u64(), a["replies"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let resets = a["resets"].as_array().unwrap();
+    assert_eq!(resets.len(), 1, "{a:#}");
+    assert_eq!(resets[0]["dir"], "reply");
+    assert_eq!(
+        resets[0]["sent_by"],
+        "the responder's side (beyond dest-eth1)"
+    );
+    assert_eq!(strs(&resets[0]["points"]), reversed(&LAB_PATH));
+    assert!(
+        a["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["resets"] == 1),
+        "{a:#}"
+    );
+
+    // (b) SYNs dropped in the l3agent: seen up to ex-l3dngw, sent again at every point before,
+    // lost on ex-l3dngw → eth2.106 (its capture saw (a) before them and (d) after: lost, not
+    // unverified).
+    let b = flow_by_sport(&json, 43002);
+    assert_eq!(strs(&b["path"]), &LAB_PATH[..5], "{b:#}");
+    assert_eq!(
+        (b["requests"].as_u64(), b["replies"].as_u64()),
+        (Some(syns), Some(0))
+    );
+    for p in b["points"].as_array().unwrap() {
+        let want = if p["point"] == "eth2.106" {
+            (0, 0)
+        } else {
+            (syns, syns - 1)
+        };
+        assert_eq!(
+            (
+                p["requests"].as_u64().unwrap(),
+                p["retransmissions"].as_u64().unwrap()
+            ),
+            want,
+            "{p}"
+        );
+        assert_eq!(p["resets"], 0, "{p}");
+    }
+    for h in b["hops"].as_array().unwrap() {
+        let l = &h["lost"];
+        if h["from"] == "ex-l3dngw" && h["to"] == "eth2.106" {
+            assert_eq!(l["request"], syns, "{h}");
+            assert_eq!(l["request_unverified"], 0, "{h}");
+            assert_eq!(
+                l["request_seqs"],
+                serde_json::json!((1..=syns).collect::<Vec<_>>()),
+                "{h}"
+            );
+        } else {
+            assert_eq!(l["request"], 0, "{h}");
+        }
+    }
+    assert!(b["resets"].as_array().unwrap().is_empty());
+
+    // (c) the qrouter REJECTs with tcp-reset in the destination's name: the SYN never reaches
+    // qg-, the RST is first seen at ha-, so something between ha- and qg- sent it.
+    let c = flow_by_sport(&json, 43003);
+    assert_eq!(strs(&c["path"]), &LAB_PATH[..3], "{c:#}");
+    let at: Vec<(u64, u64)> = c["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["requests"].as_u64().unwrap(),
+                p["resets"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(at, [(1, 1), (1, 1), (0, 0)], "{c:#}");
+    let resets = c["resets"].as_array().unwrap();
+    assert_eq!(resets.len(), 1, "{c:#}");
+    assert_eq!(resets[0]["dir"], "reply");
+    assert_eq!(strs(&resets[0]["points"]), ["ha-2b8cf5e0-b1", "vm1-eth0"]);
+    // "something between": neither the responder (the SYN never got that far) nor a point.
+    assert_eq!(
+        resets[0]["sent_by"], "something between ha-2b8cf5e0-b1 and qg-0aeca8b7-8a",
+        "{c:#}"
+    );
+
+    // (d) closed UDP port: ICMP port unreachable from the destination, translated back by both
+    // NATs, tied to the datagram at every point.
+    let d = flow_by_sport(&json, 43004);
+    assert_eq!(strs(&d["path"]), LAB_PATH);
+    assert_eq!(
+        (d["requests"].as_u64(), d["replies"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let errors = d["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{d:#}");
+    assert_eq!(errors[0]["kind"], "unreachable");
+    assert_eq!(errors[0]["code"], 3);
+    assert_eq!(errors[0]["reporter"], "203.0.113.234");
+    assert_eq!(strs(&errors[0]["points"]), LAB_PATH);
+    for f in flows(&json) {
+        if f["origin"]["src_port"] != 43004 {
+            assert!(f["errors"].as_array().unwrap().is_empty(), "{f:#}");
+        }
+    }
+
+    // Both SNAT hops, for the flows that crossed them: (a), (b), (d) at the qrouter; (a), (d)
+    // at the l3agent ((b) died before it).
+    for (from, to, before, after, n) in [
+        (
+            "ha-2b8cf5e0-b1",
+            "qg-0aeca8b7-8a",
+            "192.168.65.125",
+            "169.254.43.17",
+            3,
+        ),
+        ("ex-l3dngw", "eth2.106", "169.254.43.17", "198.51.100.34", 2),
+    ] {
+        let s = find_nat(&json, "snat", from, to)
+            .unwrap_or_else(|| panic!("no SNAT {from} → {to}: {:#}", json["nat"]));
+        assert_eq!(
+            (s["before"].as_str(), s["after"].as_str()),
+            (Some(before), Some(after))
+        );
+        assert_eq!(s["flows"], n, "{s}");
+        assert_eq!(strs(&s["protocols"]), ["tcp", "udp"], "{s}");
+    }
+    assert_eq!(
+        json["nat"].as_array().unwrap().len(),
+        2,
+        "{:#}",
+        json["nat"]
+    );
+}
