@@ -16,8 +16,7 @@ pub fn capturing(point: &Point, t: i64) -> bool {
 
 /// A flow whose requests all died inside a router was seen only up to the point before it. When
 /// another flow took the same path further, the next point on it was there to see them: add that
-/// point (it saw nothing of this flow) and count the requests lost on the hop to it (unverified
-/// where that capture cannot show it was running then). Requests
+/// point (it saw nothing of this flow) and count the requests lost on the hop to it. Requests
 /// answered by an ICMP error (a traceroute probe's time exceeded) are not lost.
 pub fn extend_dead_ends(
     points: &[Point],
@@ -70,20 +69,14 @@ pub fn extend_dead_ends(
                 lost.missing(Direction::Request, o.seq, capturing(&points[np], o.ts_ns));
             }
         }
-        // Unverified too: a flow that died while the next capture cannot show it was running
-        // still ends there, its packets in doubt rather than silently gone.
-        if lost.request + lost.request_unverified > 0 {
+        if lost.request > 0 {
             extensions.push((i, next, lost));
         }
     }
     for (i, next, lost) in extensions {
         let f = &mut flows[i];
         let from = f.path.last().cloned().unwrap_or_default();
-        f.notes.push(if lost.request > 0 {
-            format!("no packet of this flow reached {next}, the next capture point on the path other flows took")
-        } else {
-            format!("no packet of this flow was seen at {next}, the next capture point on the path other flows took, but its capture shows no packet before or after them: maybe lost, maybe not captured")
-        });
+        f.notes.push(format!("no packet of this flow reached {next}, the next capture point on the path other flows took"));
         f.points.push(PathPoint {
             point: next.clone(),
             src: String::new(),
