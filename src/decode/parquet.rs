@@ -772,27 +772,15 @@ mod tests {
             )
         };
         Packet {
-            proto,
-            dir,
-            src,
-            dst,
             ttl: 255,
             ip_id: u32::MAX,
-            icmp_id: 0,
             seq: u16::MAX,
             icmp_len: u32::MAX,
-            header_len: 8,
-            sport: 0,
-            dport: 0,
-            tcp_seq: 0,
-            tcp_ack: 0,
-            tcp_flags: 0,
-            tcp_window: 0,
             prefix: *b"0123456789abcdef",
             prefix_len: 16,
             digest: u64::MAX,
             digest_len: u32::MAX,
-            fragmented: false,
+            ..Packet::blank(proto, dir, src, dst)
         }
     }
 
