@@ -1,7 +1,9 @@
 //! Writes large, realistic captures of the seed's four-point path for benchmarks (see
 //! `synth.rs`): `cargo run --release --example gencap -- --out DIR [--size 1G] [--points 4]
-//! [--format pcap|pcapng] [--echo-share 0.05] [--echoes N] [--flows 1000] [--seed 1]`.
+//! [--format pcap|pcapng] [--echo-share 0.05] [--echoes N] [--flows 1000] [--connections 0] [--seed 1]`.
 //! `--echoes N` writes exactly N echo packets (requests and replies) per point and no background.
+//! `--connections N` makes the background N concurrent TCP/UDP connections that cross every
+//! point through both SNATs (`synth::Conns`) instead of unrelated packets at each point.
 
 #[path = "synth.rs"]
 mod synth;
@@ -19,6 +21,7 @@ struct Args {
     echo_share: f64,
     echoes: Option<u64>,
     flows: u32,
+    connections: u32,
     seed: u64,
 }
 
@@ -41,6 +44,7 @@ fn args() -> Args {
         echo_share: 0.05,
         echoes: None,
         flows: 1000,
+        connections: 0,
         seed: 1,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +59,7 @@ fn args() -> Args {
             "--echo-share" => a.echo_share = val.parse().expect("share"),
             "--echoes" => a.echoes = Some(parse_size(&val)),
             "--flows" => a.flows = val.parse().expect("flows"),
+            "--connections" => a.connections = val.parse().expect("connections"),
             "--seed" => a.seed = val.parse().expect("seed"),
             other => panic!("unknown argument {other}"),
         }
@@ -81,6 +86,7 @@ fn main() {
         echo_share: a.echo_share,
         echoes: a.echoes,
         flows: a.flows,
+        connections: a.connections,
         seed: a.seed,
     };
     let (_, echoes) = synth::generate(&spec, outs);

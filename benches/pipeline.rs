@@ -23,6 +23,7 @@ fn captures(size: u64, echoes: Option<u64>, flows: u32) -> Vec<Vec<u8>> {
         echo_share: 0.05,
         echoes,
         flows,
+        connections: 0,
         seed: 7,
     };
     let outs = POINTS

@@ -3,6 +3,8 @@
 //! path's NAT (addresses and, for some flows, identifiers translated; TTL decremented on routed
 //! hops; microseconds between points). Deterministic for a given seed. Checksums are left zero:
 //! nothing here reads them. Used by `gencap` (files) and the criterion benches (memory).
+//! With `connections`, the background is instead TCP and UDP connections that cross the path
+//! like the echoes (see [`Conns`]).
 
 #![allow(dead_code)]
 
@@ -266,6 +268,9 @@ pub struct Spec {
     /// Exactly this many echo packets per point and no background traffic.
     pub echoes: Option<u64>,
     pub flows: u32,
+    /// When above 0, the background is this many concurrent TCP/UDP connections crossing every
+    /// point (see [`Conns`]) instead of unrelated packets at each point.
+    pub connections: u32,
     pub seed: u64,
 }
 
@@ -276,6 +281,7 @@ pub fn generate<W: Write>(spec: &Spec, mut outs: Vec<Out<W>>) -> (Vec<W>, u64) {
     let mut t: u64 = 1_764_000_000_000_000_000;
     let mut seqs = vec![0u16; spec.flows as usize];
     let mut echoes_written = 0u64;
+    let mut conns = Conns::new(spec.connections);
     let done = |outs: &[Out<W>], echoes: u64| match spec.echoes {
         Some(n) => echoes >= n,
         None => outs.iter().all(|o| o.bytes >= spec.size),
@@ -283,6 +289,10 @@ pub fn generate<W: Write>(spec: &Spec, mut outs: Vec<Out<W>>) -> (Vec<W>, u64) {
     while !done(&outs, echoes_written) {
         t += 1_000 + rng.below(4_000);
         let is_echo = spec.echoes.is_some() || rng.chance(spec.echo_share);
+        if !is_echo && spec.connections > 0 {
+            conns.packet(&mut buf, &mut rng, t, &mut outs);
+            continue;
+        }
         if !is_echo {
             for o in outs.iter_mut().filter(|o| o.bytes < spec.size) {
                 background(&mut buf, &mut rng);
@@ -306,4 +316,183 @@ pub fn generate<W: Write>(spec: &Spec, mut outs: Vec<Out<W>>) -> (Vec<W>, u64) {
         echoes_written += 2;
     }
     (outs.into_iter().map(Out::finish).collect(), echoes_written)
+}
+
+/// Concurrent TCP and UDP connections from inside hosts to 198.51.100.9 (TCP port 443, UDP port
+/// 5201) that cross every point as the echoes do: SNAT on the first hop (inside host → one
+/// 169.254.x.17 address per 32,768 connections) with the source port kept, except for one
+/// connection in seven whose port conntrack rewrote (`port ^ 0x8000`, which no kept port uses);
+/// SNAT again on the third hop (→ 198.51.100.34 + x). TCP: SYN, SYN-ACK, ACK, then data and
+/// acknowledgements both ways with correct sequence numbers, then FIN, FIN-ACK, ACK; UDP: a
+/// query and a response at a time. Each connection's next packet waits until its previous one
+/// has crossed every point; a finished connection's slot takes a new one.
+pub struct Conns {
+    slots: Vec<Conn>,
+    want: usize,
+    next: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Conn {
+    id: u32,
+    tcp: bool,
+    /// Packets sent so far, and how many before it closes.
+    sent: u32,
+    life: u32,
+    /// Next sequence number of the initiator and of the responder (TCP).
+    seq: [u32; 2],
+    ready_ns: u64,
+}
+
+/// TCP flags (RFC 9293).
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const PSH: u8 = 0x08;
+
+impl Conn {
+    fn new(id: u32, rng: &mut Rng) -> Conn {
+        let tcp = rng.below(10) < 7;
+        Conn {
+            id,
+            tcp,
+            sent: 0,
+            // TCP: at least the handshake and the close; UDP: query/response pairs.
+            life: if tcp {
+                7 + rng.below(34) as u32
+            } else {
+                2 * (1 + rng.below(4) as u32)
+            },
+            seq: [rng.next() as u32, rng.next() as u32],
+            ready_ns: 0,
+        }
+    }
+
+    /// The inside host and port, and whether conntrack rewrote the port.
+    fn inside(&self) -> ([u8; 4], u16, bool) {
+        let c = self.id;
+        let host = [10, 128 + ((c >> 16) & 63) as u8, (c >> 8) as u8, c as u8];
+        (host, 10_000 + (c % 32_768) as u16, c.is_multiple_of(7))
+    }
+
+    /// The initiator's address and port at `point`.
+    fn source_at(&self, point: usize) -> ([u8; 4], u16) {
+        let (host, port, rewritten) = self.inside();
+        let block = ((self.id >> 15) & 63) as u8;
+        let port = if point >= 1 && rewritten {
+            port ^ 0x8000
+        } else {
+            port
+        };
+        match point {
+            0 => (host, port),
+            1 | 2 => ([169, 254, 40 + block, 17], port),
+            _ => ([198, 51, 100, 34 + block], port),
+        }
+    }
+
+    /// Flags and payload size of the packet `n` of the connection, and which side sends it
+    /// (false: the initiator).
+    fn shape(&self, n: u32, rng: &mut Rng) -> (bool, u8, usize) {
+        if !self.tcp {
+            return (n % 2 == 1, 0, 30 + rng.below(400) as usize);
+        }
+        let last = self.life - 1;
+        match n {
+            0 => (false, SYN, 0),
+            1 => (true, SYN | ACK, 0),
+            2 => (false, ACK, 0),
+            n if n == last - 2 => (false, FIN | ACK, 0),
+            n if n == last - 1 => (true, FIN | ACK, 0),
+            n if n == last => (false, ACK, 0),
+            n => {
+                let reply = n % 2 == 0;
+                let size = if rng.chance(0.3) {
+                    0
+                } else if rng.chance(0.5) {
+                    1 + rng.below(200) as usize
+                } else {
+                    1000 + rng.below(448) as usize
+                };
+                (reply, if size > 0 { PSH | ACK } else { ACK }, size)
+            }
+        }
+    }
+}
+
+impl Conns {
+    pub fn new(n: u32) -> Conns {
+        Conns {
+            slots: Vec::with_capacity(n as usize),
+            want: (n as usize).max(1),
+            next: 0,
+        }
+    }
+
+    /// Sends the next packet of a random connection at every point, from `t` on.
+    pub fn packet<W: Write>(
+        &mut self,
+        buf: &mut Vec<u8>,
+        rng: &mut Rng,
+        t: u64,
+        outs: &mut [Out<W>],
+    ) {
+        if self.slots.len() < self.want {
+            self.slots.push(Conn::new(self.next, rng));
+            self.next += 1;
+        }
+        let k = rng.below(self.slots.len() as u64) as usize;
+        if self.slots[k].sent == self.slots[k].life {
+            self.slots[k] = Conn::new(self.next, rng);
+            self.next += 1;
+        }
+        let c = &mut self.slots[k];
+        let at = t.max(c.ready_ns);
+        let (reply, flags, size) = c.shape(c.sent, rng);
+        let side = usize::from(reply);
+        let seq = c.seq[side];
+        let ack = if flags & ACK != 0 { c.seq[1 - side] } else { 0 };
+        c.seq[side] = seq.wrapping_add(size as u32 + u32::from(flags & (SYN | FIN) != 0));
+        c.sent += 1;
+        c.ready_ns = at + 100_000;
+        let ip_id = rng.below(65536) as u16;
+        let conn = *c;
+        let last = outs.len().saturating_sub(1) as u64;
+        for (p, o) in outs.iter_mut().enumerate() {
+            let (src, sport) = conn.source_at(p);
+            let (dst, dport) = ([198, 51, 100, 9], if conn.tcp { 443 } else { 5201 });
+            // Requests reach point p after p hops; replies after (last - p) hops back.
+            let (hop, ttl) = if reply {
+                ((last - p as u64) * 20_000, 61 + p.min(3) as u8)
+            } else {
+                (p as u64 * 20_000, 64 - [0, 1, 1, 2][p])
+            };
+            let ((s, sp), (d, dp)) = if reply {
+                ((dst, dport), (src, sport))
+            } else {
+                ((src, sport), (dst, dport))
+            };
+            ether(buf, None, 0x0800);
+            let header = if conn.tcp { 20 } else { 8 };
+            let proto = if conn.tcp { 6 } else { 17 };
+            ipv4(buf, s, d, proto, ttl, ip_id, header + size);
+            buf.extend(sp.to_be_bytes());
+            buf.extend(dp.to_be_bytes());
+            if conn.tcp {
+                buf.extend(seq.to_be_bytes());
+                buf.extend(ack.to_be_bytes());
+                buf.extend([0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
+            } else {
+                buf.extend(((8 + size) as u16).to_be_bytes());
+                buf.extend([0, 0]);
+            }
+            // The payload: the connection and the packet number, then filler.
+            let mark = (u64::from(conn.id) << 32 | u64::from(conn.sent)).to_be_bytes();
+            let start = buf.len();
+            buf.resize(start + size, 0x5c);
+            let n = size.min(8);
+            buf[start..start + n].copy_from_slice(&mark[..n]);
+            o.frame_at(t, at + hop, buf);
+        }
+    }
 }

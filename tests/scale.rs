@@ -216,6 +216,7 @@ fn ten_thousand_flows_through_both_snats_each_match_exactly() {
         echo_share: 1.0,
         echoes: Some(40_000),
         flows: 10_000,
+        connections: 0,
         seed: 12,
     };
     let outs = synth::POINTS
@@ -300,4 +301,124 @@ fn ten_thousand_flows_through_both_snats_each_match_exactly() {
     assert_eq!(html.matches("<li class=\"nat\">").count(), 3);
     assert_eq!(html.matches("<h2>Flow ").count(), 20);
     assert!(html.contains(&format!("{} more flows", f.len() - 20)));
+}
+
+/// Per inside host (one connection each) of the inside capture: the protocol, and the packets
+/// it sent and received. Read from the bytes, not by natcorr.
+fn connections_per_host(pcap: &[u8]) -> std::collections::HashMap<[u8; 4], (u8, u64, u64)> {
+    let mut out = std::collections::HashMap::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let incl = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &pcap[at + 16..at + 16 + incl];
+        at += 16 + incl;
+        let (ether, ip) = frame.split_at(14);
+        if ether[12..14] != [8, 0] || ![6, 17].contains(&ip[9]) {
+            continue;
+        }
+        let (src, dst): ([u8; 4], [u8; 4]) = (
+            ip[12..16].try_into().unwrap(),
+            ip[16..20].try_into().unwrap(),
+        );
+        let (host, sent) = if src[0] == 10 {
+            (src, true)
+        } else {
+            (dst, false)
+        };
+        let e = out.entry(host).or_insert((ip[9], 0, 0));
+        if sent {
+            e.1 += 1;
+        } else {
+            e.2 += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn thousands_of_tcp_and_udp_connections_through_both_snats_each_match_exactly() {
+    // 3,000 concurrent TCP and UDP connections (about 3,200 in all) cross the four points,
+    // each host its own connection; one in seven has its source port rewritten at the first
+    // SNAT, so thousands of connections share one outside address and are told apart by port.
+    let spec = synth::Spec {
+        size: 3_000_000,
+        points: 4,
+        pcapng: false,
+        echo_share: 0.0,
+        echoes: None,
+        flows: 1,
+        connections: 3_000,
+        seed: 13,
+    };
+    let outs = synth::POINTS
+        .iter()
+        .map(|p| synth::Out::new(Vec::new(), false, p))
+        .collect();
+    let (captures, _) = synth::generate(&spec, outs);
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = captures
+        .iter()
+        .zip(synth::POINTS)
+        .map(|(bytes, p)| write_file(dir.path(), &format!("{p}.pcap"), bytes))
+        .collect();
+    let (code, json, stderr) = run_json(&[], &files);
+    assert_eq!(code, 0, "{stderr}");
+
+    let hosts = connections_per_host(&captures[0]);
+    assert!(hosts.len() > 3_000, "{} connections", hosts.len());
+    let f = flows(&json);
+    assert_eq!(f.len(), hosts.len(), "one flow per connection");
+    let path: Vec<String> = synth::POINTS.iter().map(|p| p.to_string()).collect();
+    let mut rewritten = 0;
+    for flow in f {
+        let o = &flow["origin"];
+        let src: std::net::Ipv4Addr = o["src"].as_str().unwrap().parse().unwrap();
+        let (proto, sent, received) = hosts[&src.octets()];
+        let want = if proto == 6 { "tcp" } else { "udp" };
+        assert_eq!(o["protocol"], want, "{flow}");
+        assert_eq!(u(&o["dst_port"]), if proto == 6 { 443 } else { 5201 });
+        assert_eq!(strs(&flow["path"]), path, "{flow}");
+        assert_eq!(
+            (u(&flow["requests"]), u(&flow["replies"])),
+            (sent, received),
+            "{flow}"
+        );
+        assert_eq!(flow["matched"], "packet", "{flow}");
+        for hop in flow["hops"].as_array().unwrap() {
+            let latency = &hop["latency_ns"];
+            assert_eq!(u(&latency["request"]["median"]), 20_000, "{flow}");
+            let reply = &latency["reply"]["median"];
+            if received == 0 {
+                assert!(reply.is_null(), "{flow}");
+            } else {
+                assert_eq!(u(reply), 20_000, "{flow}");
+            }
+        }
+        let [_, b, c, d] = src.octets();
+        let id = u32::from(b - 128) << 16 | u32::from(c) << 8 | u32::from(d);
+        let port = u(&o["src_port"]);
+        assert_eq!(port, 10_000 + u64::from(id % 32_768), "{flow}");
+        let kinds = |hop: usize| -> Vec<String> {
+            flow["hops"][hop]["translations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["kind"].as_str().unwrap().to_string())
+                .collect()
+        };
+        if id % 7 == 0 {
+            rewritten += 1;
+            assert_eq!(kinds(0), ["snat", "sport"], "{flow}");
+            let sport = &flow["hops"][0]["translations"][1];
+            assert_eq!(sport["after"], (port ^ 0x8000).to_string().as_str());
+        } else {
+            assert_eq!(kinds(0), ["snat"], "{flow}");
+        }
+        assert!(kinds(1).is_empty(), "{flow}");
+        assert_eq!(kinds(2), ["snat"], "{flow}");
+        let snat = &flow["hops"][2]["translations"][0];
+        assert_eq!(snat["after"], "198.51.100.34", "{flow}");
+        assert_eq!(u(&snat["replies_reversed"]), received, "{flow}");
+    }
+    assert!(rewritten * 8 > f.len(), "{rewritten} port rewrites");
 }
