@@ -170,6 +170,78 @@ fn native_nft_rules_are_cited_by_file_and_handle() {
 }
 
 #[test]
+fn a_masquerade_explanation_names_the_out_interface_address_it_chose() {
+    // The seed's l3agent MASQUERADE took eth2.106's address: the table, the HTML and the
+    // JSON's explanation text say which; `explained_by` stays the rule as written.
+    let dir = captures_dir("seed");
+    let said = "-j MASQUERADE (masquerades to eth2.106's address 236.115.121.34)";
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("r.html");
+    let mut args = rules_args(&rule_dumps(&dir));
+    args.extend(["--html".into(), html.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, table, stderr) = run(&args, &captures_in(&dir));
+    assert_eq!(code, 0, "{stderr}");
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("↳ explained by") && l.contains("l3agent"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.ends_with(&format!("l3agent.iptables-nat-S.txt line 16: -A neutron-vpn-agen-POSTROUTING -s 169.254.0.0/18 ! -o ex-l3dngw {said}")),
+        "{line}"
+    );
+    let qrouter = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("↳ explained by") && l.contains("qrouter"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        !qrouter.contains("masquerades"),
+        "SNAT --to-source: {qrouter}"
+    );
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(
+        html.contains("-j MASQUERADE (masquerades to eth2.106&#39;s address 236.115.121.34)</li>"),
+        "under the NAT sentence"
+    );
+
+    let (code, json, stderr) = explain(&captures_in(&dir), &rule_dumps(&dir), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let gateway = find_nat(&json, "snat", "ex-l3dngw", "eth2.106").unwrap();
+    let text = gateway["explanation"]["text"].as_str().unwrap();
+    assert!(text.ends_with(said), "{text}");
+    assert!(
+        gateway["explained_by"]["rule"]
+            .as_str()
+            .unwrap()
+            .ends_with("-j MASQUERADE"),
+        "{gateway}"
+    );
+
+    // nft's `masquerade` the same, and TCP/UDP connections too.
+    for (scenario, rule) in [
+        ("nft", "oifname != \"ex-l3dngw\" masquerade"),
+        ("tcp-fail", "! -o ex-l3dngw -j MASQUERADE"),
+    ] {
+        let dir = captures_dir(scenario);
+        let (code, json, stderr) = explain(&captures_in(&dir), &rule_dumps(&dir), &[]);
+        assert_eq!(code, 0, "{scenario}: {stderr}");
+        let gateway = find_nat(&json, "snat", "ex-l3dngw", "eth2.106").unwrap();
+        let text = gateway["explanation"]["text"].as_str().unwrap();
+        assert!(
+            text.ends_with(&format!(
+                "{rule} (masquerades to eth2.106's address 198.51.100.34)"
+            )),
+            "{scenario}: {text}"
+        );
+        assert!(
+            schema_errors(&json).is_empty(),
+            "{scenario}: {:?}",
+            schema_errors(&json)
+        );
+    }
+}
+
+#[test]
 fn points_of_an_any_capture_are_tied_to_their_interfaces_by_index() {
     // `tcpdump -i any` names points by interface index (`qrouter-any#if2`); the file is named
     // after the namespace, whose `ip -o addr` dump gives the index of ha- (2) and qg- (3).

@@ -16,7 +16,7 @@ use common::*;
 use serde_json::Value;
 use shapes::Shape;
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Writes the shape's files with `n` elements into a temporary folder and analyzes them.
 fn analyze_shape(shape: Shape, n: u32) -> Value {
@@ -205,6 +205,21 @@ fn requests_per_host(pcap: &[u8]) -> std::collections::HashMap<[u8; 4], u64> {
     out
 }
 
+/// The generator's four captures of `spec` (in memory) and the files written from them in `dir`.
+fn four_points(spec: &synth::Spec, dir: &Path) -> (Vec<Vec<u8>>, Vec<PathBuf>) {
+    let outs = synth::POINTS
+        .iter()
+        .map(|p| synth::Out::new(Vec::new(), false, p))
+        .collect();
+    let (captures, _) = synth::generate(spec, outs);
+    let files = captures
+        .iter()
+        .zip(synth::POINTS)
+        .map(|(bytes, p)| write_file(dir, &format!("{p}.pcap"), bytes))
+        .collect();
+    (captures, files)
+}
+
 #[test]
 fn ten_thousand_flows_through_both_snats_each_match_exactly() {
     // 40,000 echo packets per point among 10,000 hosts (about 8,650 of them send), mixed with
@@ -219,17 +234,8 @@ fn ten_thousand_flows_through_both_snats_each_match_exactly() {
         connections: 0,
         seed: 12,
     };
-    let outs = synth::POINTS
-        .iter()
-        .map(|p| synth::Out::new(Vec::new(), false, p))
-        .collect();
-    let (captures, _) = synth::generate(&spec, outs);
     let dir = tempfile::tempdir().unwrap();
-    let files: Vec<PathBuf> = captures
-        .iter()
-        .zip(synth::POINTS)
-        .map(|(bytes, p)| write_file(dir.path(), &format!("{p}.pcap"), bytes))
-        .collect();
+    let (captures, files) = four_points(&spec, dir.path());
     let (code, json, stderr) = run_json(&[], &files);
     assert_eq!(code, 0, "{stderr}");
 
@@ -350,17 +356,8 @@ fn thousands_of_tcp_and_udp_connections_through_both_snats_each_match_exactly() 
         connections: 3_000,
         seed: 13,
     };
-    let outs = synth::POINTS
-        .iter()
-        .map(|p| synth::Out::new(Vec::new(), false, p))
-        .collect();
-    let (captures, _) = synth::generate(&spec, outs);
     let dir = tempfile::tempdir().unwrap();
-    let files: Vec<PathBuf> = captures
-        .iter()
-        .zip(synth::POINTS)
-        .map(|(bytes, p)| write_file(dir.path(), &format!("{p}.pcap"), bytes))
-        .collect();
+    let (captures, files) = four_points(&spec, dir.path());
     let (code, json, stderr) = run_json(&[], &files);
     assert_eq!(code, 0, "{stderr}");
 

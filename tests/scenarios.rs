@@ -148,3 +148,26 @@ fn four_connections_fail_in_four_places() {
     // Recorded on Linux 6.18: three SYNs, 1 s apart, for the connection nobody answers.
     check_tcp_fail(&captures_dir("tcp-fail"), 3);
 }
+
+#[test]
+fn a_closed_udp_port_is_answered_by_the_destination_not_a_router() {
+    // The port unreachable for 43004 → 203.0.113.234:9999 came from 203.0.113.234 itself: the
+    // traceroute section says so instead of listing it as a router at ttl 64.
+    let dir = captures_dir("tcp-fail");
+    let (code, table, stderr) = run(&[], &captures_in(&dir));
+    assert_eq!(code, 0, "{stderr}");
+    let section: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("ROUTERS THAT ANSWERED"))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let line = section
+        .iter()
+        .find(|l| l.trim_start().starts_with("ttl 64"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains("203.0.113.234 (the destination itself)")
+            && line.ends_with("destination unreachable"),
+        "{line}"
+    );
+}

@@ -36,11 +36,13 @@ pub fn routers(a: &Analysis) -> Vec<Route> {
             .errors
             .iter()
             .map(|e| {
-                (
-                    e.probe_ttl.unwrap_or(0),
-                    e.reporter.clone(),
-                    Answer::Error(e.kind),
-                )
+                // An error from the flow's own destination (a closed port) is no router's.
+                let who = if e.reporter == f.origin.dst {
+                    format!("{} (the destination itself)", e.reporter)
+                } else {
+                    e.reporter.clone()
+                };
+                (e.probe_ttl.unwrap_or(0), who, Answer::Error(e.kind))
             })
             .collect();
         if let Some(ttl) = f

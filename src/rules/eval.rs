@@ -8,8 +8,8 @@ use super::table::{
     Verdict,
 };
 use super::{
-    AddrRange, Change, Endpoint, Explanation, Location, Namespace, NatAction, Proto, Query,
-    RuleRef, RuleSet, Translation, UnevaluableReason, UnexplainedReason,
+    AddrRange, Change, Endpoint, Explanation, Location, Masquerade, Namespace, NatAction, Proto,
+    Query, RuleRef, RuleSet, Translation, UnevaluableReason, UnexplainedReason,
 };
 
 /// The kernel refuses rulesets that nest jumps deeper; deeper here means a loop in the dump.
@@ -65,7 +65,7 @@ pub(crate) fn explain(set: &RuleSet, q: &Query) -> Explanation {
         dnat_done: false,
     };
     let dnat = match ctx.side(Hook::Prerouting, &pre) {
-        Ok(r) => r,
+        Ok(made) => made.map(|(rule, _)| rule),
         Err(e) => return *e,
     };
     // POSTROUTING sees the destination as DNAT left it, which the packets show.
@@ -76,14 +76,28 @@ pub(crate) fn explain(set: &RuleSet, q: &Query) -> Explanation {
         dnat_done: q.before.dst != q.after.dst || q.before.dport != q.after.dport,
         ..pre
     };
-    let snat = match ctx.side(Hook::Postrouting, &post) {
-        Ok(r) => r,
+    let (snat, masquerade) = match ctx.side(Hook::Postrouting, &post) {
+        Ok(Some((rule, made))) => (Some(rule), masqueraded_to(&made, q.after.src)),
+        Ok(None) => (None, None),
         Err(e) => return *e,
     };
     Explanation::Explained {
         namespace: name.to_string(),
         snat,
         dnat,
+        masquerade,
+    }
+}
+
+/// The address a MASQUERADE rule chose: the one of its interface's that the packets show
+/// (`agrees` has checked it is one of them).
+fn masqueraded_to(made: &Translation, src: IpAddr) -> Option<Masquerade> {
+    match (made.action, &made.via) {
+        (NatAction::Masquerade, Some(iface)) => Some(Masquerade {
+            iface: iface.clone(),
+            addr: src,
+        }),
+        _ => None,
     }
 }
 
@@ -187,8 +201,13 @@ enum Truth {
 
 impl<'a> Ctx<'a> {
     /// Evaluates one hook and compares its translation with the packets: `Ok` with the rule
-    /// that explains the change (or `None` for no change and no rule), `Err` with the verdict.
-    fn side(&self, hook: Hook, p: &Packet) -> Result<Option<RuleRef>, Box<Explanation>> {
+    /// that explains the change and the translation it makes (or `None` for no change and no
+    /// rule), `Err` with the verdict.
+    fn side(
+        &self,
+        hook: Hook,
+        p: &Packet,
+    ) -> Result<Option<(RuleRef, Translation)>, Box<Explanation>> {
         let source = hook == Hook::Postrouting;
         let (from, to) = if source {
             (
@@ -261,7 +280,7 @@ impl<'a> Ctx<'a> {
                     Err(why) => return Err(Box::new(Explanation::Unevaluable { rule, why })),
                 };
                 if agrees(&expected, from, to) {
-                    Ok(Some(rule))
+                    Ok(Some((rule, expected)))
                 } else if from == to {
                     Err(Box::new(Explanation::MissingTranslation { rule, expected }))
                 } else {
@@ -832,7 +851,20 @@ mod tests {
             ("10.0.0.2", "8.8.8.8"),
             ("203.0.113.5", "8.8.8.8"),
         ));
-        assert!(matches!(e, Explanation::Explained { snat: Some(_), .. }));
+        let Explanation::Explained {
+            snat: Some(_),
+            masquerade: Some(m),
+            ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!((m.iface.as_str(), m.addr), ("out0", ip("203.0.113.5")));
+        assert!(
+            e.to_string()
+                .ends_with("-j MASQUERADE (masquerades to out0's address 203.0.113.5)"),
+            "{e}"
+        );
         let e = set.explain(&icmp(
             "in0",
             "out0",

@@ -386,17 +386,33 @@ impl fmt::Display for UnevaluableReason {
     }
 }
 
+/// The address MASQUERADE gave the packets: one of the out-interface's, as the packets show
+/// it, so a report can say which address the rule stood for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Masquerade {
+    pub iface: String,
+    pub addr: IpAddr,
+}
+
+impl fmt::Display for Masquerade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "masquerades to {}'s address {}", self.iface, self.addr)
+    }
+}
+
 /// What the rules say about one observed hop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Explanation {
     /// The packets show what the rules do: the SNAT/MASQUERADE rule (POSTROUTING) and the
     /// DNAT/REDIRECT rule (PREROUTING) that made the change; both `None` means no rule
-    /// translates and the packets show no change.
+    /// translates and the packets show no change. `masquerade`: the address `snat` chose,
+    /// when it is a MASQUERADE.
     Explained {
         namespace: String,
         snat: Option<RuleRef>,
         dnat: Option<RuleRef>,
+        masquerade: Option<Masquerade>,
     },
     /// A rule matched but translates differently from what the packets show.
     Contradicted {
@@ -425,6 +441,7 @@ impl fmt::Display for Explanation {
                 namespace,
                 snat,
                 dnat,
+                masquerade,
             } => match (snat, dnat) {
                 (None, None) => write!(
                     f,
@@ -434,7 +451,12 @@ impl fmt::Display for Explanation {
                     f.write_str("explained by ")?;
                     let rules: Vec<String> =
                         dnat.iter().chain(snat).map(ToString::to_string).collect();
-                    f.write_str(&rules.join(" and "))
+                    f.write_str(&rules.join(" and "))?;
+                    // The SNAT side comes last, so this follows the MASQUERADE rule.
+                    if let Some(m) = masquerade {
+                        write!(f, " ({m})")?;
+                    }
+                    Ok(())
                 }
             },
             Explanation::Contradicted {

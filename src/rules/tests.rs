@@ -126,6 +126,7 @@ fn seed_router_snat_is_explained_by_the_neutron_rule() {
         namespace,
         snat: Some(rule),
         dnat: None,
+        masquerade: None,
     } = &e
     else {
         panic!("{e:?}")
@@ -156,11 +157,14 @@ fn seed_l3agent_masquerade_takes_eth2_106_address() {
     let Explanation::Explained {
         snat: Some(rule),
         dnat: None,
+        masquerade: Some(chosen),
         ..
     } = &e
     else {
         panic!("{e:?}")
     };
+    assert_eq!(chosen.iface, "eth2.106");
+    assert_eq!(chosen.addr, ip("236.115.121.34"));
     assert_eq!(rule.namespace, "l3agent");
     assert_eq!(rule.chain, "neutron-vpn-agen-POSTROUTING");
     assert_eq!(rule.location, Location::Line(16));
