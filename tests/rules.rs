@@ -32,6 +32,19 @@ fn verdict(n: &Value) -> &str {
     n["explanation"]["verdict"].as_str().unwrap_or("none")
 }
 
+/// The table and the HTML report of a scenario's captures with its rule dumps, the exit code
+/// and stderr: `(code, table, html, stderr)`.
+fn table_and_html(dir: &Path) -> (i32, String, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("r.html");
+    let mut args = rules_args(&rule_dumps(dir));
+    args.extend(["--html".into(), html.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, table, stderr) = run(&args, &captures_in(dir));
+    let html = std::fs::read_to_string(html).unwrap_or_default();
+    (code, table, html, stderr)
+}
+
 #[test]
 fn seed_snats_are_tied_to_the_neutron_snat_rule_and_the_masquerade_rule() {
     let dir = captures_dir("seed");
@@ -84,15 +97,8 @@ fn seed_snats_are_tied_to_the_neutron_snat_rule_and_the_masquerade_rule() {
 
 #[test]
 fn the_html_report_shows_the_rule_on_the_hop_and_under_the_nat_sentence() {
-    let dir = captures_dir("plain");
-    let tmp = tempfile::tempdir().unwrap();
-    let html = tmp.path().join("r.html");
-    let mut args = rules_args(&rule_dumps(&dir));
-    args.extend(["--html".into(), html.display().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, _, stderr) = run(&args, &captures_in(&dir));
+    let (code, _, html, stderr) = table_and_html(&captures_dir("plain"));
     assert_eq!(code, 0, "{stderr}");
-    let html = std::fs::read_to_string(html).unwrap();
     let rule = "qrouter.iptables-save line 7: -A POSTROUTING -s 192.168.64.0/23 -o qg-0aeca8b7-8a -j SNAT --to-source 169.254.43.17";
     assert!(
         html.contains(&format!("{rule}</li>")),
@@ -175,12 +181,7 @@ fn a_masquerade_explanation_names_the_out_interface_address_it_chose() {
     // JSON's explanation text say which; `explained_by` stays the rule as written.
     let dir = captures_dir("seed");
     let said = "-j MASQUERADE (masquerades to eth2.106's address 236.115.121.34)";
-    let tmp = tempfile::tempdir().unwrap();
-    let html = tmp.path().join("r.html");
-    let mut args = rules_args(&rule_dumps(&dir));
-    args.extend(["--html".into(), html.display().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, table, stderr) = run(&args, &captures_in(&dir));
+    let (code, table, html, stderr) = table_and_html(&dir);
     assert_eq!(code, 0, "{stderr}");
     let line = table
         .lines()
@@ -198,7 +199,6 @@ fn a_masquerade_explanation_names_the_out_interface_address_it_chose() {
         !qrouter.contains("masquerades"),
         "SNAT --to-source: {qrouter}"
     );
-    let html = std::fs::read_to_string(html).unwrap();
     assert!(
         html.contains("-j MASQUERADE (masquerades to eth2.106&#39;s address 236.115.121.34)</li>"),
         "under the NAT sentence"
