@@ -261,8 +261,10 @@ fn packet_groups(obs: &[Observation], compared: usize) -> (Vec<Journey>, Vec<boo
         })
         .collect();
     keyed.sort_unstable_by_key(|k| (k.meta, k.prefix, k.ts_ns, k.index));
-    let mut groups = Vec::new();
-    let mut clean = Vec::new();
+    // At most one group per observation: sized once, so the list is never copied as it grows
+    // (pages past the groups made are never touched).
+    let mut groups = Vec::with_capacity(obs.len());
+    let mut clean = Vec::with_capacity(obs.len());
     let mut run: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < keyed.len() {

@@ -140,6 +140,18 @@ pub fn read(
 /// Per-file results in one list: point indexes renumbered, names made unique.
 pub fn merge(scans: Vec<FileScan>) -> Decoded {
     let mut all = Decoded::default();
+    // The first file's lists become the merged lists (its points keep their numbers), so one
+    // large capture is not copied into fresh pages; the others are appended after them.
+    let rest: usize = scans.iter().skip(1).map(|s| s.observations.len()).sum();
+    let mut scans = scans.into_iter();
+    if let Some(first) = scans.next() {
+        all.cut_headers = first.cut_headers;
+        all.points = first.points;
+        all.observations = first.observations;
+        all.observations.reserve_exact(rest);
+        all.errors = first.errors;
+        all.diagnostics = first.diagnostics;
+    }
     for s in scans {
         let base = all.points.len() as u32;
         let first = all.observations.len() as u32;
