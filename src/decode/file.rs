@@ -684,8 +684,11 @@ fn orient(obs: &mut [Observation]) {
         let (a, b) = ((o.src, o.sport), (o.dst, o.dport));
         (o.point, o.proto, a.min(b), a.max(b))
     };
-    // The initiator's endpoint, and whether a SYN decided it.
-    let mut initiator: FxHashMap<Conversation, (Endpoint, bool)> = FxHashMap::default();
+    // The initiator's endpoint, and whether a SYN decided it, per conversation; each packet
+    // keeps its conversation's slot, so the second pass looks nothing up.
+    let mut slots: Vec<(Endpoint, bool)> = Vec::new();
+    let mut slot_of: FxHashMap<Conversation, u32> = FxHashMap::default();
+    let mut packet_slot: Vec<u32> = Vec::new();
     for o in obs.iter().filter(|o| o.proto != Protocol::Icmp) {
         let by_syn = if o.is_syn() {
             Some((o.src, o.sport))
@@ -701,13 +704,19 @@ fn orient(obs: &mut [Observation]) {
         } else {
             (o.src, o.sport)
         };
-        let slot = initiator.entry(ends(o)).or_insert((guess, false));
+        let k = *slot_of.entry(ends(o)).or_insert_with(|| {
+            slots.push((guess, false));
+            (slots.len() - 1) as u32
+        });
+        packet_slot.push(k);
+        let slot = &mut slots[k as usize];
         if let Some(by_syn) = by_syn.filter(|_| !slot.1) {
             *slot = (by_syn, true);
         }
     }
-    for o in obs.iter_mut().filter(|o| o.proto != Protocol::Icmp) {
-        let (init, _) = initiator[&ends(o)];
+    let others = obs.iter_mut().filter(|o| o.proto != Protocol::Icmp);
+    for (o, &k) in others.zip(&packet_slot) {
+        let (init, _) = slots[k as usize];
         o.packet.dir = if (o.src, o.sport) == init {
             Direction::Request
         } else {
