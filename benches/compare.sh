@@ -38,6 +38,13 @@ peak() { # peak resident set size in MB
   /usr/bin/time -f '%M' -o "$measured" "$@" >/dev/null 2>&1 || true
   echo $(( $(tail -1 "$measured") / 1024 ))
 }
+stages() { # one natcorr run with --timings, its JSON written to $1: stage times in $out, peak RSS (MB) in $rss
+  local json=$1
+  shift
+  out=$(/usr/bin/time -f '%M' -o "$measured" "$bin" --timings --format json -o "$json" "$@" 2>&1)
+  rss=$(( $(tail -1 "$measured") / 1024 ))
+}
+ms() { grep "$1" <<<"$out" | awk '{print $(NF-1)}'; } # one stage's milliseconds from $out
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 tcpdump_all=$work/.tcpdump-all # tcpdump -r over every pcap of a folder, one after another
 printf '#!/usr/bin/env bash\nfor f in "$1"/*.pcap; do tcpdump -r "$f" -w - "$2" 2>/dev/null; done\n' > "$tcpdump_all"
@@ -55,7 +62,7 @@ row() { # file label protocols-label natcorr-protocol-arg tcpdump-filter cat-sec
   local f=$1 label=$2 what=$3 proto=$4 filt=$5 c=$6 n t
   n=$(best "$bin" --format json --protocol "$proto" "$f")
   t=$(best tcpdump -r "$f" -w - "$filt")
-  echo "| $label | $what | $n | $(gbps "$(stat -c %s "$f")" "$n") | $(peak "$bin" --format json --protocol "$proto" "$f") MB | $t | $(peak tcpdump -r "$f" -w - "$filt") MB | $(ratio "$t" "$n") | $c |"
+  echo "| $label | $what | $n | $(gbps "$bytes" "$n") | $(peak "$bin" --format json --protocol "$proto" "$f") MB | $t | $(peak tcpdump -r "$f" -w - "$filt") MB | $(ratio "$t" "$n") | $c |"
 }
 # pcap and pcapng with 1,000 echo flows in random background, pcap whose echoes come from 100,000
 # sources, and pcap whose background is 10,000 TCP/UDP connections crossing both SNATs.
@@ -71,20 +78,22 @@ for kind in pcap pcapng manyflows connections; do
   f=$dir/ha-2b8cf5e0-b1.$fmt
   cat "$f" > /dev/null; cat "$f" > /dev/null
   c=$(best cat "$f")
-  label="$(numfmt --to=si "$(stat -c %s "$f")") $fmt$label_extra"
+  bytes=$(stat -c %s "$f")
+  label="$(numfmt --to=si "$bytes") $fmt$label_extra"
   row "$f" "$label" "ICMP echo (\`--protocol icmp\`)" icmp "$filter" "$c"
   row "$f" "$label" "ICMP, TCP, UDP (default)" icmp,tcp,udp "$filter_all" "$c"
 done
 small=$work/small
 [[ -f $small/ha-2b8cf5e0-b1.pcap ]] || $gen --out "$small" --size 100M --points 1 2>/dev/null
 sf=$small/ha-2b8cf5e0-b1.pcap
+sb=$(stat -c %s "$sf")
 ts=$(best tshark -r "$sf" -Y icmp)
 ns=$(best "$bin" --format json --protocol icmp "$sf")
 echo
 echo "| file | tool | seconds (best of 3) | GB/s | tshark ÷ natcorr | peak RSS |"
 echo "|---|---|---|---|---|---|"
-echo "| $(numfmt --to=si "$(stat -c %s "$sf")") pcap | tshark -r -Y icmp | $ts | $(gbps "$(stat -c %s "$sf")" "$ts") | $(ratio "$ts" "$ns") | $(peak tshark -r "$sf" -Y icmp) MB |"
-echo "| $(numfmt --to=si "$(stat -c %s "$sf")") pcap | natcorr --protocol icmp | $ns | $(gbps "$(stat -c %s "$sf")" "$ns") | 1.00 | $(peak "$bin" --format json --protocol icmp "$sf") MB |"
+echo "| $(numfmt --to=si "$sb") pcap | tshark -r -Y icmp | $ts | $(gbps "$sb" "$ts") | $(ratio "$ts" "$ns") | $(peak tshark -r "$sf" -Y icmp) MB |"
+echo "| $(numfmt --to=si "$sb") pcap | natcorr --protocol icmp | $ns | $(gbps "$sb" "$ns") | 1.00 | $(peak "$bin" --format json --protocol icmp "$sf") MB |"
 
 echo
 echo "## Memory against file size (one capture point, 5% echoes in random TCP/UDP background)"
@@ -96,8 +105,9 @@ for s in 1G 4G; do
   [[ -f $dir/ha-2b8cf5e0-b1.pcap ]] || $gen --out "$dir" --size "$s" --points 1 2>/dev/null
   f=$dir/ha-2b8cf5e0-b1.pcap
   cat "$f" > /dev/null
-  read -r echoes others < <("$bin" --format json "$f" | python3 -c 'import json,sys; p=json.load(sys.stdin)["points"]; print(sum(x["echo_packets"] for x in p), sum(x["tcp_packets"] + x["udp_packets"] for x in p))')
-  echo "| $(numfmt --to=si "$(stat -c %s "$f")") | $echoes | $others | $(peak "$bin" --format json --protocol icmp "$f") MB | $(( 64 + echoes * 200 / 1000000 )) MB | $(peak "$bin" --format json "$f") MB | $(( 64 + (echoes + others) * 200 / 1000000 )) MB |"
+  stages "$work/mem-$s.json" "$f"
+  read -r echoes others < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["points"]; print(sum(x["echo_packets"] for x in p), sum(x["tcp_packets"] + x["udp_packets"] for x in p))' "$work/mem-$s.json")
+  echo "| $(numfmt --to=si "$(stat -c %s "$f")") | $echoes | $others | $(peak "$bin" --format json --protocol icmp "$f") MB | $(( 64 + echoes * 200 / 1000000 )) MB | $rss MB | $(( 64 + (echoes + others) * 200 / 1000000 )) MB |"
 done
 
 echo
@@ -109,10 +119,9 @@ for e in 250K 1M 4M; do
   dir=$work/four-$e
   [[ -f $dir/eth2.106.pcap ]] || $gen --out "$dir" --echoes "$e" --points 4 2>/dev/null
   cat "$dir"/*.pcap > /dev/null
-  out=$("$bin" --timings --format json "$dir"/*.pcap 2>&1 >/dev/null)
-  ms() { grep "$1" <<<"$out" | awk '{print $(NF-1)}'; }
+  stages "$work/four-$e.json" "$dir"/*.pcap
   sum=$(awk -v a="$(ms correlate)" -v b="$(ms 'clock offsets')" -v c="$(ms infer)" 'BEGIN{printf "%.0f", a+b+c}')
-  echo "| $e | $(ms 'read and decode') ms | $(ms correlate) ms | $(ms 'clock offsets') ms | $(ms infer) ms | $sum ms | $(peak "$bin" --format json "$dir"/*.pcap) MB |"
+  echo "| $e | $(ms 'read and decode') ms | $(ms correlate) ms | $(ms 'clock offsets') ms | $(ms infer) ms | $sum ms | $rss MB |"
 done
 
 echo
@@ -126,12 +135,10 @@ for fl in ${FLOWS:-1000 10000 100000}; do
   dir=$work/flows-$fl
   [[ -f $dir/eth2.106.pcap ]] || $gen --out "$dir" --echoes "$echoes" --flows "$fl" --points 4 2>/dev/null
   cat "$dir"/*.pcap > /dev/null
-  out=$("$bin" --timings --format json -o "$work/flows-$fl.json" "$dir"/*.pcap 2>&1)
+  stages "$work/flows-$fl.json" "$dir"/*.pcap
   found=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["flows"]))' "$work/flows-$fl.json")
-  ms() { grep "$1" <<<"$out" | awk '{print $(NF-1)}'; }
   n=$(best "$bin" --format json "$dir"/*.pcap)
   t=$(best "$tcpdump_all" "$dir" "$filter")
-  rss=$(peak "$bin" --format json "$dir"/*.pcap)
   echo "| $fl | $found | $(ms 'read and decode') ms | $(ms correlate) ms | $(ms 'clock offsets') ms | $(ms infer) ms | $(ms report) ms | $n s | $rss MB | $t s | $(awk -v a="$n" -v b="$t" 'BEGIN{printf "%.0f", a/b}')x |"
 done
 
@@ -148,15 +155,14 @@ for layout in "1 $size" "4 250M"; do
     dir=$work/conns-$pts-$cn
     [[ -f $dir/ha-2b8cf5e0-b1.pcap ]] || $gen --out "$dir" --size "$psize" --points "$pts" --connections "$cn" --flows 1000 2>/dev/null
     cat "$dir"/*.pcap > /dev/null
-    out=$("$bin" --timings --format json -o "$work/conns-$pts-$cn.json" "$dir"/*.pcap 2>&1)
+    stages "$work/conns-$pts-$cn.json" "$dir"/*.pcap
     found=$(python3 -c 'import json,sys; print(sum(f["origin"]["protocol"] != "icmp" for f in json.load(open(sys.argv[1]))["flows"]))' "$work/conns-$pts-$cn.json")
-    ms() { grep "$1" <<<"$out" | awk '{print $(NF-1)}'; }
     n=$(best "$bin" --format json "$dir"/*.pcap)
     nt=$(best "$bin" --format json --protocol tcp,udp "$dir"/*.pcap)
     ni=$(best "$bin" --format json --protocol icmp "$dir"/*.pcap)
     t=$(best "$tcpdump_all" "$dir" "$filter_all")
     label="$pts × $psize"
-    echo "| $label | $cn | $found | $(ms 'read and decode') ms | $(ms correlate) ms | $(ms 'clock offsets') ms | $(ms infer) ms | $(ms report) ms | $n s | $(peak "$bin" --format json "$dir"/*.pcap) MB | $nt s | $ni s | $(peak "$bin" --format json --protocol icmp "$dir"/*.pcap) MB | $t s | $(ratio "$t" "$n") |"
+    echo "| $label | $cn | $found | $(ms 'read and decode') ms | $(ms correlate) ms | $(ms 'clock offsets') ms | $(ms infer) ms | $(ms report) ms | $n s | $rss MB | $nt s | $ni s | $(peak "$bin" --format json --protocol icmp "$dir"/*.pcap) MB | $t s | $(ratio "$t" "$n") |"
   done
 done
 echo
