@@ -308,15 +308,7 @@ fn colors_only_on_a_terminal_and_never_with_no_color() {
         );
         return;
     }
-    let cmd = format!(
-        "{} --expect loss=0 {}",
-        bin().display(),
-        files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let cmd = command_line("--expect loss=0", &files);
     // script keeps a copy of the session: in a temporary file, never a device.
     let tmp = tempfile::tempdir().unwrap();
     let typescript = tmp.path().join("typescript");
@@ -335,4 +327,56 @@ fn colors_only_on_a_terminal_and_never_with_no_color() {
         "red FAIL on a terminal"
     );
     assert!(!tty(true).contains('\u{1b}'), "NO_COLOR wins");
+}
+
+#[test]
+fn json_is_compact_into_a_pipe_or_file_and_indented_on_a_terminal() {
+    let files = captures_in(&captures_dir("drop"));
+    let (code, piped, stderr) = run(&["--format", "json"], &files);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(piped.matches('\n').count(), 1, "one line and its newline");
+    assert!(piped.ends_with("}\n"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report.json");
+    let mut args: Vec<String> = vec!["--format".into(), "json".into(), "-o".into()];
+    args.push(out.display().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(run(&refs, &files).0, 0);
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(written, piped, "-o writes what the pipe gets");
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip_or_fail(
+            "json_is_compact_into_a_pipe_or_file_and_indented_on_a_terminal",
+            "no `script` to make a pseudo-terminal",
+        );
+        return;
+    }
+    let cmd = command_line("--format json", &files);
+    let typescript = tmp.path().join("typescript");
+    let c = std::process::Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&typescript)
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&c.stdout).replace("\r\n", "\n");
+    assert!(
+        tty.contains("\n  \"points\": ["),
+        "indented: {}",
+        &tty[..tty.len().min(200)]
+    );
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(tty.trim()).unwrap(),
+        serde_json::from_str(&piped).unwrap(),
+    );
+    assert_eq!(a, b, "the same document either way");
+}
+
+/// natcorr with `args` on `files`, as one line for `script -c`.
+fn command_line(args: &str, files: &[PathBuf]) -> String {
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    format!("{} {args} {}", bin().display(), files.join(" "))
 }

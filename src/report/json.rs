@@ -4,7 +4,11 @@ use super::{Render, RenderError};
 use crate::model::Analysis;
 use std::io::Write;
 
-pub struct Json;
+/// Indented for a person's terminal, else compact (one line): a file or a pipe is read by a
+/// program, and indentation doubles the size (545 MB instead of 276 MB for 86k flows).
+pub struct Json {
+    pub pretty: bool,
+}
 
 impl Render for Json {
     fn render(&self, analysis: &Analysis) -> Result<String, RenderError> {
@@ -16,7 +20,12 @@ impl Render for Json {
     /// Streamed: a document for 100,000 flows is hundreds of megabytes.
     fn write_to(&self, analysis: &Analysis, out: &mut dyn Write) -> Result<(), RenderError> {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-        serde_json::to_writer_pretty(&mut out, analysis).map_err(std::io::Error::from)?;
+        if self.pretty {
+            serde_json::to_writer_pretty(&mut out, analysis)
+        } else {
+            serde_json::to_writer(&mut out, analysis)
+        }
+        .map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
         out.flush()?;
         Ok(())

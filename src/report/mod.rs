@@ -48,7 +48,7 @@ pub enum RenderError {
 pub enum Format {
     /// Tables for a person.
     Table,
-    /// One JSON document, documented in the README (schema_version 1).
+    /// One JSON document, documented in the README (schema_version 1); indented on a terminal.
     Json,
     /// One CSV row per packet seen at a point, with its flow and journey (for pandas, DuckDB).
     Csv,
@@ -64,10 +64,9 @@ impl Format {
         matches!(self, Format::Csv | Format::Jsonl)
     }
 
-    /// The renderer; `all_flows` lists every flow in the table, `color` adds ANSI colors
-    /// (only for a terminal).
-    /// The report of this format; `width` is the terminal's, which the table fits (`None`:
-    /// not a terminal, full width).
+    /// The report of this format; `all_flows` lists every flow in the table, `color` adds ANSI
+    /// colors, `width` is the terminal's, which the table fits and which indents the JSON
+    /// (`None`: not a terminal: full width, compact JSON).
     pub fn renderer(self, all_flows: bool, color: bool, width: Option<usize>) -> Box<dyn Render> {
         match self {
             Format::Table => Box::new(table::Table {
@@ -75,7 +74,9 @@ impl Format {
                 color,
                 width,
             }),
-            Format::Json => Box::new(json::Json),
+            Format::Json => Box::new(json::Json {
+                pretty: width.is_some(),
+            }),
             Format::Csv => Box::new(rows::Rows { jsonl: false }),
             Format::Jsonl => Box::new(rows::Rows { jsonl: true }),
             Format::Mermaid => Box::new(mermaid::Mermaid),
