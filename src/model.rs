@@ -186,7 +186,7 @@ pub struct Packet {
     /// The first payload bytes captured (after the echo, TCP or UDP header) and how many there were.
     pub prefix: [u8; PREFIX_LEN],
     pub prefix_len: u8,
-    /// FNV-1a digest of all captured payload bytes, with their count.
+    /// Digest of all captured payload bytes (`decode::digest`), with their count.
     pub digest: u64,
     pub digest_len: u32,
     /// The first fragment of a fragmented datagram.

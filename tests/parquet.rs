@@ -434,7 +434,7 @@ fn a_file_of_schema_1_still_reads() {
     let now = tmp.path().join("plain.parquet");
     for (version, says) in [
         ("2", "no column `protocol`, which natcorr's schema 2 has"),
-        ("3", "extracted with another natcorr schema version"),
+        ("4", "extracted with another natcorr schema version"),
     ] {
         let bad = tmp.path().join(format!("schema-{version}.parquet"));
         as_schema_1(&now, &bad, version);
@@ -608,4 +608,81 @@ fn a_capture_from_a_fifo_is_read_whole() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["points"][0]["echo_packets"], 10);
     assert!(json["warnings"].as_array().unwrap().is_empty(), "{stderr}");
+}
+
+#[test]
+fn an_older_extract_with_long_payloads_beside_captures_is_a_warning() {
+    // Before schema 3 natcorr digested whole payloads with FNV-1a; now only their first 64
+    // bytes. Older extracts still agree with one another, but their long packets cannot match
+    // packets of captures: the analysis says so, naming the file and the count.
+    let tmp = tempfile::tempdir().unwrap();
+    let captures = captures_in(&captures_dir("bigping"));
+    let first = tmp.path().join("first.parquet");
+    assert_eq!(extract(&first, &captures[..1]).0, 0);
+    let old = tmp.path().join("first-schema-1.parquet");
+    as_schema_1(&first, &old, "1");
+    let warnings = |files: &[PathBuf]| -> Vec<String> {
+        let (_, json, _) = run_json(&[], files);
+        let list = json["warnings"].as_array().unwrap().iter();
+        list.map(|w| w["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mixed: Vec<PathBuf> = std::iter::once(old.clone())
+        .chain(captures[1..].iter().cloned())
+        .collect();
+    let (_, json, stderr) = run_json(&[], &mixed);
+    let said: Vec<&Value> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["message"].as_str().unwrap().contains("older natcorr"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("first-schema-1.parquet"));
+    let message = said[0]["message"].as_str().unwrap();
+    assert!(message.contains("(Parquet schema 1)"), "{message}");
+    // The count is the file's packet rows with more than 64 payload bytes captured.
+    let long = long_payload_rows(&old);
+    assert!(long > 0);
+    assert!(
+        message.contains(&format!(": {long} packet(s) with payloads over 64 bytes")),
+        "{message}"
+    );
+    assert!(stderr.contains("older natcorr"), "on stderr too: {stderr}");
+    // Alone, or beside another older extract, its digests agree: nothing to say.
+    let second = tmp.path().join("second.parquet");
+    assert_eq!(extract(&second, &captures[1..2]).0, 0);
+    let second_old = tmp.path().join("second-schema-1.parquet");
+    as_schema_1(&second, &second_old, "1");
+    for files in [vec![old.clone()], vec![old, second_old]] {
+        assert!(
+            !warnings(&files).iter().any(|w| w.contains("older natcorr")),
+            "{files:?}"
+        );
+    }
+    // Today's extracts beside captures: nothing either.
+    let now: Vec<PathBuf> = std::iter::once(first)
+        .chain(captures[1..].iter().cloned())
+        .collect();
+    assert!(!warnings(&now).iter().any(|w| w.contains("older natcorr")));
+}
+
+/// Packet rows (not errors) of an extracted file whose `digest_len` is over 64, read with the
+/// Parquet crate.
+fn long_payload_rows(file: &Path) -> usize {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    let reader = SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
+    let rows = reader.get_row_iter(None).unwrap().map(Result::unwrap);
+    let column = |row: &parquet::record::Row, name: &str| {
+        row.get_column_iter().position(|(n, _)| n == name).unwrap()
+    };
+    rows.filter(|r| {
+        r.get_string(column(r, "kind")).unwrap() != "error"
+            && r.get_long(column(r, "digest_len")).unwrap() > 64
+    })
+    .count()
 }

@@ -348,7 +348,7 @@ fn header_cut(mut o: Observation) -> Observation {
     o.seq = 0;
     o.prefix = [0; PREFIX_LEN];
     o.prefix_len = 0;
-    o.digest = crate::decode::fnv1a(&[]);
+    o.digest = crate::decode::digest(&[]);
     o.digest_len = 0;
     o
 }

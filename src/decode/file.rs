@@ -24,6 +24,19 @@ pub struct FileScan {
     /// Observations whose echo header the snaplen cut after the identifier (no sequence number
     /// yet): indexes into `observations`.
     pub cut_headers: Vec<u32>,
+    /// A Parquet file of schema 1 or 2: its digests of payloads longer than
+    /// [`super::DIGEST_BYTEWISE`] are not this natcorr's (`None`: a capture, or schema 3).
+    pub old_digests: Option<OldDigests>,
+}
+
+/// The packets of an older extract whose payload digest this natcorr computes differently.
+#[derive(Debug, Default)]
+pub struct OldDigests {
+    /// The file as messages name it, and its Parquet schema version.
+    pub file: String,
+    pub version: u32,
+    /// Its packets with payloads longer than [`super::DIGEST_BYTEWISE`].
+    pub packets: u64,
 }
 
 /// Problems listed one by one per file; past this they are counted.
@@ -143,6 +156,25 @@ pub fn merge(scans: Vec<FileScan>) -> Decoded {
     // The first file's lists become the merged lists (its points keep their numbers), so one
     // large capture is not copied into fresh pages; the others are appended after them.
     let rest: usize = scans.iter().skip(1).map(|s| s.observations.len()).sum();
+    // Older extracts alone agree with one another; beside captures or newer extracts their long
+    // payloads' digests differ, and those packets cannot match.
+    let current = scans
+        .iter()
+        .any(|s| s.old_digests.is_none() && !s.observations.is_empty());
+    let stale = scans.iter().filter_map(|s| s.old_digests.as_ref());
+    let mut unmatched = Vec::new();
+    for old in stale.filter(|o| current && o.packets > 0) {
+        unmatched.push(Diagnostic {
+            file: old.file.clone(),
+            severity: Severity::Warning,
+            record: None,
+            offset: None,
+            message: format!(
+                "extracted by an older natcorr (Parquet schema {}): {} packet(s) with payloads over {} bytes carry a digest this natcorr computes differently, so they cannot match packets of the other inputs (they may show as lost); run `natcorr extract` on their capture again",
+                old.version, old.packets, super::DIGEST_BYTEWISE
+            ),
+        });
+    }
     let mut scans = scans.into_iter();
     if let Some(first) = scans.next() {
         all.cut_headers = first.cut_headers;
@@ -169,6 +201,7 @@ pub fn merge(scans: Vec<FileScan>) -> Decoded {
         }));
         all.diagnostics.extend(s.diagnostics);
     }
+    all.diagnostics.extend(unmatched);
     disambiguate_names(&mut all.points, &mut all.diagnostics);
     all
 }
@@ -563,7 +596,7 @@ fn identity(outcome: &Outcome, frame: &[u8]) -> u64 {
                 .hash(&mut h);
             h.finish()
         }
-        _ => super::fnv1a(frame),
+        _ => super::digest(frame),
     }
 }
 

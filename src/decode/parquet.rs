@@ -25,13 +25,15 @@ use crate::model::{
     QuotedEcho, Severity, PREFIX_LEN,
 };
 
-use super::file::{Budget, Decoded, FileScan, BYTES_PER_OBSERVATION};
+use super::file::{Budget, Decoded, FileScan, OldDigests, BYTES_PER_OBSERVATION};
+use super::DIGEST_BYTEWISE;
 
 /// Version of the columns and metadata below; raised when they change.
-pub const PARQUET_SCHEMA_VERSION: u32 = 2;
+pub const PARQUET_SCHEMA_VERSION: u32 = 3;
 
-/// The schema versions this natcorr reads: 1 (echoes and errors quoting them, row kind `echo`)
-/// and 2 (TCP and UDP too: the transport columns, row kind `packet`).
+/// The schema versions this natcorr reads: 1 (echoes and errors quoting them, row kind `echo`),
+/// 2 (TCP and UDP too: the transport columns, row kind `packet`) and 3 (the columns of 2; the
+/// digest of payloads over [`DIGEST_BYTEWISE`] bytes is [`super::digest`]'s, not FNV-1a's).
 const READS: std::ops::RangeInclusive<u32> = 1..=PARQUET_SCHEMA_VERSION;
 
 /// The first bytes of every Parquet file.
@@ -445,6 +447,13 @@ fn read_unguarded(path: &Path, shown: &str, budget: &Budget) -> FileScan {
     };
     scan.points = points;
     scan.diagnostics = diagnostics;
+    if layout.old_digests {
+        scan.old_digests = Some(OldDigests {
+            file: shown.to_string(),
+            version,
+            ..OldDigests::default()
+        });
+    }
     let rows = match reader.get_row_iter(None) {
         Ok(rows) => rows,
         Err(e) => {
@@ -507,6 +516,8 @@ fn read_unguarded(path: &Path, shown: &str, budget: &Budget) -> FileScan {
 struct Layout {
     /// The row kind of packets: `packet`, or `echo` in schema 1.
     packet_kind: &'static str,
+    /// Schema 1 and 2: payloads over [`DIGEST_BYTEWISE`] bytes were digested by FNV-1a.
+    old_digests: bool,
     kind: usize,
     point: usize,
     ts_ns: usize,
@@ -564,6 +575,7 @@ impl Layout {
             None
         };
         Ok(Layout {
+            old_digests: version < 3,
             packet_kind: if version >= 2 {
                 KIND_PACKET
             } else {
@@ -671,6 +683,10 @@ fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
             "reply" => Direction::Reply,
             _ => return None,
         };
+        let digest_len = u32::try_from(long(l.digest_len)?).ok()?;
+        if let Some(old) = scan.old_digests.as_mut() {
+            old.packets += u64::from(digest_len as usize > DIGEST_BYTEWISE);
+        }
         let index = scan.observations.len() as u32;
         if r.get_bool(l.cut_header).ok()? {
             scan.cut_headers.push(index);
@@ -700,7 +716,7 @@ fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
                 prefix,
                 prefix_len,
                 digest: long(l.digest)? as u64,
-                digest_len: u32::try_from(long(l.digest_len)?).ok()?,
+                digest_len,
                 fragmented: r.get_bool(l.fragmented).ok()?,
             },
         });
