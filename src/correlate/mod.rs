@@ -108,15 +108,17 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     let (groups, clean) = packet_groups(obs, compared);
     let (groups, clean) = refine_by_ip_id(obs, groups, clean);
 
-    // Votes between local flows from groups that name one packet per point.
-    let mut votes: HashMap<(u32, u32), u32> = HashMap::default();
+    // Votes between local flows from groups that name one packet per point: each vote a pair
+    // of local flows (the lower first, packed in a u64), counted by sorting (millions of
+    // packets vote; sorting them beats a hash table that misses the cache at every vote).
+    let mut votes: Vec<u64> = Vec::new();
     // A packet seen at up to VOTE_ALL_PAIRS points votes for every pair of its local flows; one
     // seen at more (one per interface of a `-i any` capture) votes along its path in time
     // order, which joins the same local flows without a vote count growing with points squared.
     for (g, _) in groups.iter().zip(&clean).filter(|(_, &c)| c) {
         let mut vote = |a: u32, b: u32| {
             let (x, y) = (obs_lf[a as usize], obs_lf[b as usize]);
-            *votes.entry((x.min(y), x.max(y))).or_default() += 1;
+            votes.push(u64::from(x.min(y)) << 32 | u64::from(x.max(y)));
         };
         if g.len() <= VOTE_ALL_PAIRS {
             for (i, &a) in g.iter().enumerate() {
@@ -130,23 +132,34 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
             }
         }
     }
-    // Each local flow's best partner at every other point; join mutual best partners.
-    let mut best: HashMap<(u32, PointId), (u32, u32)> = HashMap::default();
-    for (&(x, y), &n) in &votes {
-        for (from, to) in [(x, y), (y, x)] {
-            let slot = best
-                .entry((from, local[to as usize].point))
-                .or_insert((to, 0));
-            if n > slot.1 || (n == slot.1 && to < slot.0) {
-                *slot = (to, n);
-            }
-        }
+    votes.sort_unstable();
+    let unpack = |pair: u64| ((pair >> 32) as u32, pair as u32);
+    // Each local flow's best partner at every other point (most votes, then the lowest index):
+    // the first of its candidates sorted by (local flow, partner's point, fewest votes last,
+    // partner).
+    let mut candidates: Vec<(u32, PointId, u32, u32)> = Vec::new();
+    for run in votes.chunk_by(|a, b| a == b) {
+        let (x, y) = unpack(run[0]);
+        let fewer = u32::MAX - run.len() as u32;
+        candidates.push((x, local[y as usize].point, fewer, y));
+        candidates.push((y, local[x as usize].point, fewer, x));
     }
+    drop(votes);
+    candidates.sort_unstable();
+    // Mutual best partners are joined: such a pair is some flow's best twice.
+    let mut best: Vec<u64> = candidates
+        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
+        .map(|c| {
+            let (from, _, _, to) = c[0];
+            u64::from(from.min(to)) << 32 | u64::from(from.max(to))
+        })
+        .collect();
+    drop(candidates);
+    best.sort_unstable();
     let mut uf = UnionFind::new(local.len());
-    for (&(from, _), &(to, _)) in &best {
-        if best.get(&(to, local[from as usize].point)).map(|b| b.0) == Some(from) {
-            uf.union(from, to);
-        }
+    for run in best.chunk_by(|a, b| a == b).filter(|r| r.len() == 2) {
+        let (x, y) = unpack(run[0]);
+        uf.union(x, y);
     }
 
     // Flows: one per set of joined local flows.
