@@ -21,6 +21,7 @@ use crate::model::{
 };
 use hop::Placed;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -36,9 +37,10 @@ pub fn infer(
     for e in &corr.errors {
         errors_of[e.flow].push(e);
     }
+    // Flows are inferred one by one, independently: on every core at once (in order).
     let mut flows: Vec<Flow> = corr
         .flows
-        .iter()
+        .par_iter()
         .zip(&errors_of)
         .map(|(f, errors)| {
             let mut flow = infer_flow(points, obs, f);
