@@ -419,3 +419,37 @@ fn thousands_of_tcp_and_udp_connections_through_both_snats_each_match_exactly() 
     }
     assert!(rewritten * 8 > f.len(), "{rewritten} port rewrites");
 }
+
+#[test]
+fn the_analysis_is_the_same_on_one_thread_and_on_several() {
+    // Files are read, and flows inferred, in parallel: the result must not depend on how
+    // many threads did it or which finished first. Echo flows and TCP/UDP connections mixed.
+    let spec = synth::Spec {
+        size: 2_000_000,
+        points: 4,
+        pcapng: false,
+        echo_share: 0.3,
+        echoes: None,
+        flows: 2_000,
+        connections: 1_000,
+        seed: 14,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, files) = four_points(&spec, dir.path());
+    let json = |threads: &str| {
+        let out = std::process::Command::new(bin())
+            .args(["--format", "json"])
+            .args(&files)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let one = json("1");
+    let parsed: Value = serde_json::from_slice(&one).unwrap();
+    assert!(flows(&parsed).len() > 1_000, "{} flows", flows(&parsed).len());
+    for threads in ["2", "3", "8"] {
+        assert!(json(threads) == one, "{threads} threads: another document");
+    }
+}
