@@ -301,3 +301,55 @@ fn a_skipped_test_says_so_without_nocapture_and_fails_under_ci() {
     let out = child(Some("true"));
     assert!(!out.status.success(), "under CI a skip is a failure");
 }
+
+#[test]
+fn compact_json_is_the_analysis_serialized_byte_for_byte() {
+    // The compact writer serializes flows in parallel batches beside the other fields; it must
+    // write exactly what serde writes for the whole analysis: every scenario, with its rules
+    // (explanations), an expectation, and more flows than one batch holds.
+    use natcorr::model::{Input, Options};
+    use natcorr::report::Format;
+    let inputs = |files: &[PathBuf]| -> Vec<Input> {
+        let list = files.iter().map(|p| Input {
+            path: p.clone(),
+            name: None,
+        });
+        list.collect()
+    };
+    let check = |what: &str, files: &[PathBuf], rules: Vec<PathBuf>| {
+        let options = Options {
+            rules,
+            ..Options::default()
+        };
+        let mut a = natcorr::analyze(&inputs(files), &options);
+        let rules = natcorr::expect::parse_file("loss=0\n").unwrap();
+        a.expectations = natcorr::expect::check_all(&rules, &a).unwrap();
+        let want = serde_json::to_string(&a).unwrap() + "\n";
+        let got = Format::Json
+            .renderer(false, false, None)
+            .render(&a)
+            .unwrap();
+        assert!(got == want, "{what}: the compact writer differs from serde");
+        a.flows.len()
+    };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("captures")).unwrap() {
+        let dir = entry.unwrap().path();
+        let has_captures = std::fs::read_dir(&dir).is_ok_and(|mut d| {
+            d.any(|f| f.is_ok_and(|f| f.path().extension().is_some_and(|e| e == "pcap")))
+        });
+        if has_captures {
+            let files = captures_in(&dir);
+            check(&dir.display().to_string(), &files, rule_dumps(&dir));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "{checked} scenarios");
+    let tmp = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = shapes::Shape::OnePointFlows
+        .files(20_000)
+        .iter()
+        .map(|(name, bytes)| write_file(tmp.path(), name, bytes))
+        .collect();
+    assert!(check("20,000 one-point flows", &files, Vec::new()) > 16_384);
+}

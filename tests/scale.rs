@@ -443,12 +443,20 @@ fn the_analysis_is_the_same_on_one_thread_and_on_several() {
             .env("RAYON_NUM_THREADS", threads)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     let one = json("1");
     let parsed: Value = serde_json::from_slice(&one).unwrap();
-    assert!(flows(&parsed).len() > 1_000, "{} flows", flows(&parsed).len());
+    assert!(
+        flows(&parsed).len() > 1_000,
+        "{} flows",
+        flows(&parsed).len()
+    );
     for threads in ["2", "3", "8"] {
         assert!(json(threads) == one, "{threads} threads: another document");
     }
