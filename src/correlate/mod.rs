@@ -108,17 +108,15 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     let (groups, clean) = packet_groups(obs, compared);
     let (groups, clean) = refine_by_ip_id(obs, groups, clean);
 
-    // Votes between local flows from groups that name one packet per point: each vote a pair
-    // of local flows (the lower first, packed in a u64), counted by sorting (millions of
-    // packets vote; sorting them beats a hash table that misses the cache at every vote).
-    let mut votes: Vec<u64> = Vec::new();
+    // Votes between local flows from groups that name one packet per point.
+    let mut votes: HashMap<(u32, u32), u32> = HashMap::default();
     // A packet seen at up to VOTE_ALL_PAIRS points votes for every pair of its local flows; one
     // seen at more (one per interface of a `-i any` capture) votes along its path in time
     // order, which joins the same local flows without a vote count growing with points squared.
     for (g, _) in groups.iter().zip(&clean).filter(|(_, &c)| c) {
         let mut vote = |a: u32, b: u32| {
             let (x, y) = (obs_lf[a as usize], obs_lf[b as usize]);
-            votes.push(u64::from(x.min(y)) << 32 | u64::from(x.max(y)));
+            *votes.entry((x.min(y), x.max(y))).or_default() += 1;
         };
         if g.len() <= VOTE_ALL_PAIRS {
             for (i, &a) in g.iter().enumerate() {
@@ -132,15 +130,14 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
             }
         }
     }
-    votes.sort_unstable();
     let unpack = |pair: u64| ((pair >> 32) as u32, pair as u32);
     // Each local flow's best partner at every other point (most votes, then the lowest index):
     // the first of its candidates sorted by (local flow, partner's point, fewest votes last,
-    // partner).
-    let mut candidates: Vec<(u32, PointId, u32, u32)> = Vec::new();
-    for run in votes.chunk_by(|a, b| a == b) {
-        let (x, y) = unpack(run[0]);
-        let fewer = u32::MAX - run.len() as u32;
+    // partner). Sorted, not looked up in a table: with 100,000 flows every lookup missed the
+    // cache (the votes above stay in a table: a few pairs take millions of votes).
+    let mut candidates: Vec<(u32, PointId, u32, u32)> = Vec::with_capacity(2 * votes.len());
+    for (&(x, y), &n) in &votes {
+        let fewer = u32::MAX - n;
         candidates.push((x, local[y as usize].point, fewer, y));
         candidates.push((y, local[x as usize].point, fewer, x));
     }
