@@ -22,6 +22,7 @@ pub use rows::packet_rows;
 use crate::model::{
     Direction, ErrorObservation, Matched, Observation, PointId, Protocol, PREFIX_LEN,
 };
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 use std::net::IpAddr;
@@ -190,7 +191,18 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         };
         split_by_point(obs, members, ambiguous, list);
     };
-    for (g, &clean) in groups.iter().zip(&clean) {
+    // Groups in the order of their first observation: each flow's lists fill in capture order
+    // (already sorted below) and the observations are read front to back, not in key order.
+    let mut order: Vec<(u32, u32)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.iter().copied().min().unwrap_or(0), i as u32))
+        .collect();
+    order.par_sort_unstable();
+    for (g, &clean) in order
+        .iter()
+        .map(|&(_, i)| (&groups[i as usize], &clean[i as usize]))
+    {
         let f = flow_of(g[0]);
         if g.iter().all(|&o| flow_of(o) == f) {
             if clean {
@@ -233,7 +245,7 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     }
     let flows = split_connections(obs, flows);
     let mut flows = flow_fallback(obs, flows, &mut notes);
-    flows.sort_by_key(|f| first_seen(obs, f));
+    flows.sort_by_cached_key(|f| first_seen(obs, f));
     let (errors, untied) = errors::tie(obs, errs, &flows);
     if untied > 0 {
         notes.push(format!(
@@ -270,7 +282,7 @@ fn packet_groups(obs: &[Observation], compared: usize) -> (Vec<Journey>, Vec<boo
             }
         })
         .collect();
-    keyed.sort_unstable_by_key(|k| (k.meta, k.prefix, k.ts_ns, k.index));
+    keyed.par_sort_unstable_by_key(|k| (k.meta, k.prefix, k.ts_ns, k.index));
     // At most one group per observation: sized once, so the list is never copied as it grows
     // (pages past the groups made are never touched).
     let mut groups = Vec::with_capacity(obs.len());
@@ -325,8 +337,8 @@ fn simple_run(members: &[Keyed]) -> bool {
 /// IPv4 identification, so where the unambiguous packets show it kept, it tells them apart.
 fn refine_by_ip_id(
     obs: &[Observation],
-    groups: Vec<Journey>,
-    clean: Vec<bool>,
+    mut groups: Vec<Journey>,
+    mut clean: Vec<bool>,
 ) -> (Vec<Journey>, Vec<bool>) {
     let (mut kept, mut changed) = (0u64, 0u64);
     for (g, _) in groups.iter().zip(&clean).filter(|(_, &c)| c) {
@@ -341,30 +353,32 @@ fn refine_by_ip_id(
     if changed * 10 > kept || clean.iter().zip(&groups).all(|(&c, g)| c || g.len() < 2) {
         return (groups, clean);
     }
-    let mut out = Vec::with_capacity(groups.len());
-    let mut out_clean = Vec::with_capacity(groups.len());
-    for (g, c) in groups.into_iter().zip(clean) {
-        if g.len() < 2 || c {
-            out.push(g);
-            out_clean.push(c);
+    // Split in place, the further parts appended: the order of groups means nothing.
+    for i in 0..groups.len() {
+        if groups[i].len() < 2 || clean[i] {
             continue;
         }
         // Split by IP id, groups in order of first appearance.
         let mut slot: HashMap<u32, usize> = HashMap::default();
         let mut by_id: Vec<Journey> = Vec::new();
-        for o in g {
+        for &o in &groups[i] {
             let k = *slot.entry(obs[o as usize].ip_id).or_insert_with(|| {
                 by_id.push(Journey::new());
                 by_id.len() - 1
             });
             by_id[k].push(o);
         }
-        for v in by_id {
-            out_clean.push(one_per_point(obs, &v));
-            out.push(v);
+        let mut parts = by_id.into_iter();
+        if let Some(first) = parts.next() {
+            clean[i] = one_per_point(obs, &first);
+            groups[i] = first;
+        }
+        for v in parts {
+            clean.push(one_per_point(obs, &v));
+            groups.push(v);
         }
     }
-    (out, out_clean)
+    (groups, clean)
 }
 
 /// Splits observations with one key (in time order) into groups of compatible payloads. At one
