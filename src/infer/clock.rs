@@ -9,6 +9,7 @@ use crate::correlate::{self, Correlation, FlowObs, Journey};
 use crate::model::{
     ClockOffset, ErrorObservation, Matched, Observation, OffsetSource, Point, PointId,
 };
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 
@@ -239,6 +240,9 @@ fn transport_exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Jour
 /// seen at more, for each point and its neighbour in time.
 const ALL_PAIRS_MAX_POINTS: usize = 32;
 
+/// Clock samples per pair of points.
+type Pairs = BTreeMap<(PointId, PointId), Vec<Exchange>>;
+
 pub fn estimate(
     points: &[Point],
     obs: &[Observation],
@@ -246,7 +250,6 @@ pub fn estimate(
     fixed: &[String],
 ) -> Vec<FileOffset> {
     // Exchanges seen at both points of every pair of points in different files.
-    let mut pairs: BTreeMap<(PointId, PointId), Vec<Exchange>> = BTreeMap::new();
     let mut file_names: Vec<&str> = points.iter().map(|p| p.file.as_str()).collect();
     file_names.sort_unstable();
     file_names.dedup();
@@ -254,7 +257,9 @@ pub fn estimate(
         .iter()
         .map(|p| file_names.binary_search(&p.file.as_str()).unwrap_or(0))
         .collect();
-    for f in flows.iter().filter(|f| f.matched == Matched::Packet) {
+    // Per flow on every core, the samples of each pair merged (their order does not matter:
+    // a link is made of medians and minima).
+    let sample = |mut pairs: Pairs, f: &FlowObs| {
         // A few exchanges per flow estimate an offset as well as all of them.
         for (req, rep) in exchanges(obs, f).into_iter().take(MAX_EXCHANGES_PER_FLOW) {
             let file = |o: u32| file_of[obs[o as usize].point as usize];
@@ -298,7 +303,18 @@ pub fn estimate(
                 }
             }
         }
-    }
+        pairs
+    };
+    let pairs = flows
+        .par_iter()
+        .filter(|f| f.matched == Matched::Packet)
+        .fold(Pairs::new, sample)
+        .reduce(Pairs::new, |mut a, b| {
+            for (k, mut v) in b {
+                a.entry(k).or_default().append(&mut v);
+            }
+            a
+        });
     let mut files: Vec<String> = points.iter().map(|p| p.file.clone()).collect();
     files.sort();
     files.dedup();
