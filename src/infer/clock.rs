@@ -249,7 +249,6 @@ pub fn estimate(
     flows: &[FlowObs],
     fixed: &[String],
 ) -> Vec<FileOffset> {
-    // Exchanges seen at both points of every pair of points in different files.
     let mut file_names: Vec<&str> = points.iter().map(|p| p.file.as_str()).collect();
     file_names.sort_unstable();
     file_names.dedup();
@@ -257,8 +256,9 @@ pub fn estimate(
         .iter()
         .map(|p| file_names.binary_search(&p.file.as_str()).unwrap_or(0))
         .collect();
-    // Per flow on every core, the samples of each pair merged (their order does not matter:
-    // a link is made of medians and minima).
+    // Exchanges seen at both points of every pair of points in different files: gathered per
+    // flow on every core, then merged per pair (their order does not matter: a link is made
+    // of medians and minima).
     let sample = |mut pairs: Pairs, f: &FlowObs| {
         // A few exchanges per flow estimate an offset as well as all of them.
         for (req, rep) in exchanges(obs, f).into_iter().take(MAX_EXCHANGES_PER_FLOW) {
