@@ -191,8 +191,9 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         };
         split_by_point(obs, members, ambiguous, list);
     };
-    // Groups in the order of their first observation: each flow's lists fill in capture order
-    // (already sorted below) and the observations are read front to back, not in key order.
+    // Groups in the order of their first observation: the observations are read front to back,
+    // not in key order, and each flow's lists fill nearly in capture order (the sort below
+    // finishes it: a split group's later parts start later).
     let mut order: Vec<(u32, u32)> = groups
         .iter()
         .enumerate()

@@ -234,8 +234,6 @@ fn transport_exchanges<'a>(obs: &[Observation], f: &'a FlowObs) -> Vec<(&'a Jour
     out
 }
 
-/// Offsets of the files whose clocks disagree with the others, estimated from the packets.
-/// `fixed` files (offsets the user gave) are not estimated.
 /// A packet seen at up to this many points gives a clock sample for every pair of them; one
 /// seen at more, for each point and its neighbour in time.
 const ALL_PAIRS_MAX_POINTS: usize = 32;
@@ -243,6 +241,8 @@ const ALL_PAIRS_MAX_POINTS: usize = 32;
 /// Clock samples per pair of points.
 type Pairs = BTreeMap<(PointId, PointId), Vec<Exchange>>;
 
+/// Offsets of the files whose clocks disagree with the others, estimated from the packets.
+/// `fixed` files (offsets the user gave) are not estimated.
 pub fn estimate(
     points: &[Point],
     obs: &[Observation],
@@ -315,23 +315,16 @@ pub fn estimate(
             }
             a
         });
-    let mut files: Vec<String> = points.iter().map(|p| p.file.clone()).collect();
-    files.sort();
-    files.dedup();
-    let index = |f: &str| files.binary_search_by(|x| x.as_str().cmp(f)).unwrap_or(0);
     // Every pair of points in two files, oriented from the lower file index.
     let mut links: HashMap<(usize, usize), Vec<Link>> = HashMap::default();
-    let mut impossible_pairs = vec![0u32; files.len()];
+    let mut impossible_pairs = vec![0u32; file_names.len()];
     for ((a, b), ex) in &pairs {
         if a > b {
             continue;
         }
         let tick = crate::model::tick(&points[*a as usize], &points[*b as usize]);
         let link = Link::from_exchanges(ex, tick);
-        let (fa, fb) = (
-            index(&points[*a as usize].file),
-            index(&points[*b as usize].file),
-        );
+        let (fa, fb) = (file_of[*a as usize], file_of[*b as usize]);
         if link.impossible(0) {
             impossible_pairs[fa] += 1;
             impossible_pairs[fb] += 1;
@@ -352,12 +345,12 @@ pub fn estimate(
     // its timing against the placed files, as corrected, is impossible; then its offset is the
     // θ of its best link to them. A possible link is no evidence of an offset: shifting by the
     // noise of one link would move timing that was right.
-    let points_in = |f: usize| points.iter().filter(|p| index(&p.file) == f).count();
-    let mut offset: Vec<Option<(i64, u64)>> = vec![None; files.len()];
-    let mut order: Vec<usize> = (0..files.len()).collect();
+    let points_in = |f: usize| file_of.iter().filter(|&&x| x == f).count();
+    let mut offset: Vec<Option<(i64, u64)>> = vec![None; file_names.len()];
+    let mut order: Vec<usize> = (0..file_names.len()).collect();
     order.sort_by_key(|&f| {
         (
-            !fixed.contains(&files[f]),
+            !fixed.iter().any(|x| x == file_names[f]),
             impossible_pairs[f],
             std::cmp::Reverse(points_in(f)),
             f,
@@ -391,7 +384,7 @@ pub fn estimate(
             let Some((_, to, _)) = next else {
                 break;
             };
-            let placed: Vec<(i64, Link)> = (0..files.len())
+            let placed: Vec<(i64, Link)> = (0..file_names.len())
                 .filter_map(|p| offset[p].map(|(o, _)| (p, o)))
                 .flat_map(|(p, o)| oriented(p, to).into_iter().map(move |l| (o, l)))
                 .collect();
@@ -409,13 +402,13 @@ pub fn estimate(
             });
         }
     }
-    let mut out: Vec<FileOffset> = files
+    let mut out: Vec<FileOffset> = file_names
         .iter()
         .zip(offset)
-        .filter_map(|(file, o)| {
+        .filter_map(|(&file, o)| {
             let (offset_ns, pairs) = o?;
-            (offset_ns != 0 && !fixed.contains(file)).then(|| FileOffset {
-                file: file.clone(),
+            (offset_ns != 0 && !fixed.iter().any(|x| x == file)).then(|| FileOffset {
+                file: file.to_string(),
                 offset_ns,
                 pairs,
             })
