@@ -337,7 +337,7 @@ fn undecidable_packets_are_not_guessed() {
 fn named_points(n: usize) -> Vec<crate::model::Point> {
     (0..n)
         .map(|i| crate::model::Point {
-            name: format!("p{i}"),
+            name: format!("p{i}").into(),
             ..crate::decode::empty_point(format!("p{i}.pcap"), "EN10MB".into(), 1000)
         })
         .collect()

@@ -5,7 +5,7 @@
 use super::{FragmentKey, LinkLayer, Outcome, Unusable};
 use crate::capture::{self, link_type_name, Capture, Event, Problem, Source};
 use crate::model::{
-    Diagnostic, Direction, ErrorObservation, Input, Observation, Point, Protocol, Protocols,
+    Diagnostic, Direction, ErrorObservation, Input, Name, Observation, Point, Protocol, Protocols,
     Severity, DUPLICATE_WINDOW_NS,
 };
 use crate::text::sanitize;
@@ -210,7 +210,7 @@ pub fn merge(scans: Vec<FileScan>) -> Decoded {
 /// `if_name` eth0), the parent folder (`a/eth0.pcap`, `b/eth0.pcap`), then a counter. Each
 /// renamed point gets a warning, so a name in the report never differs silently.
 fn disambiguate_names(points: &mut [Point], diagnostics: &mut Vec<Diagnostic>) {
-    let original: Vec<String> = points.iter().map(|p| p.name.clone()).collect();
+    let original: Vec<Name> = points.iter().map(|p| p.name.clone()).collect();
     let stem = |p: &Point| Some(capture::file_stem(&p.file));
     let folder = |p: &Point| {
         std::path::Path::new(&p.file)
@@ -225,12 +225,12 @@ fn disambiguate_names(points: &mut [Point], diagnostics: &mut Vec<Diagnostic>) {
     });
     rename_clashes(points, folder);
     // Still equal: number them in input order.
-    let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+    let mut seen: FxHashMap<Name, usize> = FxHashMap::default();
     for p in points.iter_mut() {
         let n = seen.entry(p.name.clone()).or_default();
         *n += 1;
         if *n > 1 {
-            p.name = format!("{}~{}", p.name, *n);
+            p.name = format!("{}~{}", p.name, *n).into();
         }
     }
     for (p, before) in points.iter().zip(original) {
@@ -251,14 +251,14 @@ fn disambiguate_names(points: &mut [Point], diagnostics: &mut Vec<Diagnostic>) {
 
 /// Renames every point whose name another point shares, where `rename` has a name for it.
 fn rename_clashes(points: &mut [Point], rename: impl Fn(&Point) -> Option<String>) {
-    let mut count: FxHashMap<String, usize> = FxHashMap::default();
+    let mut count: FxHashMap<Name, usize> = FxHashMap::default();
     for p in points.iter() {
         *count.entry(p.name.clone()).or_default() += 1;
     }
     for p in points.iter_mut() {
         if count[&p.name] > 1 {
             if let Some(name) = rename(p) {
-                p.name = name;
+                p.name = name.into();
             }
         }
     }
@@ -279,7 +279,7 @@ pub fn read_file(
         }
         // `--point NAME=FILE` names an extracted file's only point.
         if let (Some(name), [point]) = (&input.name, &mut scan.points[..]) {
-            point.name = name.clone();
+            point.name = name.into();
         }
         return scan;
     }
@@ -565,7 +565,7 @@ fn scan_capture<S: Source>(
         });
         let resolution = cap.interfaces().first().map_or(1, |i| i.resolution_ns);
         let mut point = empty_point(file, link_type_name(lt), resolution);
-        point.name = name;
+        point.name = name.into();
         scan.points.push(point);
     }
     scan.diagnostics = diags.list;
@@ -791,7 +791,7 @@ fn repeats<T, K: Ord>(
 /// A capture point that has seen nothing yet; named once the whole file is read.
 pub(crate) fn empty_point(file: String, link_type: String, ts_resolution_ns: u64) -> Point {
     Point {
-        name: String::new(),
+        name: Name::default(),
         file,
         link_type,
         interface: None,
@@ -832,7 +832,7 @@ fn name_points<S: Source>(
                 capture::point_name(&input.display(), if_name, multi, index)
             }
         };
-        points[idx].name = name;
+        points[idx].name = name.into();
         points[idx].ts_resolution_ns = cap
             .interfaces()
             .get(iface as usize)

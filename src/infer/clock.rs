@@ -90,7 +90,7 @@ pub fn settle(
                 .iter()
                 .filter(|p| p.file == o.file)
                 .map(move |p| ClockOffset {
-                    point: p.name.clone(),
+                    point: p.name.to_string(),
                     offset_ns: o.offset_ns,
                     pairs: o.pairs,
                     source,

@@ -1,7 +1,7 @@
 //! ICMP errors a flow's requests drew: who sent them, for which probe, where they were seen.
 
 use crate::correlate::{ErrorJourney, FlowObs};
-use crate::model::{ErrorFinding, ErrorObservation, Flow, Observation, Point};
+use crate::model::{ErrorFinding, ErrorObservation, Flow, Name, Observation, Point};
 
 /// Who answered which request with an ICMP error, and where the error was seen.
 pub fn error_finding(
@@ -28,7 +28,7 @@ pub fn error_finding(
     let probe_ttl = origin_ttl
         .map(|o| o.ttl)
         .or_else(|| request.iter().map(|&o| obs[o as usize].ttl).max());
-    let mut seen_at: Vec<String> = e
+    let mut seen_at: Vec<Name> = e
         .errors
         .iter()
         .map(|&i| points[errs[i as usize].point as usize].name.clone())
@@ -38,7 +38,7 @@ pub fn error_finding(
     ErrorFinding {
         kind: first.kind,
         code: first.code,
-        reporter: first.reporter.to_string(),
+        reporter: first.reporter,
         // The request's number in its flow (the echo's own sequence number).
         seq: obs[request[0] as usize].seq,
         probe_ttl,

@@ -50,12 +50,11 @@ pub fn extend_dead_ends(
         let Some(end) = f.path.last() else { continue };
         let next = successors
             .get(end.as_str())
-            .and_then(|n| n.iter().find(|n| !f.path.iter().any(|p| p == **n)))
-            .map(|n| n.to_string());
-        let Some(next) = next else { continue };
-        let Some(&np) = index.get(next.as_str()) else {
+            .and_then(|n| n.iter().find(|n| !f.path.iter().any(|p| p == **n)));
+        let Some(&np) = next.and_then(|next| index.get(next)) else {
             continue;
         };
+        let next = points[np].name.clone();
         let last = index.get(end.as_str()).copied();
         let answered: rustc_hash::FxHashSet<usize> =
             errors_of[i].iter().map(|e| e.request).collect();
@@ -79,8 +78,8 @@ pub fn extend_dead_ends(
         f.notes.push(format!("no packet of this flow reached {next}, the next capture point on the path other flows took"));
         f.points.push(PathPoint {
             point: next.clone(),
-            src: String::new(),
-            dst: String::new(),
+            src: None,
+            dst: None,
             ids: Vec::new(),
             src_port: None,
             dst_port: None,

@@ -138,8 +138,8 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
             let at = tcp.as_ref().and_then(|t| t.get(&s.point));
             PathPoint {
                 point: name(s.point),
-                src: s.src.to_string(),
-                dst: s.dst.to_string(),
+                src: Some(s.src),
+                dst: Some(s.dst),
                 ids: if proto.has_ports() {
                     Vec::new()
                 } else {
@@ -193,8 +193,8 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
         origin: Origin {
             point: name(first.point),
             protocol: proto,
-            src: first.src.to_string(),
-            dst: first.dst.to_string(),
+            src: first.src,
+            dst: first.dst,
             id: if proto.has_ports() {
                 0
             } else {

@@ -2,7 +2,7 @@
 //! which segments were sent again, and where a reset came from.
 
 use crate::correlate::FlowObs;
-use crate::model::{tcp_flag, Direction, Observation, Point, PointId, ResetFinding};
+use crate::model::{tcp_flag, Direction, Name, Observation, Point, PointId, ResetFinding};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// One point's view of a TCP connection.
@@ -89,7 +89,10 @@ pub fn resets(
             let names: Vec<&str> = (0..path.len()).map(name).collect();
             out.push(ResetFinding {
                 dir,
-                points: seen.iter().map(|&i| name(i).to_string()).collect(),
+                points: seen
+                    .iter()
+                    .map(|&i| points[path[i] as usize].name.clone())
+                    .collect(),
                 sent_by: sent_by(dir, &names, seen[0]),
                 first_ns: j.iter().map(|&o| obs[o as usize].ts_ns).min().unwrap_or(0),
             });
@@ -119,7 +122,7 @@ fn sent_by(dir: Direction, path: &[&str], first: usize) -> String {
 /// a reset from the responder's side first seen at the old end came from between that end
 /// and the new point: the new point saw neither the request nor the reset.
 pub fn after_extension(f: &mut crate::model::Flow) {
-    let path: Vec<&str> = f.path.iter().map(String::as_str).collect();
+    let path: Vec<&str> = f.path.iter().map(Name::as_str).collect();
     for r in &mut f.resets {
         let Some(first) = r
             .points

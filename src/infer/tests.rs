@@ -91,7 +91,7 @@ fn points(specs: &[(&str, u64)], obs: &[Observation]) -> Vec<Point> {
                 .filter(|o| o.point as usize == i)
                 .map(|o| o.ts_ns);
             Point {
-                name: name.to_string(),
+                name: name.into(),
                 file: format!("{name}.pcap"),
                 link_type: "EN10MB".to_string(),
                 interface: None,

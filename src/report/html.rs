@@ -282,7 +282,7 @@ fn flow(
             "<p>ICMP {} (code {}) from <b>{}</b> for {} {}{}, seen at {}</p>",
             e.kind,
             e.code,
-            esc(&e.reporter),
+            esc(&e.reporter.to_string()),
             sections::number_word(f.origin.protocol),
             e.seq,
             e.probe_ttl

@@ -70,7 +70,7 @@ fn diagram(o: &mut String, f: &Flow, count: usize) {
             o,
             "    Note over P0: {} from {} ({} {})",
             e.kind,
-            label(&e.reporter),
+            label(&e.reporter.to_string()),
             super::sections::number_word(f.origin.protocol),
             e.seq
         );

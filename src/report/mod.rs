@@ -15,10 +15,11 @@ pub use junit::Junit;
 pub use ladder::Ladder;
 pub use rows::COLUMNS;
 
-use crate::model::{Analysis, NatFinding, Point, RuleVerdict, TranslationKind};
+use crate::model::{addr_text, Analysis, Name, NatFinding, Point, RuleVerdict, TranslationKind};
 pub use crate::units::{fmt_ns, fmt_time};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::io::Write;
+use std::net::IpAddr;
 
 /// A rendering of the analysis.
 pub trait Render {
@@ -90,10 +91,7 @@ pub fn points_in_path_order(a: &Analysis) -> Vec<&Point> {
     let by_name: HashMap<&str, &Point> = a.points.iter().map(|p| (p.name.as_str(), p)).collect();
     let mut seen: HashSet<&str> = HashSet::default();
     let mut out = Vec::with_capacity(a.points.len());
-    let names = a
-        .flows
-        .iter()
-        .flat_map(|f| f.path.iter().map(String::as_str));
+    let names = a.flows.iter().flat_map(|f| f.path.iter().map(Name::as_str));
     for name in names.chain(a.points.iter().map(|p| p.name.as_str())) {
         if let Some(p) = by_name.get(name) {
             if seen.insert(name) {
@@ -126,6 +124,7 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
                     n.after.as_str(),
                 );
                 if let Some(h) = hosts.get(&key).filter(|_| n.kind == TranslationKind::Id) {
+                    let h: Vec<String> = h.iter().map(IpAddr::to_string).collect();
                     line.push_str(&format!(" — the identifier of {}'s requests", h.join(", ")));
                 }
                 if n.kind == TranslationKind::Sport {
@@ -155,8 +154,8 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
 
 /// Per identifier rewrite (from, to, before, after): the hosts (flow origins) whose requests
 /// carried it.
-fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, &str, &str), Vec<&str>> {
-    let mut out: HashMap<(&str, &str, &str, &str), Vec<&str>> = HashMap::default();
+fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, &str, &str), Vec<IpAddr>> {
+    let mut out: HashMap<(&str, &str, &str, &str), Vec<IpAddr>> = HashMap::default();
     for f in &a.flows {
         for h in &f.hops {
             for t in h
@@ -171,8 +170,8 @@ fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, &str, &str), Vec<&str>>
                     t.after.as_str(),
                 );
                 let hosts = out.entry(key).or_default();
-                if !hosts.contains(&f.origin.src.as_str()) {
-                    hosts.push(&f.origin.src);
+                if !hosts.contains(&f.origin.src) {
+                    hosts.push(f.origin.src);
                 }
             }
         }
@@ -199,7 +198,7 @@ fn port_rewrite(a: &Analysis, n: &NatFinding) -> String {
             continue;
         }
         if let Some(p) = at(f, &n.from).map(|k| &f.points[k]) {
-            whose.push(sections::endpoint(&p.src, p.src_port));
+            whose.push(sections::endpoint(addr_text(p.src), p.src_port));
         }
         // Another flow with this flow's outside address (and destination) and the old port.
         let Some(out) = at(f, &n.to).map(|k| &f.points[k]) else {
@@ -214,7 +213,7 @@ fn port_rewrite(a: &Analysis, n: &NatFinding) -> String {
                 {
                     let text = format!(
                         "{} (flow {})",
-                        sections::endpoint(&q.src, q.src_port),
+                        sections::endpoint(addr_text(q.src), q.src_port),
                         j + 1
                     );
                     if !held.contains(&text) {

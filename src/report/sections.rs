@@ -3,11 +3,13 @@
 //! protocol, addresses and ports) and what its TCP connection did.
 
 use crate::model::{
-    tcp_flag, Analysis, Direction, ErrorKind, Flow, Matched, Packet, PacketRow, Protocol,
+    tcp_flag, Analysis, Direction, ErrorKind, Flow, Matched, Name, Packet, PacketRow, Protocol,
 };
 use crate::text::count;
 use crate::units::fmt_ns;
 use rustc_hash::FxHashMap as HashMap;
+use std::fmt;
+use std::net::IpAddr;
 
 /// What answered a probe: a router's ICMP error, or the destination's echo reply.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,10 +30,10 @@ impl std::fmt::Display for Answer {
 /// A traceroute read from the captures: per source and destination, who answered each probe TTL.
 pub fn routers(a: &Analysis) -> Vec<Route> {
     type Answers = Vec<(u8, String, Answer)>;
-    let mut routes: Vec<((&str, &str), Answers)> = Vec::new();
-    let mut index: HashMap<(&str, &str), usize> = HashMap::default();
+    let mut routes: Vec<((IpAddr, IpAddr), Answers)> = Vec::new();
+    let mut index: HashMap<(IpAddr, IpAddr), usize> = HashMap::default();
     for f in &a.flows {
-        let key = (f.origin.src.as_str(), f.origin.dst.as_str());
+        let key = (f.origin.src, f.origin.dst);
         let mut answers: Answers = f
             .errors
             .iter()
@@ -40,7 +42,7 @@ pub fn routers(a: &Analysis) -> Vec<Route> {
                 let who = if e.reporter == f.origin.dst {
                     format!("{} (the destination itself)", e.reporter)
                 } else {
-                    e.reporter.clone()
+                    e.reporter.to_string()
                 };
                 (e.probe_ttl.unwrap_or(0), who, Answer::Error(e.kind))
             })
@@ -51,7 +53,7 @@ pub fn routers(a: &Analysis) -> Vec<Route> {
             .and_then(|p| p.ttl)
             .filter(|_| f.replies > 0 && f.origin.protocol == Protocol::Icmp)
         {
-            answers.push((ttl, f.origin.dst.clone(), Answer::EchoReply));
+            answers.push((ttl, f.origin.dst.to_string(), Answer::EchoReply));
         }
         match index.get(&key) {
             Some(&i) => routes[i].1.extend(answers),
@@ -215,7 +217,8 @@ pub fn direction_word(dir: Direction) -> &'static str {
 }
 
 /// An address with its port, as people write it: `192.0.2.1:80`, `[2001:db8::1]:80`.
-pub fn endpoint(addr: &str, port: Option<u16>) -> String {
+pub fn endpoint(addr: impl fmt::Display, port: Option<u16>) -> String {
+    let addr = addr.to_string();
     match port {
         Some(p) if addr.contains(':') => format!("[{addr}]:{p}"),
         Some(p) => format!("{addr}:{p}"),
@@ -231,8 +234,8 @@ pub fn flow_title(f: &Flow) -> String {
         Protocol::Icmp => format!("{} → {}  id {}", o.src, o.dst, o.id),
         p => format!(
             "{p} {} → {}",
-            endpoint(&o.src, o.src_port),
-            endpoint(&o.dst, o.dst_port)
+            endpoint(o.src, o.src_port),
+            endpoint(o.dst, o.dst_port)
         ),
     }
 }
@@ -401,7 +404,7 @@ pub fn tcp_lines(f: &Flow) -> Vec<String> {
             } else {
                 "responder"
             },
-            r.points.first().map_or("?", String::as_str),
+            r.points.first().map_or("?", Name::as_str),
             r.sent_by
         ));
     }

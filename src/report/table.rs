@@ -1,7 +1,7 @@
 //! The default report: tables a person reads at a glance.
 
 use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, sections, Render, RenderError};
-use crate::model::{Analysis, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
+use crate::model::{addr_text, Analysis, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
 use crate::text::count;
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
@@ -268,7 +268,7 @@ fn points(o: &mut String, a: &Analysis, width: Option<usize>) {
     .collect::<Vec<_>>()];
     for p in points_in_path_order(a) {
         rows.push(vec![
-            p.name.clone(),
+            p.name.to_string(),
             if p.file == "-" {
                 "standard input".to_string()
             } else {
@@ -369,9 +369,9 @@ fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
             .collect::<Vec<_>>()
             .join(",");
         rows.push(vec![
-            p.point.clone(),
-            sections::endpoint(&p.src, p.src_port),
-            sections::endpoint(&p.dst, p.dst_port),
+            p.point.to_string(),
+            sections::endpoint(addr_text(p.src), p.src_port),
+            sections::endpoint(addr_text(p.dst), p.dst_port),
             ids,
             opt(p.ttl),
             p.requests.to_string(),
@@ -662,8 +662,8 @@ mod tests {
             origin: Origin {
                 point: "a".into(),
                 protocol: crate::model::Protocol::Icmp,
-                src: src.into(),
-                dst: "203.0.113.1".into(),
+                src: src.parse().unwrap(),
+                dst: "203.0.113.1".parse().unwrap(),
                 id: 1,
                 src_port: None,
                 dst_port: None,

@@ -3,10 +3,9 @@
 //! disagreements listed as problems.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use crate::model::{
-    Diagnostic, Flow, NatFinding, NatKey, PathPoint, Point, Protocol, RuleCitation,
+    Diagnostic, Flow, Name, NatFinding, NatKey, PathPoint, Point, Protocol, RuleCitation,
     RuleExplanation, RuleProblem, RuleVerdict, Severity, TranslationKind,
 };
 
@@ -37,8 +36,8 @@ pub fn explain_all<'a>(
     // Per finding: verdicts of the flows that showed it.
     let mut tallies: Vec<Tally> = vec![Tally::default(); nat.len()];
     // Per hop without a translation, the disagreements (grouped by hop, verdict and rule).
-    let mut problems: Vec<(String, String, Tally)> = Vec::new();
-    let mut problem_of: HashMap<(String, String, RuleVerdict, Option<RuleCitation>), usize> =
+    let mut problems: Vec<(Name, Name, Tally)> = Vec::new();
+    let mut problem_of: HashMap<(Name, Name, RuleVerdict, Option<RuleCitation>), usize> =
         HashMap::new();
     for flow in flows {
         let at: HashMap<&str, &PathPoint> =
@@ -192,8 +191,8 @@ fn query<'a>(
     // An echo's identifier stands in for its source port (conntrack treats it as one).
     let endpoints = |p: &PathPoint| -> Option<Endpoints> {
         Some(Endpoints {
-            src: p.src.parse::<IpAddr>().ok()?,
-            dst: p.dst.parse::<IpAddr>().ok()?,
+            src: p.src?,
+            dst: p.dst?,
             sport: match proto {
                 Protocol::Icmp => p.ids.first().copied(),
                 _ => p.src_port,
