@@ -247,6 +247,14 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     let flows = split_connections(obs, flows);
     let mut flows = flow_fallback(obs, flows, &mut notes);
     flows.sort_by_cached_key(|f| first_seen(obs, f));
+    // Held until the end of inference: without the spare capacity of vectors that grew one
+    // push at a time (a third of this structure on a 1 GB capture with 130,000 flows).
+    flows.shrink_to_fit();
+    flows.par_iter_mut().for_each(|f| {
+        f.local_flows.shrink_to_fit();
+        f.requests.shrink_to_fit();
+        f.replies.shrink_to_fit();
+    });
     let (errors, untied) = errors::tie(obs, errs, &flows);
     if untied > 0 {
         notes.push(format!(

@@ -186,7 +186,7 @@ type Explanations<'a> = HashMap<NatKey<'a>, &'a RuleExplanation>;
 fn explanations(a: &Analysis) -> Explanations<'_> {
     a.nat
         .iter()
-        .filter_map(|n| n.explanation.as_ref().map(|e| (n.key(), e)))
+        .filter_map(|n| n.explanation.as_deref().map(|e| (n.key(), e)))
         .collect()
 }
 

@@ -80,7 +80,7 @@ pub fn explain_all<'a>(
             continue;
         };
         if e.verdict == RuleVerdict::Explained {
-            n.explained_by = e.rule.clone();
+            n.explained_by = e.rule.clone().map(Box::new);
         } else {
             out.push(RuleProblem {
                 from: n.from.clone(),
@@ -88,7 +88,7 @@ pub fn explain_all<'a>(
                 explanation: e.clone(),
             });
         }
-        n.explanation = Some(e);
+        n.explanation = Some(Box::new(e));
     }
     for (from, to, tally) in problems {
         if let Some(explanation) = tally.explanation() {
