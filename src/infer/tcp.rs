@@ -64,7 +64,8 @@ pub fn resets(
     path: &[PointId],
 ) -> Vec<ResetFinding> {
     let pos = |p: PointId| path.iter().position(|&x| x == p);
-    let name = |i: usize| points[path[i] as usize].name.as_str();
+    let name = |i: usize| &points[path[i] as usize].name;
+    let names: Vec<&str> = (0..path.len()).map(|i| name(i).as_str()).collect();
     let mut out = Vec::new();
     for (dir, journeys) in [
         (Direction::Request, &f.requests),
@@ -86,13 +87,9 @@ pub fn resets(
             if dir == Direction::Reply {
                 seen.reverse();
             }
-            let names: Vec<&str> = (0..path.len()).map(name).collect();
             out.push(ResetFinding {
                 dir,
-                points: seen
-                    .iter()
-                    .map(|&i| points[path[i] as usize].name.clone())
-                    .collect(),
+                points: seen.iter().map(|&i| name(i).clone()).collect(),
                 sent_by: sent_by(dir, &names, seen[0]),
                 first_ns: j.iter().map(|&o| obs[o as usize].ts_ns).min().unwrap_or(0),
             });

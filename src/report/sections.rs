@@ -3,12 +3,12 @@
 //! protocol, addresses and ports) and what its TCP connection did.
 
 use crate::model::{
-    tcp_flag, Analysis, Direction, ErrorKind, Flow, Matched, Name, Packet, PacketRow, Protocol,
+    addr_text, tcp_flag, Analysis, Direction, ErrorKind, Flow, Matched, Name, Packet, PacketRow,
+    Protocol,
 };
 use crate::text::count;
 use crate::units::fmt_ns;
 use rustc_hash::FxHashMap as HashMap;
-use std::fmt;
 use std::net::IpAddr;
 
 /// What answered a probe: a router's ICMP error, or the destination's echo reply.
@@ -216,13 +216,13 @@ pub fn direction_word(dir: Direction) -> &'static str {
     }
 }
 
-/// An address with its port, as people write it: `192.0.2.1:80`, `[2001:db8::1]:80`.
-pub fn endpoint(addr: impl fmt::Display, port: Option<u16>) -> String {
-    let addr = addr.to_string();
-    match port {
-        Some(p) if addr.contains(':') => format!("[{addr}]:{p}"),
-        Some(p) => format!("{addr}:{p}"),
-        None => addr.to_string(),
+/// An address with its port, as people write it: `192.0.2.1:80`, `[2001:db8::1]:80` (no
+/// address: a point the flow never reached).
+pub fn endpoint(addr: Option<IpAddr>, port: Option<u16>) -> String {
+    match (addr, port) {
+        (Some(a @ IpAddr::V6(_)), Some(p)) => format!("[{a}]:{p}"),
+        (addr, Some(p)) => format!("{}:{p}", addr_text(addr)),
+        (addr, None) => addr_text(addr),
     }
 }
 
@@ -234,8 +234,8 @@ pub fn flow_title(f: &Flow) -> String {
         Protocol::Icmp => format!("{} → {}  id {}", o.src, o.dst, o.id),
         p => format!(
             "{p} {} → {}",
-            endpoint(o.src, o.src_port),
-            endpoint(o.dst, o.dst_port)
+            endpoint(Some(o.src), o.src_port),
+            endpoint(Some(o.dst), o.dst_port)
         ),
     }
 }

@@ -1,7 +1,7 @@
 //! The default report: tables a person reads at a glance.
 
 use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, sections, Render, RenderError};
-use crate::model::{addr_text, Analysis, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
+use crate::model::{Analysis, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
 use crate::text::count;
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
@@ -370,8 +370,8 @@ fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
             .join(",");
         rows.push(vec![
             p.point.to_string(),
-            sections::endpoint(addr_text(p.src), p.src_port),
-            sections::endpoint(addr_text(p.dst), p.dst_port),
+            sections::endpoint(p.src, p.src_port),
+            sections::endpoint(p.dst, p.dst_port),
             ids,
             opt(p.ttl),
             p.requests.to_string(),
