@@ -50,6 +50,7 @@ fn lab_scenarios_recorded_fresh() {
     check_udp_drop(&scenario("udp-drop"));
     check_dnat_tcp(&scenario("dnat-tcp"));
     check_tcp_fail(&scenario("tcp-fail"), unanswered_syns());
+    check_unreversed(&scenario("unreversed"));
 }
 
 /// The SYNs the live lab sends for a connection that is never answered within 2.5 s: SYN

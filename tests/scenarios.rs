@@ -100,6 +100,11 @@ fn drop_every_second_request() {
 }
 
 #[test]
+fn replies_not_translated_back() {
+    check_unreversed(&captures_dir("unreversed"));
+}
+
+#[test]
 fn capture_cut_mid_record() {
     check_cut(&captures_dir("plain"));
 }

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 BASE_SCENARIOS=(plain same-id drop any)
-EXTRA_SCENARIOS=(nft dnat ipv6 traceroute constant-payload bigping vxlan fragloss tcp same-port udp-drop dnat-tcp tcp-fail)
+EXTRA_SCENARIOS=(nft dnat ipv6 traceroute constant-payload bigping vxlan fragloss tcp same-port udp-drop dnat-tcp tcp-fail unreversed)
 
 usage() {
   cat >&2 <<EOF
@@ -70,6 +70,7 @@ FIP=198.51.100.50 FIP_MID=169.254.43.50     # dnat: floating IP outside / on the
 V6_VM=fd00:65::125 V6_HA=fd00:65::124 V6_QG=fd00:a9fe::17 V6_EX=fd00:a9fe::1
 V6_UP=2001:db8:106::34 V6_DLINK=2001:db8:106::1 V6_DST=2001:db8:feed::234
 UL_L3=192.0.2.1 UL_DST=192.0.2.2            # vxlan underlay
+NOREV_IP=198.51.100.200                     # unreversed: the l3agent's SNAT address (not its own)
 FAR_GW=203.0.113.1                          # traceroute: dest becomes a router
 
 P="nc-$$-"               # namespace prefix: unique per run, so parallel runs never collide
@@ -603,6 +604,30 @@ scn_dnat() {
   for p in "$HA" vm1-eth0; do
     echoes "$p" 5 5 "$DST_IP" "$VM1_IP" 2050; echoes "$p" 5 5 "$VM1_IP" "$DST_IP" 2125; done
   for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 20 icmp; done
+}
+
+# unreversed: replies the NATs do not translate back (a lost conntrack entry, an asymmetric
+# path). The l3agent SNATs the echoes to an address it does not own, and its raw table takes
+# the replies out of connection tracking: they keep destination NOREV_IP, are routed back to
+# the qrouter (whose conntrack does not know them either) and on to the VM, untranslated.
+scn_unreversed() {
+  build
+  nsx l3 iptables -t nat -I POSTROUTING 1 -s 169.254.0.0/18 -o "$UP" -p icmp -j SNAT --to-source "$NOREV_IP"
+  nsx l3 iptables -t raw -A PREROUTING -i "$UP" -p icmp --icmp-type echo-reply -j NOTRACK
+  ip -n "$P"l3 route add "$NOREV_IP/32" via "$QG_IP" dev "$EX"
+  ip -n "$P"qr route add "$NOREV_IP/32" via "$VM1_IP" dev "$HA"
+  ip -n "$P"dst route add "$NOREV_IP/32" via "$UP_IP" dev eth1
+  start_captures
+  ping_bg vm1 -c 5 -i 0.2 -W 1 -e 3125 "$DST_IP"
+  wait_pings; stop_captures
+  local p
+  echoes vm1-eth0 5 0 "$VM1_IP" "$DST_IP" 3125; echoes "$HA" 5 0 "$VM1_IP" "$DST_IP" 3125
+  echoes "$QG" 5 0 "$QG_IP" "$DST_IP" 3125;    echoes "$EX" 5 0 "$QG_IP" "$DST_IP" 3125
+  for p in "$UP" dest-eth1; do echoes "$p" 5 5 "$NOREV_IP" "$DST_IP" 3125; done
+  for p in vm1-eth0 "$HA" "$QG" "$EX"; do
+    expect "$p" 5 "icmp[icmptype] = icmp-echoreply and src $DST_IP and dst $NOREV_IP and icmp[4:2] = 3125"; done
+  for p in vm1-eth0 "$HA" "$QG" "$EX" "$UP" dest-eth1; do expect "$p" 10 icmp; done
+  log "unreversed: replies to $NOREV_IP at every point, none translated back"
 }
 
 scn_ipv6() {

@@ -160,6 +160,65 @@ pub fn check_drop(dir: &Path) {
     check_lab_nat(&json, "192.168.65.125", 1);
 }
 
+/// The unreversed scenario: the l3agent SNATs to an address it does not own and takes the
+/// replies out of conntrack, so neither NAT translates them back; they reach the VM addressed
+/// to 198.51.100.200. One flow, every reply seen at every point, none lost, none reversed.
+pub fn check_unreversed(dir: &Path) {
+    let json = analyze(dir);
+    let f = only_flow(&json);
+    assert_eq!(strs(&f["path"]), LAB_PATH);
+    assert_eq!(
+        (&f["requests"], &f["replies"]),
+        (&serde_json::json!(5), &serde_json::json!(5)),
+        "{f}"
+    );
+    for p in f["points"].as_array().unwrap() {
+        assert_eq!(
+            (&p["requests"], &p["replies"]),
+            (&serde_json::json!(5), &serde_json::json!(5)),
+            "{p}"
+        );
+    }
+    for h in f["hops"].as_array().unwrap() {
+        assert_eq!(
+            (&h["lost"]["request"], &h["lost"]["reply"]),
+            (&serde_json::json!(0), &serde_json::json!(0)),
+            "{h}"
+        );
+        for t in h["translations"].as_array().unwrap() {
+            assert_eq!(
+                (&t["replies"], &t["replies_reversed"]),
+                (&serde_json::json!(5), &serde_json::json!(0)),
+                "{t}"
+            );
+        }
+    }
+    for (from, to, before, after) in [
+        (
+            "ha-2b8cf5e0-b1",
+            "qg-0aeca8b7-8a",
+            "192.168.65.125",
+            "169.254.43.17",
+        ),
+        ("ex-l3dngw", "eth2.106", "169.254.43.17", "198.51.100.200"),
+    ] {
+        let n = find_nat(&json, "snat", from, to).unwrap_or_else(|| panic!("SNAT {from} → {to}"));
+        assert_eq!(
+            (&n["before"], &n["after"]),
+            (&serde_json::json!(before), &serde_json::json!(after)),
+            "{n}"
+        );
+        assert_eq!(n["reply_reversed"], false, "{n}");
+    }
+    let (code, table, stderr) = run(&[], &captures_in(dir));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        table.matches("replies NOT translated back").count(),
+        2,
+        "{table}"
+    );
+}
+
 /// A capture cut mid-record: a warning naming the file and record, exit 0, the rest used.
 pub fn check_cut(dir: &Path) {
     let files = captures_in(dir);
