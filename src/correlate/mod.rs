@@ -109,18 +109,15 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     let (groups, clean) = packet_groups(obs, compared);
     let (groups, clean) = refine_by_ip_id(obs, groups, clean);
 
-    // Votes between local flows from groups that name one packet per point, counted apart for
-    // requests and replies: where replies are not translated back, one point sees a flow's
-    // requests and its replies as two local flows, and each must find its partner.
-    let mut votes: HashMap<(u32, u32, Direction), u32> = HashMap::default();
+    // Votes between local flows from groups that name one packet per point.
+    let mut votes: HashMap<(u32, u32), u32> = HashMap::default();
     // A packet seen at up to VOTE_ALL_PAIRS points votes for every pair of its local flows; one
     // seen at more (one per interface of a `-i any` capture) votes along its path in time
     // order, which joins the same local flows without a vote count growing with points squared.
     for (g, _) in groups.iter().zip(&clean).filter(|(_, &c)| c) {
-        let dir = obs[g[0] as usize].dir;
         let mut vote = |a: u32, b: u32| {
             let (x, y) = (obs_lf[a as usize], obs_lf[b as usize]);
-            *votes.entry((x.min(y), x.max(y), dir)).or_default() += 1;
+            *votes.entry((x.min(y), x.max(y))).or_default() += 1;
         };
         if g.len() <= VOTE_ALL_PAIRS {
             for (i, &a) in g.iter().enumerate() {
@@ -134,33 +131,49 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
             }
         }
     }
-    // Each local flow's best partner at every other point in each direction (most votes, then
-    // the lowest index): the first of its candidates sorted by (local flow, partner's point,
-    // direction, fewest votes last, partner). Sorted, not looked up in a table: with 100,000
-    // flows every lookup missed the cache (the votes above stay in a table: a few pairs take
-    // millions of votes).
-    let mut candidates: Vec<(u32, PointId, Direction, u32, u32)> =
-        Vec::with_capacity(2 * votes.len());
-    for (&(x, y, dir), &n) in &votes {
+    let unpack = |pair: u64| ((pair >> 32) as u32, pair as u32);
+    // Each local flow's best partner at every other point (most votes, then the lowest index):
+    // the first of its candidates sorted by (local flow, partner's point, fewest votes last,
+    // partner). Sorted, not looked up in a table: with 100,000 flows every lookup missed the
+    // cache (the votes above stay in a table: a few pairs take millions of votes).
+    let mut candidates: Vec<(u32, PointId, u32, u32)> = Vec::with_capacity(2 * votes.len());
+    for (&(x, y), &n) in &votes {
         let fewer = u32::MAX - n;
-        candidates.push((x, local[y as usize].point, dir, fewer, y));
-        candidates.push((y, local[x as usize].point, dir, fewer, x));
+        candidates.push((x, local[y as usize].point, fewer, y));
+        candidates.push((y, local[x as usize].point, fewer, x));
     }
     drop(votes);
     candidates.sort_unstable();
-    // Mutual best partners are joined: such a pair is some flow's best twice in one direction.
-    let mut best: Vec<(u32, u32, Direction)> = candidates
-        .chunk_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2))
+    // Mutual best partners are joined: such a pair is some flow's best twice.
+    let mut best: Vec<u64> = candidates
+        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
         .map(|c| {
-            let (from, _, dir, _, to) = c[0];
-            (from.min(to), from.max(to), dir)
+            let (from, _, _, to) = c[0];
+            u64::from(from.min(to)) << 32 | u64::from(from.max(to))
         })
         .collect();
+    // A local flow of replies alone, where the same point saw the flow's requests as another
+    // local flow (replies a NAT did not translate back keep the outside address): its partner
+    // elsewhere is best with that other local flow, never mutually with this one. Its replies
+    // are the partner's packets, so it joins its best partner at any point.
+    let mut has_requests = vec![false; local.len()];
+    for (o, &lf) in obs.iter().zip(&obs_lf) {
+        has_requests[lf as usize] |= o.dir == Direction::Request;
+    }
+    let reply_only: Vec<(u32, u32)> = candidates
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|c| !has_requests[c[0].0 as usize])
+        .filter_map(|c| c.iter().min_by_key(|k| (k.2, k.3)).map(|k| (k.0, k.3)))
+        .collect();
+    drop(has_requests);
     drop(candidates);
     best.sort_unstable();
     let mut uf = UnionFind::new(local.len());
     for run in best.chunk_by(|a, b| a == b).filter(|r| r.len() == 2) {
-        let (x, y, _) = run[0];
+        let (x, y) = unpack(run[0]);
+        uf.union(x, y);
+    }
+    for (x, y) in reply_only {
         uf.union(x, y);
     }
 
