@@ -68,7 +68,7 @@ pub fn extend_dead_ends(
                 lost.missing(Direction::Request, o.seq, capturing(&points[np], o.ts_ns));
             }
         }
-        if lost.request > 0 {
+        if lost.request > 0 || lost.request_unverified > 0 {
             extensions.push((i, next, lost));
         }
     }
