@@ -613,6 +613,10 @@ pub struct Translation {
     /// Replies seen at both ends of the hop, and how many of them were translated back.
     pub replies: u64,
     pub replies_reversed: u64,
+    /// Of those replies, how many reached the far end without `after` (SNAT: not addressed to
+    /// it): they did not come back to this translation, so this hop had nothing to undo; a hop
+    /// nearer the responder left its own translation in place.
+    pub replies_misaddressed: u64,
 }
 
 /// count/min/median/p95/max of a set of nanosecond durations.
@@ -816,6 +820,8 @@ pub struct NatFinding {
     pub of: u64,
     pub replies: u64,
     pub replies_reversed: u64,
+    /// Replies that reached `to` without `after` (see [`Translation::replies_misaddressed`]).
+    pub replies_misaddressed: u64,
     /// True when replies were seen at both points and every one had the translation undone.
     pub reply_reversed: bool,
     pub matched: Matched,

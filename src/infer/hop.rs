@@ -18,6 +18,7 @@ struct TranslationCount {
     packets: u64,
     replies: u64,
     replies_reversed: u64,
+    replies_misaddressed: u64,
 }
 
 /// Every journey's observation at each path position, laid out once per flow so that each hop
@@ -146,6 +147,9 @@ pub fn packet_hop(
                 if reversed(&change, &obs[x as usize], &obs[y as usize]) {
                     c.replies_reversed += 1;
                 }
+                if obs[y as usize].translated(change.kind) != change.after {
+                    c.replies_misaddressed += 1;
+                }
             }
             Translation {
                 kind: change.kind,
@@ -155,6 +159,7 @@ pub fn packet_hop(
                 of,
                 replies: c.replies,
                 replies_reversed: c.replies_reversed,
+                replies_misaddressed: c.replies_misaddressed,
             }
         })
         .collect();
@@ -198,6 +203,7 @@ pub fn flow_hop(points: &[Point], obs: &[Observation], a: &Seen, b: &Seen) -> Ho
         };
         let replies = a.replies.len().min(b.replies.len()) as u64;
         let reversed = matches(&a.replies, before).min(matches(&b.replies, after));
+        let misaddressed = (b.replies.len() as u64).saturating_sub(matches(&b.replies, after));
         translations.push(Translation {
             kind,
             before: before.to_string(),
@@ -206,6 +212,7 @@ pub fn flow_hop(points: &[Point], obs: &[Observation], a: &Seen, b: &Seen) -> Ho
             of,
             replies,
             replies_reversed: reversed.min(replies),
+            replies_misaddressed: misaddressed.min(replies),
         });
     };
     if a.src != b.src {

@@ -19,6 +19,7 @@ pub fn summarize(flows: &[Flow]) -> Vec<NatFinding> {
                         n.of += t.of;
                         n.replies += t.replies;
                         n.replies_reversed += t.replies_reversed;
+                        n.replies_misaddressed += t.replies_misaddressed;
                         n.reply_reversed = n.replies > 0 && n.replies_reversed == n.replies;
                         if !n.protocols.contains(&f.origin.protocol) {
                             n.protocols.push(f.origin.protocol);
@@ -38,6 +39,7 @@ pub fn summarize(flows: &[Flow]) -> Vec<NatFinding> {
                             of: t.of,
                             replies: t.replies,
                             replies_reversed: t.replies_reversed,
+                            replies_misaddressed: t.replies_misaddressed,
                             reply_reversed: t.replies > 0 && t.replies_reversed == t.replies,
                             matched: f.matched,
                             protocols: vec![f.origin.protocol],

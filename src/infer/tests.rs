@@ -281,6 +281,7 @@ fn snat_hop_counts_packets_and_replies_translated_back() {
             of: 4,
             replies: 4,
             replies_reversed: 4,
+            replies_misaddressed: 0,
         }]
     );
     assert_eq!(nat.len(), 1);
@@ -337,6 +338,43 @@ fn replies_not_translated_back_are_seen_at_both_ends() {
 }
 
 #[test]
+fn replies_left_untranslated_further_on_are_misaddressed_at_the_inner_nat() {
+    // A → B: SNAT 10.0.0.1 → 169.254.0.1; B → C: SNAT 169.254.0.1 → 198.51.100.1. C's replies
+    // come back to 198.51.100.1 and nothing undoes either translation: the outer hop did not
+    // translate them back, the inner one never got a reply addressed to its 169.254.0.1.
+    let (a, b, c) = (
+        View::at(0, "10.0.0.1", 64),
+        View::at(1, "169.254.0.1", 63),
+        View::at(2, "198.51.100.1", 62),
+    );
+    let mut obs = Vec::new();
+    for seq in 1..=3u16 {
+        let t = i64::from(seq) * S;
+        obs.push(a.request(seq, t));
+        obs.push(b.request(seq, t + 30 * US));
+        obs.push(c.request(seq, t + 60 * US));
+        obs.push(c.reply(seq, t + 500 * US));
+        for (k, v) in [&b, &a].into_iter().enumerate() {
+            let mut back = c.reply(seq, t + (530 + 30 * k as i64) * US);
+            back.point = v.point;
+            obs.push(back);
+        }
+    }
+    let pts = points(&[("A", 1000), ("B", 1000), ("C", 1000)], &obs);
+    let (flows, nat) = analyze(&pts, &obs);
+    assert_eq!(flows.len(), 1, "{flows:#?}");
+    let counts: Vec<(u64, u64, u64)> = flows[0]
+        .hops
+        .iter()
+        .flat_map(|h| &h.translations)
+        .map(|t| (t.replies, t.replies_reversed, t.replies_misaddressed))
+        .collect();
+    assert_eq!(counts, [(3, 0, 3), (3, 0, 0)]);
+    let misaddressed: Vec<u64> = nat.iter().map(|n| n.replies_misaddressed).collect();
+    assert_eq!(misaddressed, [3, 0]);
+}
+
+#[test]
 fn hop_counts_replies_not_translated_back_when_they_are_one_flow() {
     // The hop alone: one flow holding both local flows A saw, as a fixed correlation would give.
     let (a, b, obs) = untranslated_replies();
@@ -381,6 +419,7 @@ fn hop_counts_replies_not_translated_back_when_they_are_one_flow() {
             of: 4,
             replies: 4,
             replies_reversed: 0,
+            replies_misaddressed: 0,
         }]
     );
     assert_eq!(hop.lost.reply, 0);
@@ -411,6 +450,7 @@ fn id_rewrite_is_an_id_translation() {
             of: 3,
             replies: 3,
             replies_reversed: 3,
+            replies_misaddressed: 0,
         }]
     );
 }

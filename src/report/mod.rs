@@ -319,13 +319,29 @@ pub fn nat_sentence(n: &NatFinding) -> String {
         "no replies seen at both points".to_string()
     } else if n.reply_reversed {
         "replies translated back".to_string()
-    } else if n.replies_reversed > 0 {
-        format!(
-            "only {}/{} replies translated back",
-            n.replies_reversed, n.replies
-        )
     } else {
-        "replies NOT translated back".to_string()
+        let not = if n.replies_reversed > 0 {
+            format!(
+                "only {}/{} replies translated back",
+                n.replies_reversed, n.replies
+            )
+        } else {
+            "replies NOT translated back".to_string()
+        };
+        // Replies that never came back to the translated value: the hop had nothing to undo,
+        // a hop nearer the responder left its own translation in place.
+        let carrying = match n.kind {
+            TranslationKind::Snat => format!("addressed to {}", n.after),
+            TranslationKind::Dnat => format!("from {}", n.after),
+            TranslationKind::Id => format!("with id {}", n.after),
+            TranslationKind::Sport => format!("to port {}", n.after),
+            TranslationKind::Dport => format!("from port {}", n.after),
+        };
+        match n.replies_misaddressed {
+            0 => not,
+            m if m == n.replies => format!("{not}: none reached {} {carrying}", n.to),
+            m => format!("{not}: {m} reached {} not {carrying}", n.to),
+        }
     };
     format!(
         "{on}{} {} → {} between {} and {} ({flows}{what}; {back})",
