@@ -95,7 +95,18 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
     );
     lap("clock offsets");
     correlate::number(&mut observations, &correlation);
-    let (flows, mut nat) = infer::infer(&points, &observations, &errors, &correlation);
+    let flows = infer::infer_flows(&points, &observations, &errors, &correlation);
+    let packets = if options.per_packet {
+        correlate::packet_rows(&observations, &correlation)
+    } else {
+        Vec::new()
+    };
+    notes.extend(infer::correlation_notes(&points, &correlation));
+    // Nothing after this reads the packets: freed before the NAT findings and the reports are
+    // made (the observations, the correlation and the flows together are the peak of memory).
+    drop(correlation);
+    drop(observations);
+    let mut nat = infer::summarize_nat(&flows);
     lap("infer");
     let (mut rule_problems, mut rule_namespaces) = (Vec::new(), Vec::new());
     if !options.rules.is_empty() {
@@ -105,12 +116,6 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
         rule_problems = rules::explain_all(&set, &points, &flows, &mut nat);
         lap("rules");
     }
-    let packets = if options.per_packet {
-        correlate::packet_rows(&observations, &correlation)
-    } else {
-        Vec::new()
-    };
-    notes.extend(infer::correlation_notes(&points, &correlation));
     if flows.is_empty() && !points.is_empty() {
         notes.push(no_flow_note(&points, options.protocols));
     }

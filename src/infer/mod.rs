@@ -32,6 +32,24 @@ pub fn infer(
     errs: &[ErrorObservation],
     corr: &Correlation,
 ) -> (Vec<Flow>, Vec<NatFinding>) {
+    let flows = infer_flows(points, obs, errs, corr);
+    let nat = summarize_nat(&flows);
+    (flows, nat)
+}
+
+/// Each translation summed over the flows: made from the flows alone, so the caller can free
+/// the observations and the correlation first (they and the flows are the peak of memory).
+pub fn summarize_nat(flows: &[Flow]) -> Vec<NatFinding> {
+    nat::summarize(flows)
+}
+
+/// The flows of [`infer`], without the NAT findings summed over them.
+pub fn infer_flows(
+    points: &[Point],
+    obs: &[Observation],
+    errs: &[ErrorObservation],
+    corr: &Correlation,
+) -> Vec<Flow> {
     // Each flow's ICMP errors, grouped once (not searched once per flow).
     let mut errors_of: Vec<Vec<&ErrorJourney>> = vec![Vec::new(); corr.flows.len()];
     for e in &corr.errors {
@@ -55,8 +73,7 @@ pub fn infer(
     for f in flows.iter_mut().filter(|f| !f.resets.is_empty()) {
         tcp::after_extension(f);
     }
-    let nat = nat::summarize(&flows);
-    (flows, nat)
+    flows
 }
 
 /// What the correlation left undecided, for a person: its own notes, and the points whose
