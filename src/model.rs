@@ -833,6 +833,9 @@ pub struct NatFinding {
     pub explained_by: Option<Box<RuleCitation>>,
     /// What the rules say of it (`None` without `--rules`).
     pub explanation: Option<Box<RuleExplanation>>,
+    /// `--rules`: the raw-table rule (NOTRACK) that kept replies which came back to this
+    /// translation out of connection tracking, so it was not undone; `None` when no rule did.
+    pub replies_untracked_by: Option<Box<RuleCitation>>,
 }
 
 /// A nat rule (or chain policy) quoted from a dump given with `--rules`.

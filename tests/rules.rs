@@ -432,3 +432,74 @@ fn a_rules_file_is_never_an_output() {
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(std::fs::read(&copy).unwrap(), before);
 }
+
+#[test]
+fn replies_kept_out_of_conntrack_name_the_notrack_rule() {
+    let dir = captures_dir("unreversed");
+    let (code, json, stderr) = explain(&captures_in(&dir), &rule_dumps(&dir), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // The l3agent's SNAT got its replies back and did not undo it: its raw table's NOTRACK.
+    let l3 = find_nat(&json, "snat", "ex-l3dngw", "eth2.106").unwrap();
+    assert_eq!(verdict(l3), "explained", "{l3:#}");
+    let by = &l3["replies_untracked_by"];
+    assert_eq!(by["namespace"], "l3agent", "{l3:#}");
+    assert_eq!(by["line"], 5, "{l3:#}");
+    assert!(
+        by["rule"]
+            .as_str()
+            .unwrap()
+            .ends_with("--icmp-type 0 -j NOTRACK"),
+        "{by}"
+    );
+    // The qrouter's SNAT never got a reply addressed to it: nothing of its own to cite.
+    let qr = find_nat(&json, "snat", "ha-2b8cf5e0-b1", "qg-0aeca8b7-8a").unwrap();
+    assert!(qr["replies_untracked_by"].is_null(), "{qr:#}");
+    let (_, table, html, _) = table_and_html(&dir);
+    assert!(
+        html.contains("takes them out of connection tracking"),
+        "the HTML's NAT list"
+    );
+    assert!(
+        table.contains("↳ replies not translated back: ")
+            && table.contains("line 5: -A PREROUTING -i eth2.106 -p icmp -m icmp --icmp-type 0 -j NOTRACK takes them out of connection tracking"),
+        "{table}"
+    );
+
+    // Without the NOTRACK line (or with one for requests only) no rule is named.
+    let tmp = tempfile::tempdir().unwrap();
+    for (edit, why) in [
+        ("", "no NOTRACK"),
+        (
+            "-A PREROUTING -i eth2.106 -p icmp -m icmp --icmp-type 8 -j NOTRACK",
+            "a NOTRACK of requests",
+        ),
+    ] {
+        let mut dumps = Vec::new();
+        for f in rule_dumps(&dir) {
+            let to = tmp.path().join(f.file_name().unwrap());
+            let text = std::fs::read_to_string(&f).unwrap();
+            let text = text.replace(
+                "-A PREROUTING -i eth2.106 -p icmp -m icmp --icmp-type 0 -j NOTRACK",
+                edit,
+            );
+            std::fs::write(&to, text).unwrap();
+            dumps.push(to);
+        }
+        let (code, json, stderr) = explain(&captures_in(&dir), &dumps, &[]);
+        assert_eq!(code, 0, "{stderr}");
+        for n in json["nat"].as_array().unwrap() {
+            assert!(n["replies_untracked_by"].is_null(), "{why}: {n:#}");
+        }
+    }
+}
+
+#[test]
+fn replies_translated_back_cite_no_notrack_rule() {
+    for scenario in ["plain", "nft", "dnat", "same-id"] {
+        let dir = captures_dir(scenario);
+        let (_, json, _) = explain(&captures_in(&dir), &rule_dumps(&dir), &[]);
+        for n in json["nat"].as_array().unwrap() {
+            assert!(n["replies_untracked_by"].is_null(), "{scenario}: {n:#}");
+        }
+    }
+}

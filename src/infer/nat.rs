@@ -45,6 +45,7 @@ pub fn summarize(flows: &[Flow]) -> Vec<NatFinding> {
                             protocols: vec![f.origin.protocol],
                             explained_by: None,
                             explanation: None,
+                            replies_untracked_by: None,
                         });
                     }
                 }

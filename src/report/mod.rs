@@ -131,7 +131,18 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
                     line.push_str(&port_rewrite(a, n));
                 }
                 let why = n.explanation.as_ref().map(|e| format!("  ↳ {}", e.text));
-                std::iter::once(line).chain(why)
+                let untracked = n.replies_untracked_by.as_ref().map(|r| {
+                    let at = match (r.line, r.handle) {
+                        (Some(l), _) => format!("line {l}"),
+                        (None, Some(h)) => format!("handle {h}"),
+                        (None, None) => String::new(),
+                    };
+                    format!(
+                        "  ↳ replies not translated back: {} {at}: {} takes them out of connection tracking",
+                        r.file, r.rule
+                    )
+                });
+                std::iter::once(line).chain(why).chain(untracked)
             })
             .collect();
     }

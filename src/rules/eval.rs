@@ -41,8 +41,10 @@ pub(crate) fn explain(set: &RuleSet, q: &Query) -> Explanation {
     let ctx = Ctx {
         name,
         ns,
+        tables: &ns.tables,
         q,
         family,
+        reply: false,
     };
     if !ns
         .tables
@@ -86,6 +88,36 @@ pub(crate) fn explain(set: &RuleSet, q: &Query) -> Explanation {
         snat,
         dnat,
         masquerade,
+    }
+}
+
+/// The raw-table rule that takes the reply `q` (as it entered the namespace: `before`) out of
+/// connection tracking: the first NOTRACK its raw PREROUTING chains reach. `None` when no rule
+/// does, when the walk reaches a rule natcorr cannot evaluate first, or when the namespace is
+/// not known.
+pub(crate) fn untracked_reply(set: &RuleSet, q: &Query) -> Option<RuleRef> {
+    let family = Family::of(q.before.src);
+    let (name, ns) = namespace(set, q).ok()?;
+    let ctx = Ctx {
+        name,
+        ns,
+        tables: &ns.raw,
+        q,
+        family,
+        reply: true,
+    };
+    let p = Packet {
+        src: q.before.src,
+        dst: q.before.dst,
+        sport: q.before.sport,
+        dport: q.before.dport,
+        in_iface: Some(q.in_iface),
+        out_iface: None,
+        dnat_done: false,
+    };
+    match ctx.hook(Hook::Prerouting, &p) {
+        Outcome::Nat(t, c, r) if matches!(r.action, Action::NoTrack) => Some(ctx.rule_ref(t, c, r)),
+        _ => None,
     }
 }
 
@@ -173,8 +205,12 @@ struct Packet<'q> {
 struct Ctx<'a> {
     name: &'a str,
     ns: &'a Namespace,
+    /// The tables a hook runs: the nat tables, or the raw tables for [`untracked_reply`].
+    tables: &'a [Table],
     q: &'a Query<'a>,
     family: Family,
+    /// The packet is an echo reply (ICMP type 0 or 129), not the request that opened the flow.
+    reply: bool,
 }
 
 /// How a walk through a chain ended.
@@ -297,7 +333,6 @@ impl<'a> Ctx<'a> {
     /// Runs the nat base chains of one hook in priority order.
     fn hook(&self, hook: Hook, p: &Packet) -> Outcome<'a> {
         let mut chains: Vec<(&Table, &Chain, i32)> = self
-            .ns
             .tables
             .iter()
             .filter(|t| t.family.covers(self.family))
@@ -349,9 +384,11 @@ impl<'a> Ctx<'a> {
                 {
                     continue
                 }
-                Action::Snat(_) | Action::Dnat(_) | Action::Masquerade(_) | Action::Redirect(_) => {
-                    return Flow::Verdict(Outcome::Nat(table, chain, rule))
-                }
+                Action::Snat(_)
+                | Action::Dnat(_)
+                | Action::Masquerade(_)
+                | Action::Redirect(_)
+                | Action::NoTrack => return Flow::Verdict(Outcome::Nat(table, chain, rule)),
                 Action::Unsupported(what) => {
                     let why = UnevaluableReason::Target { what: what.clone() };
                     return Flow::Verdict(Outcome::Unevaluable(table, chain, rule, why));
@@ -428,9 +465,11 @@ impl<'a> Ctx<'a> {
             },
             // natcorr follows echo requests: they are what opens an ICMP connection.
             Test::IcmpType(types) => {
-                let echo = match proto {
-                    ICMP => 8,
-                    ICMPV6 => 128,
+                let echo = match (proto, self.reply) {
+                    (ICMP, false) => 8,
+                    (ICMP, true) => 0,
+                    (ICMPV6, false) => 128,
+                    (ICMPV6, true) => 129,
                     _ => return Truth::No,
                 };
                 yes(types.contains(&echo))

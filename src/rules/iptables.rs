@@ -95,9 +95,13 @@ impl Parser<'_> {
         if let Some(name) = line.strip_prefix('*') {
             self.saw_header = true;
             self.finish_table();
-            self.skipping = name.trim() != "nat";
+            let name = name.trim();
+            // The raw table is read for its NOTRACK rules: why replies were not translated back.
+            self.skipping = name != "nat" && name != "raw";
             if !self.skipping {
-                self.current = Some(self.builder());
+                let mut b = self.builder();
+                b.table.name = name.into();
+                self.current = Some(b);
             }
             return;
         }
@@ -427,6 +431,8 @@ impl Parser<'_> {
             "DNAT" => nat("--to-destination", warn).map_or_else(|a| a, Action::Dnat),
             "MASQUERADE" => ports("--to-ports", warn).map_or_else(|a| a, Action::Masquerade),
             "REDIRECT" => ports("--to-ports", warn).map_or_else(|a| a, Action::Redirect),
+            "NOTRACK" => Action::NoTrack,
+            "CT" if opts.iter().any(|(k, _)| k == "--notrack") => Action::NoTrack,
             n if NON_TERMINATING.contains(&n) => Action::Continue,
             n => Action::Jump(n.to_string()),
         }

@@ -486,7 +486,10 @@ pub struct RuleSet {
 /// One network namespace: files sharing the part of their name before the first dot.
 #[derive(Debug, Default)]
 struct Namespace {
+    /// The nat tables.
     tables: Vec<Table>,
+    /// The raw tables (iptables `*raw`): their NOTRACK rules keep packets out of conntrack.
+    raw: Vec<Table>,
     interfaces: Vec<Interface>,
     /// An address dump was loaded (an empty one still says which interfaces are not here).
     has_addr_dump: bool,
@@ -515,6 +518,13 @@ impl RuleSet {
     /// Says which rules account for the translation (or its absence) the query shows.
     pub fn explain(&self, q: &Query) -> Explanation {
         eval::explain(self, q)
+    }
+
+    /// The raw-table rule that takes a reply out of connection tracking as it enters the
+    /// namespace (`q`: the reply as it came in, `before`, and left, `after`), so no NAT undoes
+    /// its translation; `None` when no rule does or the rules cannot tell.
+    pub fn untracked_reply(&self, q: &Query) -> Option<RuleRef> {
+        eval::untracked_reply(self, q)
     }
 
     pub fn warnings(&self) -> &[RuleWarning] {
@@ -585,7 +595,13 @@ impl RuleSet {
             read::Content::Json(text) => ns.tables.extend(nft::parse(&file, &text, &mut warn)),
             read::Content::Lines(kind, lines) => match kind {
                 read::TextKind::Iptables => {
-                    ns.tables.extend(iptables::parse(&file, &lines, &mut warn))
+                    for t in iptables::parse(&file, &lines, &mut warn) {
+                        if t.name == "raw" {
+                            ns.raw.push(t);
+                        } else {
+                            ns.tables.push(t);
+                        }
+                    }
                 }
                 read::TextKind::IpAddr => {
                     ns.has_addr_dump = true;
@@ -595,7 +611,11 @@ impl RuleSet {
                 }
             },
         }
-        if ns.tables.is_empty() && !ns.has_addr_dump && ns.interfaces.is_empty() {
+        if ns.tables.is_empty()
+            && ns.raw.is_empty()
+            && !ns.has_addr_dump
+            && ns.interfaces.is_empty()
+        {
             self.namespaces.remove(&name);
         }
     }

@@ -35,6 +35,9 @@ pub fn explain_all<'a>(
         nat.iter().enumerate().map(|(i, n)| (n.key(), i)).collect();
     // Per finding: verdicts of the flows that showed it.
     let mut tallies: Vec<Tally> = vec![Tally::default(); nat.len()];
+    // Per finding whose replies came back to it and were not translated back: the raw-table
+    // rule that kept them out of conntrack (looked up once per finding).
+    let mut untracked: Vec<Option<Option<RuleCitation>>> = vec![None; nat.len()];
     // Per hop without a translation, the disagreements (grouped by hop, verdict and rule).
     let mut problems: Vec<(Name, Name, Tally)> = Vec::new();
     let mut problem_of: HashMap<(Name, Name, RuleVerdict, Option<RuleCitation>), usize> =
@@ -69,12 +72,23 @@ pub fn explain_all<'a>(
                 if let Some(&i) = finding_of.get(&key) {
                     let (verdict, rule, text) = parts(&e, Some(t.kind));
                     tallies[i].add(verdict, rule, text);
+                    let left = t.replies > t.replies_reversed + t.replies_misaddressed;
+                    if left && untracked[i].is_none() {
+                        untracked[i] = Some(
+                            reply_query(proto, iface(&hop.to), iface(&hop.from), b, a)
+                                .and_then(|q| set.untracked_reply(&q))
+                                .map(|r| citation(&r)),
+                        );
+                    }
                 }
             }
         }
     }
     drop(finding_of);
     let mut out = Vec::new();
+    for (n, rule) in nat.iter_mut().zip(untracked) {
+        n.replies_untracked_by = rule.flatten().map(Box::new);
+    }
     for (n, tally) in nat.iter_mut().zip(tallies) {
         let Some(e) = tally.explanation() else {
             continue;
@@ -212,6 +226,30 @@ fn query<'a>(
         after: endpoints(b)?,
         // The nat table sees a connection's first packet only, which opened it.
         new_connection: Some(true),
+    })
+}
+
+/// The first reply as it entered the hop at its far end (`b`, where the request left) and left
+/// it at its near end (`a`): each point's addresses and ports turned around.
+fn reply_query<'a>(
+    proto: Protocol,
+    in_iface: &'a str,
+    out_iface: &'a str,
+    b: &PathPoint,
+    a: &PathPoint,
+) -> Option<Query<'a>> {
+    let turn = |e: Endpoints| Endpoints {
+        src: e.dst,
+        dst: e.src,
+        sport: e.dport,
+        dport: e.sport,
+    };
+    let q = query(proto, in_iface, out_iface, b, a)?;
+    Some(Query {
+        before: turn(q.before),
+        after: turn(q.after),
+        new_connection: Some(false),
+        ..q
     })
 }
 

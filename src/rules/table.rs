@@ -239,6 +239,9 @@ pub(crate) enum Action {
     Dnat(Vec<NatTarget>),
     Masquerade(Option<PortRange>),
     Redirect(Option<PortRange>),
+    /// The raw table's `NOTRACK` (`CT --notrack`, nft `notrack`): the packet bypasses
+    /// connection tracking, so no NAT is applied or undone for it.
+    NoTrack,
     /// A target natcorr does not evaluate, as written.
     Unsupported(String),
 }
