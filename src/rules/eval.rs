@@ -57,15 +57,7 @@ pub(crate) fn explain(set: &RuleSet, q: &Query) -> Explanation {
         });
     }
     // PREROUTING sees the packet as it came in, before any translation.
-    let pre = Packet {
-        src: q.before.src,
-        dst: q.before.dst,
-        sport: q.before.sport,
-        dport: q.before.dport,
-        in_iface: Some(q.in_iface),
-        out_iface: None,
-        dnat_done: false,
-    };
+    let pre = Packet::entering(q);
     let dnat = match ctx.side(Hook::Prerouting, &pre) {
         Ok(made) => made.map(|(rule, _)| rule),
         Err(e) => return *e,
@@ -106,15 +98,7 @@ pub(crate) fn untracked_reply(set: &RuleSet, q: &Query) -> Option<RuleRef> {
         family,
         reply: true,
     };
-    let p = Packet {
-        src: q.before.src,
-        dst: q.before.dst,
-        sport: q.before.sport,
-        dport: q.before.dport,
-        in_iface: Some(q.in_iface),
-        out_iface: None,
-        dnat_done: false,
-    };
+    let p = Packet::entering(q);
     match ctx.hook(Hook::Prerouting, &p) {
         Outcome::Nat(t, c, r) if matches!(r.action, Action::NoTrack) => Some(ctx.rule_ref(t, c, r)),
         _ => None,
@@ -200,6 +184,21 @@ struct Packet<'q> {
     out_iface: Option<&'q str>,
     /// conntrack's DNAT status bit: set once PREROUTING translated the destination.
     dnat_done: bool,
+}
+
+impl<'q> Packet<'q> {
+    /// The packet as PREROUTING sees it: as it came in, before any translation.
+    fn entering(q: &Query<'q>) -> Self {
+        Packet {
+            src: q.before.src,
+            dst: q.before.dst,
+            sport: q.before.sport,
+            dport: q.before.dport,
+            in_iface: Some(q.in_iface),
+            out_iface: None,
+            dnat_done: false,
+        }
+    }
 }
 
 struct Ctx<'a> {
