@@ -221,6 +221,7 @@ enum Flow<'t> {
 
 /// How one hook's nat chains ended for the packet.
 enum Outcome<'t> {
+    /// A rule that translates (in the raw table: a NOTRACK, which ends the walk the same way).
     Nat(&'t Table, &'t Chain, &'t Rule),
     Accept(Option<(&'t Table, &'t Chain, &'t Rule)>),
     Drop(&'t Table, &'t Chain, Option<&'t Rule>),
@@ -462,7 +463,8 @@ impl<'a> Ctx<'a> {
                 (Truth::Unknown(why), _) | (_, Truth::Unknown(why)) => Truth::Unknown(why),
                 _ => Truth::No,
             },
-            // natcorr follows echo requests: they are what opens an ICMP connection.
+            // The nat table sees the echo request that opened the flow; the NOTRACK lookup walks
+            // the raw table with its reply.
             Test::IcmpType(types) => {
                 let echo = match (proto, self.reply) {
                     (ICMP, false) => 8,
