@@ -2,7 +2,8 @@
 
 use super::table::{
     icmp_type, parse_nat_target, parse_net, parse_port_range, protocol_number, Action, AddrSpan,
-    Base, Chain, CtState, Family, Hook, IfacePattern, Match, Rule, Source, Table, Test, Verdict,
+    Base, Chain, CtState, Family, Hook, IfacePattern, Match, Rule, Source, Table, TableKind, Test,
+    Verdict,
 };
 use super::Location;
 
@@ -101,6 +102,9 @@ impl Parser<'_> {
             if !self.skipping {
                 let mut b = self.builder();
                 b.table.name = name.into();
+                if name == "raw" {
+                    b.table.kind = TableKind::Raw;
+                }
                 self.current = Some(b);
             }
             return;
@@ -157,6 +161,7 @@ impl Parser<'_> {
         Builder {
             table: Table {
                 family: Family::V4,
+                kind: TableKind::Nat,
                 name: "nat".into(),
                 source: Source::Iptables,
                 file: self.file.to_string(),

@@ -592,16 +592,10 @@ impl RuleSet {
         };
         match content {
             read::Content::Nothing => {}
-            read::Content::Json(text) => ns.tables.extend(nft::parse(&file, &text, &mut warn)),
+            read::Content::Json(text) => ns.add_tables(nft::parse(&file, &text, &mut warn)),
             read::Content::Lines(kind, lines) => match kind {
                 read::TextKind::Iptables => {
-                    for t in iptables::parse(&file, &lines, &mut warn) {
-                        if t.name == "raw" {
-                            ns.raw.push(t);
-                        } else {
-                            ns.tables.push(t);
-                        }
-                    }
+                    ns.add_tables(iptables::parse(&file, &lines, &mut warn))
                 }
                 read::TextKind::IpAddr => {
                     ns.has_addr_dump = true;
@@ -640,6 +634,18 @@ impl RuleSet {
                 }
                 !copy
             });
+            // The same for the raw table: its nft copy hides NOTRACK in an `xt` expression.
+            let iptables_raw: Vec<table::Family> = ns
+                .raw
+                .iter()
+                .filter(|t| t.source == table::Source::Iptables)
+                .map(|t| t.family)
+                .collect();
+            ns.raw.retain(|t| {
+                !(t.source == table::Source::Nft
+                    && t.name == "raw"
+                    && iptables_raw.contains(&t.family))
+            });
             for (file, family) in dropped {
                 self.warnings.push(RuleWarning {
                     file: PathBuf::from(file),
@@ -649,6 +655,18 @@ impl RuleSet {
                         family.nft_name()
                     ),
                 });
+            }
+        }
+    }
+}
+
+impl Namespace {
+    /// Nat tables to `tables`, raw tables to `raw`.
+    fn add_tables(&mut self, tables: Vec<Table>) {
+        for t in tables {
+            match t.kind {
+                table::TableKind::Nat => self.tables.push(t),
+                table::TableKind::Raw => self.raw.push(t),
             }
         }
     }

@@ -1,11 +1,12 @@
-//! Parses the nat chains of `nft -j list ruleset` JSON (families ip, ip6, inet).
+//! Parses the nat chains of `nft -j list ruleset` JSON (families ip, ip6, inet), and the filter
+//! chains that run before connection tracking (for their `notrack`).
 
 use serde_json::Value;
 
 use super::table::{
     icmp_type, parse_nat_target, parse_net, parse_port_range, protocol_number, Action, AddrSpan,
-    Base, Chain, CtState, Family, Hook, IfacePattern, Match, NatTarget, Rule, Source, Table, Test,
-    Verdict,
+    Base, Chain, CtState, Family, Hook, IfacePattern, Match, NatTarget, Rule, Source, Table,
+    TableKind, Test, Verdict, CONNTRACK_PRIORITY,
 };
 use super::{AddrRange, Location, PortRange};
 
@@ -32,6 +33,8 @@ pub(crate) fn parse(
     let mut tables: Vec<Table> = Vec::new();
     let mut sets: Vec<NamedSet> = Vec::new();
     let mut skipped_rules = 0usize;
+    // Filter chains before conntrack: (family, table, chain); split into raw tables below.
+    let mut raw_chains: Vec<(Family, String, String)> = Vec::new();
     for item in items {
         if let Some(t) = item.get("table") {
             let (Some(family), Some(name)) = (family(t), str_field(t, "name")) else {
@@ -39,6 +42,7 @@ pub(crate) fn parse(
             };
             tables.push(Table {
                 family,
+                kind: TableKind::Nat,
                 name: name.to_string(),
                 source: Source::Nft,
                 file: file.to_string(),
@@ -63,11 +67,15 @@ pub(crate) fn parse(
                 continue;
             };
             let base = chain_base(c);
+            if let Some((_, TableKind::Raw)) = base {
+                raw_chains.push((table.family, table.name.clone(), name.to_string()));
+            }
             table.chains.push(Chain {
                 name: name.to_string(),
-                base,
+                base: base.map(|(b, _)| b),
                 policy_text: format!(
-                    "chain {name} {{ type nat hook {} priority {}; policy {}; }}",
+                    "chain {name} {{ type {} hook {} priority {}; policy {}; }}",
+                    str_field(c, "type").unwrap_or("?"),
                     str_field(c, "hook").unwrap_or("?"),
                     c.get("prio").and_then(Value::as_i64).unwrap_or(0),
                     str_field(c, "policy").unwrap_or("accept"),
@@ -105,7 +113,38 @@ pub(crate) fn parse(
             format!("{skipped_rules} rules without a known chain or expressions: skipped"),
         );
     }
+    let mut raw = Vec::new();
+    for t in &mut tables {
+        let is_raw = |c: &Chain| {
+            raw_chains
+                .iter()
+                .any(|(f, tn, cn)| *f == t.family && *tn == t.name && *cn == c.name)
+        };
+        if t.chains.iter().any(is_raw) {
+            // The raw part: its base chains and every regular chain (a jump may go there).
+            raw.push(Table {
+                kind: TableKind::Raw,
+                chains: t
+                    .chains
+                    .iter()
+                    .filter(|c| is_raw(c) || c.base.is_none())
+                    .cloned()
+                    .collect(),
+                ..t.clone()
+            });
+            t.chains.retain(|c| !is_raw(c));
+        }
+        // `notrack` does nothing in a nat chain (conntrack has run): it is no verdict there.
+        for c in &mut t.chains {
+            for r in &mut c.rules {
+                if matches!(r.action, Action::NoTrack) {
+                    r.action = Action::Continue;
+                }
+            }
+        }
+    }
     tables.retain(|t| t.chains.iter().any(|c| c.base.is_some()));
+    tables.extend(raw);
     tables
 }
 
@@ -137,20 +176,22 @@ fn find_table<'t>(tables: &'t mut [Table], v: &Value) -> Option<&'t mut Table> {
         .find(|t| t.family == family && t.name == name)
 }
 
-/// Only chains of type nat translate; a filter chain on the same hook is not ours.
-fn chain_base(c: &Value) -> Option<Base> {
-    if str_field(c, "type")? != "nat" {
-        return None;
-    }
-    let hook = match str_field(c, "hook")? {
-        "prerouting" => Hook::Prerouting,
-        "postrouting" => Hook::Postrouting,
-        "output" => Hook::Output,
-        "input" => Hook::Input,
+/// Only chains of type nat translate; a filter chain on the same hook is not ours, except one
+/// on prerouting or output before conntrack's priority: a raw chain, where `notrack` acts.
+fn chain_base(c: &Value) -> Option<(Base, TableKind)> {
+    let priority = c.get("prio").and_then(Value::as_i64).unwrap_or(0);
+    let (kind, hook) = match (str_field(c, "type")?, str_field(c, "hook")?) {
+        ("nat", "prerouting") => (TableKind::Nat, Hook::Prerouting),
+        ("nat", "postrouting") => (TableKind::Nat, Hook::Postrouting),
+        ("nat", "output") => (TableKind::Nat, Hook::Output),
+        ("nat", "input") => (TableKind::Nat, Hook::Input),
+        ("filter", "prerouting") if priority < CONNTRACK_PRIORITY => {
+            (TableKind::Raw, Hook::Prerouting)
+        }
+        ("filter", "output") if priority < CONNTRACK_PRIORITY => (TableKind::Raw, Hook::Output),
         _ => return None,
     };
-    let priority = c.get("prio").and_then(Value::as_i64).unwrap_or(0);
-    Some(Base {
+    let base = Base {
         hook,
         priority: i32::try_from(priority).unwrap_or(0),
         policy: match str_field(c, "policy") {
@@ -158,7 +199,8 @@ fn chain_base(c: &Value) -> Option<Base> {
             _ => Verdict::Accept,
         },
         policy_at: Location::Handle(c.get("handle").and_then(Value::as_u64).unwrap_or(0)),
-    })
+    };
+    Some((base, kind))
 }
 
 /// Reads a rule's expressions: matches in order, then the first verdict or nat statement.
@@ -177,7 +219,8 @@ fn rule(exprs: &[Value], handle: u64, set: &dyn Fn(&str) -> Option<Vec<Value>>) 
         };
         match key.as_str() {
             "match" => matches.extend(match_expr(body, set)),
-            "counter" | "log" | "mangle" | "notrack" => {}
+            "counter" | "log" | "mangle" => {}
+            "notrack" => action = Some(Action::NoTrack),
             "accept" => action = Some(Action::Accept),
             "drop" | "reject" => action = Some(Action::Drop),
             "return" => action = Some(Action::Return),

@@ -47,9 +47,21 @@ pub(crate) enum Hook {
     Postrouting,
 }
 
+/// What a table's base chains do: translate (nat), or run before connection tracking (raw:
+/// iptables `*raw`, nft filter chains at a priority before conntrack's), where NOTRACK acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableKind {
+    Nat,
+    Raw,
+}
+
+/// conntrack's priority on the prerouting and output hooks: a chain before it is a raw chain.
+pub(crate) const CONNTRACK_PRIORITY: i64 = -200;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     pub family: Family,
+    pub kind: TableKind,
     pub name: String,
     pub source: Source,
     pub file: String,

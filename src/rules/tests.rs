@@ -735,3 +735,87 @@ fn lab_floating_ip_both_ways() {
         "{e:?}"
     );
 }
+
+/// An echo reply from 203.0.113.234 back to the SNAT address, entering at `in_iface`.
+fn reply_in<'a>(in_iface: &'a str, proto: Proto, sport: Option<u16>) -> Query<'a> {
+    let e = Endpoints {
+        src: ip("203.0.113.234"),
+        dst: ip("198.51.100.200"),
+        sport,
+        dport: Some(4242),
+    };
+    Query {
+        in_iface,
+        out_iface: "ex-live",
+        proto,
+        before: e,
+        after: e,
+        new_connection: Some(false),
+    }
+}
+
+/// The nat table is still explained by its own rule, not disturbed by the raw one.
+fn snat_still_explained(set: &RuleSet) {
+    let q = icmp(
+        "ex-live",
+        "up-live",
+        ("169.254.43.17", "203.0.113.234", 7),
+        ("198.51.100.200", "203.0.113.234", 7),
+    );
+    assert!(
+        matches!(
+            set.explain(&q),
+            Explanation::Explained { snat: Some(_), .. }
+        ),
+        "{}",
+        set.explain(&q)
+    );
+}
+
+#[test]
+fn notrack_of_replies_is_found_in_the_iptables_raw_table() {
+    let set = load(&live(&["notrack.iptables-save", "notrack.ip-o-addr.txt"]));
+    assert!(set.warnings().is_empty(), "{:?}", set.warnings());
+    let r = set
+        .untracked_reply(&reply_in("up-live", Proto::Icmp, None))
+        .expect("the NOTRACK of echo replies");
+    assert_eq!(
+        (r.location, r.chain.as_str()),
+        (Location::Line(6), "PREROUTING")
+    );
+    assert!(r.rule.ends_with("--icmp-type 0 -j NOTRACK"), "{r}");
+    // Through a user chain, as CT --notrack.
+    let r = set
+        .untracked_reply(&reply_in("up-live", Proto::Udp, Some(53)))
+        .expect("CT --notrack of DNS answers");
+    assert_eq!(
+        (r.location, r.chain.as_str()),
+        (Location::Line(8), "untrack-dns")
+    );
+    // Not from port 53, not on that interface: tracked.
+    assert_eq!(
+        set.untracked_reply(&reply_in("up-live", Proto::Udp, Some(54))),
+        None
+    );
+    assert_eq!(
+        set.untracked_reply(&reply_in("ex-live", Proto::Icmp, None)),
+        None
+    );
+    snat_still_explained(&set);
+}
+
+#[test]
+fn notrack_of_replies_is_found_in_a_native_nft_raw_chain() {
+    let set = load(&live(&["notracknft.nft.json", "notracknft.ip-o-addr.txt"]));
+    assert!(set.warnings().is_empty(), "{:?}", set.warnings());
+    let r = set
+        .untracked_reply(&reply_in("up-live", Proto::Icmp, None))
+        .expect("the nft notrack of echo replies");
+    assert_eq!(r.chain, "raw");
+    assert!(matches!(r.location, Location::Handle(_)), "{r:?}");
+    assert_eq!(
+        set.untracked_reply(&reply_in("ex-live", Proto::Icmp, None)),
+        None
+    );
+    snat_still_explained(&set);
+}
