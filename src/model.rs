@@ -838,7 +838,7 @@ pub struct NatFinding {
     pub replies_untracked_by: Option<Box<RuleCitation>>,
 }
 
-/// A nat rule (or chain policy) quoted from a dump given with `--rules`.
+/// A nat rule (or chain policy), or a raw-table NOTRACK, quoted from a dump given with `--rules`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct RuleCitation {
     /// The namespace: the part of the dump's file name before the first dot.
@@ -850,6 +850,17 @@ pub struct RuleCitation {
     pub chain: String,
     /// The rule as written (nft syntax for JSON dumps).
     pub rule: String,
+}
+
+/// `FILE line N: RULE` (`handle N` for an `nft -j` rule), as the rules' sentences quote it.
+impl fmt::Display for RuleCitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.handle) {
+            (Some(l), _) => write!(f, "{} line {l}: {}", self.file, self.rule),
+            (None, Some(h)) => write!(f, "{} handle {h}: {}", self.file, self.rule),
+            (None, None) => write!(f, "{}: {}", self.file, self.rule),
+        }
+    }
 }
 
 /// How the rules account for what the packets show on one hop.

@@ -94,14 +94,19 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     // Local flows.
     let mut lf_index: HashMap<LocalFlow, u32> = HashMap::default();
     let mut local: Vec<LocalFlow> = Vec::new();
+    // Whether each local flow holds a request (one holding replies alone is joined below).
+    let mut has_requests: Vec<bool> = Vec::new();
     let obs_lf: Vec<u32> = obs
         .iter()
         .map(|o| {
             let key = LocalFlow::of(o);
-            *lf_index.entry(key).or_insert_with(|| {
+            let lf = *lf_index.entry(key).or_insert_with(|| {
                 local.push(key);
+                has_requests.push(false);
                 (local.len() - 1) as u32
-            })
+            });
+            has_requests[lf as usize] |= o.dir == Direction::Request;
+            lf
         })
         .collect();
 
@@ -156,10 +161,6 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
     // local flow (replies a NAT did not translate back keep the outside address): its partner
     // elsewhere is best with that other local flow, never mutually with this one. Its replies
     // are the partner's packets, so it joins its best partner at any point.
-    let mut has_requests = vec![false; local.len()];
-    for (o, &lf) in obs.iter().zip(&obs_lf) {
-        has_requests[lf as usize] |= o.dir == Direction::Request;
-    }
     let reply_only: Vec<(u32, u32)> = candidates
         .chunk_by(|a, b| a.0 == b.0)
         .filter(|c| !has_requests[c[0].0 as usize])

@@ -132,15 +132,7 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
                 }
                 let why = n.explanation.as_ref().map(|e| format!("  ↳ {}", e.text));
                 let untracked = n.replies_untracked_by.as_ref().map(|r| {
-                    let at = match (r.line, r.handle) {
-                        (Some(l), _) => format!("line {l}"),
-                        (None, Some(h)) => format!("handle {h}"),
-                        (None, None) => String::new(),
-                    };
-                    format!(
-                        "  ↳ replies not translated back: {} {at}: {} takes them out of connection tracking",
-                        r.file, r.rule
-                    )
+                    format!("  ↳ replies not translated back: {r} takes them out of connection tracking")
                 });
                 std::iter::once(line).chain(why).chain(untracked)
             })

@@ -100,12 +100,7 @@ impl Parser<'_> {
             // The raw table is read for its NOTRACK rules: why replies were not translated back.
             self.skipping = name != "nat" && name != "raw";
             if !self.skipping {
-                let mut b = self.builder();
-                b.table.name = name.into();
-                if name == "raw" {
-                    b.table.kind = TableKind::Raw;
-                }
-                self.current = Some(b);
+                self.current = Some(self.builder(name));
             }
             return;
         }
@@ -125,7 +120,7 @@ impl Parser<'_> {
                 );
                 return;
             }
-            self.current = Some(self.builder());
+            self.current = Some(self.builder("nat"));
         }
         let tokens = match tokenize(line) {
             Ok(t) => t,
@@ -157,12 +152,17 @@ impl Parser<'_> {
         }
     }
 
-    fn builder(&self) -> Builder {
+    /// A table being read: `nat`, or `raw` (read for its NOTRACK rules).
+    fn builder(&self, name: &str) -> Builder {
         Builder {
             table: Table {
                 family: Family::V4,
-                kind: TableKind::Nat,
-                name: "nat".into(),
+                kind: if name == "raw" {
+                    TableKind::Raw
+                } else {
+                    TableKind::Nat
+                },
+                name: name.into(),
                 source: Source::Iptables,
                 file: self.file.to_string(),
                 chains: Vec::new(),

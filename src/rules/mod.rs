@@ -618,34 +618,10 @@ impl RuleSet {
     /// dumps, the nft copy (whose `xt` expressions hide the options) would count every rule twice.
     fn drop_nft_copies_of_iptables(&mut self) {
         for ns in self.namespaces.values_mut() {
-            let iptables: Vec<table::Family> = ns
-                .tables
-                .iter()
-                .filter(|t| t.source == table::Source::Iptables)
-                .map(|t| t.family)
-                .collect();
-            let mut dropped = Vec::new();
-            ns.tables.retain(|t| {
-                let copy = t.source == table::Source::Nft
-                    && t.name == "nat"
-                    && iptables.contains(&t.family);
-                if copy {
-                    dropped.push((t.file.clone(), t.family));
-                }
-                !copy
-            });
-            // The same for the raw table: its nft copy hides NOTRACK in an `xt` expression.
-            let iptables_raw: Vec<table::Family> = ns
-                .raw
-                .iter()
-                .filter(|t| t.source == table::Source::Iptables)
-                .map(|t| t.family)
-                .collect();
-            ns.raw.retain(|t| {
-                !(t.source == table::Source::Nft
-                    && t.name == "raw"
-                    && iptables_raw.contains(&t.family))
-            });
+            let dropped = drop_nft_copies(&mut ns.tables, "nat");
+            // The raw table's copy hides NOTRACK in an `xt` expression too (dropped without a
+            // warning of its own: it never took part in explaining a translation).
+            drop_nft_copies(&mut ns.raw, "raw");
             for (file, family) in dropped {
                 self.warnings.push(RuleWarning {
                     file: PathBuf::from(file),
@@ -658,6 +634,25 @@ impl RuleSet {
             }
         }
     }
+}
+
+/// Drops the nft tables named `name` of a family that an iptables dump of the same namespace
+/// also holds (iptables-nft's copies), and says which (file, family) were dropped.
+fn drop_nft_copies(tables: &mut Vec<Table>, name: &str) -> Vec<(String, table::Family)> {
+    let iptables: Vec<table::Family> = tables
+        .iter()
+        .filter(|t| t.source == table::Source::Iptables)
+        .map(|t| t.family)
+        .collect();
+    let mut dropped = Vec::new();
+    tables.retain(|t| {
+        let copy = t.source == table::Source::Nft && t.name == name && iptables.contains(&t.family);
+        if copy {
+            dropped.push((t.file.clone(), t.family));
+        }
+        !copy
+    });
+    dropped
 }
 
 impl Namespace {
