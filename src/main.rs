@@ -7,11 +7,29 @@ use natcorr::output::{self, warn, write_report};
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// glibc gives each thread that allocates its own arena (the main thread and every rayon
+/// worker), and memory freed in one is not reused by another: what correlation freed on the main
+/// thread stayed resident while the workers built the flows in theirs. One arena per core (set
+/// before any thread starts) lets them share it: peak RSS 454 → 425 MB on 100k flows × 4 points,
+/// 525 → 465 MB on a 1 GB capture of ICMP, TCP and UDP, at the same speed (2 cores).
+fn one_malloc_arena_per_core() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets an allocator parameter; no thread has started yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+}
+
 /// Exit codes: 0 done, 1 an expectation not met, 2 unusable input, command line or output.
 const UNMET: u8 = 1;
 const FAILED: u8 = 2;
 
 fn main() -> ExitCode {
+    one_malloc_arena_per_core();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {

@@ -604,8 +604,12 @@ impl Packet {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Translation {
     pub kind: TranslationKind,
-    pub before: String,
-    pub after: String,
+    /// The value at the hop's near end and at its far end (written as text: an address, an
+    /// identifier or a port).
+    #[serde(serialize_with = "as_text")]
+    pub before: Value,
+    #[serde(serialize_with = "as_text")]
+    pub after: Value,
     /// Requests seen at both ends of the hop that carry this change.
     pub packets: u64,
     /// Requests seen at both ends of the hop.
@@ -732,7 +736,9 @@ pub struct PathPoint {
     pub src: Option<IpAddr>,
     #[serde(serialize_with = "addr_or_empty")]
     pub dst: Option<IpAddr>,
-    pub ids: Vec<u16>,
+    /// The echo identifiers seen here (empty for TCP and UDP); held in place up to four, without
+    /// an allocation per point of every flow.
+    pub ids: PointIds,
     /// The initiator's and the responder's port here (TCP, UDP; `None` for ICMP).
     pub src_port: Option<u16>,
     pub dst_port: Option<u16>,
@@ -751,9 +757,17 @@ pub struct PathPoint {
     pub resets: u64,
 }
 
+/// A path point's echo identifiers: nearly always one.
+pub type PointIds = smallvec::SmallVec<[u16; 4]>;
+
 /// An address as text, `""` for none.
 pub fn addr_text(a: Option<IpAddr>) -> String {
     a.map(|a| a.to_string()).unwrap_or_default()
+}
+
+/// A value written as its text (`Display`): an address, an identifier or a port.
+fn as_text<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 fn addr_or_empty<S: serde::Serializer>(a: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
@@ -813,8 +827,10 @@ pub struct NatFinding {
     pub kind: TranslationKind,
     pub from: Name,
     pub to: Name,
-    pub before: String,
-    pub after: String,
+    #[serde(serialize_with = "as_text")]
+    pub before: Value,
+    #[serde(serialize_with = "as_text")]
+    pub after: Value,
     pub flows: u64,
     pub packets: u64,
     pub of: u64,
@@ -903,18 +919,18 @@ pub struct RuleProblem {
 
 /// What makes translations one NAT finding: kind, hop (from, to), before and after. The one
 /// definition: findings are summed by it, and rules and reports look findings up by it.
-pub type NatKey<'a> = (TranslationKind, &'a str, &'a str, &'a str, &'a str);
+pub type NatKey<'a> = (TranslationKind, &'a str, &'a str, Value, Value);
 
 impl NatFinding {
     pub fn key(&self) -> NatKey<'_> {
-        (self.kind, &self.from, &self.to, &self.before, &self.after)
+        (self.kind, &self.from, &self.to, self.before, self.after)
     }
 }
 
 impl Translation {
     /// The key of the finding this translation on `hop` adds to.
     pub fn key<'a>(&'a self, hop: &'a Hop) -> NatKey<'a> {
-        (self.kind, &hop.from, &hop.to, &self.before, &self.after)
+        (self.kind, &hop.from, &hop.to, self.before, self.after)
     }
 }
 

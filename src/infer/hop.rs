@@ -7,7 +7,7 @@ use super::Seen;
 use crate::correlate::{FlowObs, Journey};
 use crate::model::{
     tick, Change, Direction, Hop, Latency, Lost, Observation, Point, PointId, Translation,
-    TranslationKind,
+    TranslationKind, Value,
 };
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
@@ -153,8 +153,8 @@ pub fn packet_hop(
             }
             Translation {
                 kind: change.kind,
-                before: change.before.to_string(),
-                after: change.after.to_string(),
+                before: change.before,
+                after: change.after,
                 packets: c.packets,
                 of,
                 replies: c.replies,
@@ -206,8 +206,8 @@ pub fn flow_hop(points: &[Point], obs: &[Observation], a: &Seen, b: &Seen) -> Ho
         let misaddressed = (b.replies.len() as u64).saturating_sub(matches(&b.replies, after));
         translations.push(Translation {
             kind,
-            before: before.to_string(),
-            after: after.to_string(),
+            before: Value::Addr(before),
+            after: Value::Addr(after),
             packets: of,
             of,
             replies,

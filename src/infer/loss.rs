@@ -1,7 +1,9 @@
 //! Loss: whether a capture point was there to see a packet, and flows that died inside a router.
 
 use crate::correlate::{Correlation, ErrorJourney};
-use crate::model::{Direction, Flow, Hop, Latency, Lost, Matched, Observation, PathPoint, Point};
+use crate::model::{
+    Direction, Flow, Hop, Latency, Lost, Matched, Observation, PathPoint, Point, PointIds,
+};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Whether `point`'s capture was demonstrably running at time `t`: it saw packets before and
@@ -80,7 +82,7 @@ pub fn extend_dead_ends(
             point: next.clone(),
             src: None,
             dst: None,
-            ids: Vec::new(),
+            ids: PointIds::new(),
             src_port: None,
             dst_port: None,
             ttl: None,

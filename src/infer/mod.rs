@@ -17,7 +17,7 @@ pub use stats::{median, summarize};
 use crate::correlate::{Correlation, ErrorJourney, FlowObs};
 use crate::model::{
     Direction, ErrorObservation, Flow, Hop, Matched, NatFinding, Observation, Origin, PathPoint,
-    Point, PointId,
+    Point, PointId, PointIds,
 };
 use hop::Placed;
 
@@ -158,9 +158,9 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
                 src: Some(s.src),
                 dst: Some(s.dst),
                 ids: if proto.has_ports() {
-                    Vec::new()
+                    PointIds::new()
                 } else {
-                    s.ids.clone()
+                    PointIds::from_slice(&s.ids)
                 },
                 src_port: ports(s).map(|p| p.0),
                 dst_port: ports(s).map(|p| p.1),

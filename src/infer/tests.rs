@@ -4,7 +4,7 @@
 use super::order::PairOrder;
 use super::*;
 use crate::correlate::{Journey, LocalFlow};
-use crate::model::{Packet, Protocol, Translation, TranslationKind, PREFIX_LEN};
+use crate::model::{Packet, Protocol, Translation, TranslationKind, Value, PREFIX_LEN};
 
 const US: i64 = 1_000;
 const S: i64 = 1_000_000_000;
@@ -275,8 +275,8 @@ fn snat_hop_counts_packets_and_replies_translated_back() {
         hop.translations,
         [Translation {
             kind: TranslationKind::Snat,
-            before: "10.0.0.1".into(),
-            after: "198.51.100.1".into(),
+            before: Value::Addr("10.0.0.1".parse().unwrap()),
+            after: Value::Addr("198.51.100.1".parse().unwrap()),
             packets: 4,
             of: 4,
             replies: 4,
@@ -413,8 +413,8 @@ fn hop_counts_replies_not_translated_back_when_they_are_one_flow() {
         hop.translations,
         [Translation {
             kind: TranslationKind::Snat,
-            before: "10.0.0.1".into(),
-            after: "198.51.100.1".into(),
+            before: Value::Addr("10.0.0.1".parse().unwrap()),
+            after: Value::Addr("198.51.100.1".parse().unwrap()),
             packets: 4,
             of: 4,
             replies: 4,
@@ -444,8 +444,8 @@ fn id_rewrite_is_an_id_translation() {
         f.hops[0].translations,
         [Translation {
             kind: TranslationKind::Id,
-            before: "4242".into(),
-            after: "5000".into(),
+            before: Value::Id(4242),
+            after: Value::Id(5000),
             packets: 3,
             of: 3,
             replies: 3,
@@ -551,8 +551,8 @@ fn two_flows_through_one_snat_sum_into_one_finding() {
         (
             n.from.as_str(),
             n.to.as_str(),
-            n.before.as_str(),
-            n.after.as_str()
+            n.before.to_string().as_str(),
+            n.after.to_string().as_str()
         ),
         ("A", "B", "10.0.0.1", "198.51.100.1")
     );

@@ -249,8 +249,8 @@ fn flow(
                 format!(
                     "<span class=\"nat\">{} {} → {}</span>{why}",
                     t.kind,
-                    esc(&t.before),
-                    esc(&t.after)
+                    esc(&t.before.to_string()),
+                    esc(&t.after.to_string())
                 )
             })
             .collect();
@@ -373,7 +373,7 @@ fn path_svg(o: &mut String, f: &Flow) {
                 x - 100,
                 62 + 16 * k,
                 t.kind,
-                esc(&short(&t.after, 22))
+                esc(&short(&t.after.to_string(), 22))
             );
         }
     }

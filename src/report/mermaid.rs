@@ -47,8 +47,8 @@ fn diagram(o: &mut String, f: &Flow, count: usize) {
                 "    Note over P{i},P{}: {} {} → {}",
                 i + 1,
                 t.kind,
-                label(&t.before),
-                label(&t.after)
+                label(&t.before.to_string()),
+                label(&t.after.to_string())
             );
         }
         if h.lost.request > 0 {

@@ -15,7 +15,7 @@ pub use junit::Junit;
 pub use ladder::Ladder;
 pub use rows::COLUMNS;
 
-use crate::model::{Analysis, Name, NatFinding, Point, RuleVerdict, TranslationKind};
+use crate::model::{Analysis, Name, NatFinding, Point, RuleVerdict, TranslationKind, Value};
 pub use crate::units::{fmt_ns, fmt_time};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::io::Write;
@@ -117,12 +117,7 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
             .flat_map(|n| {
                 let mut line = nat_sentence(n);
                 // Which host's identifier it was (two hosts behind one SNAT may share one).
-                let key = (
-                    n.from.as_str(),
-                    n.to.as_str(),
-                    n.before.as_str(),
-                    n.after.as_str(),
-                );
+                let key = (n.from.as_str(), n.to.as_str(), n.before, n.after);
                 if let Some(h) = hosts.get(&key).filter(|_| n.kind == TranslationKind::Id) {
                     let h: Vec<String> = h.iter().map(IpAddr::to_string).collect();
                     line.push_str(&format!(" — the identifier of {}'s requests", h.join(", ")));
@@ -157,8 +152,8 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
 
 /// Per identifier rewrite (from, to, before, after): the hosts (flow origins) whose requests
 /// carried it.
-fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, &str, &str), Vec<IpAddr>> {
-    let mut out: HashMap<(&str, &str, &str, &str), Vec<IpAddr>> = HashMap::default();
+fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, Value, Value), Vec<IpAddr>> {
+    let mut out: HashMap<(&str, &str, Value, Value), Vec<IpAddr>> = HashMap::default();
     for f in &a.flows {
         for h in &f.hops {
             for t in h
@@ -166,12 +161,7 @@ fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, &str, &str), Vec<IpAddr
                 .iter()
                 .filter(|t| t.kind == TranslationKind::Id)
             {
-                let key = (
-                    h.from.as_str(),
-                    h.to.as_str(),
-                    t.before.as_str(),
-                    t.after.as_str(),
-                );
+                let key = (h.from.as_str(), h.to.as_str(), t.before, t.after);
                 let hosts = out.entry(key).or_default();
                 if !hosts.contains(&f.origin.src) {
                     hosts.push(f.origin.src);
@@ -210,7 +200,7 @@ fn port_rewrite(a: &Analysis, n: &NatFinding) -> String {
         for (j, g) in a.flows.iter().enumerate().filter(|(j, _)| *j != i) {
             if let Some(q) = at(g, &n.to).map(|k| &g.points[k]) {
                 if q.src == out.src
-                    && q.src_port.map(|p| p.to_string()).as_deref() == Some(n.before.as_str())
+                    && q.src_port.map(Value::Port) == Some(n.before)
                     && q.dst == out.dst
                     && q.dst_port == out.dst_port
                 {
@@ -264,7 +254,7 @@ fn nat_group_line(g: &[&NatFinding]) -> String {
     let sum = |f: fn(&NatFinding) -> u64| g.iter().map(|n| f(n)).sum::<u64>();
     let (flows, packets, of) = (sum(|n| n.flows), sum(|n| n.packets), sum(|n| n.of));
     let (replies, reversed) = (sum(|n| n.replies), sum(|n| n.replies_reversed));
-    let mut afters: Vec<&str> = g.iter().map(|n| n.after.as_str()).collect();
+    let mut afters: Vec<Value> = g.iter().map(|n| n.after).collect();
     afters.sort_unstable();
     afters.dedup();
     let to = if afters.len() == 1 {
