@@ -27,6 +27,7 @@
 //! assert_eq!(snat, [("ha-2b8cf5e0-b1", "qg-0aeca8b7-8a"), ("ex-l3dngw", "eth2.106")]);
 //! ```
 
+pub mod addr;
 pub mod capture;
 pub mod cli;
 pub mod correlate;

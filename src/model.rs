@@ -2,6 +2,7 @@
 //! observations in; flows, hops, translations and findings out. Times are `i64` nanoseconds
 //! since the epoch. This module imports no stage.
 
+pub use crate::addr::Addr;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -249,8 +250,8 @@ pub fn tick(a: &Point, b: &Point) -> i64 {
 pub struct Packet {
     pub proto: Protocol,
     pub dir: Direction,
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    pub src: Addr,
+    pub dst: Addr,
     /// IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
     /// IPv4 identification (IPv6: fragment identification or 0).
@@ -328,8 +329,8 @@ impl Packet {
         Packet {
             proto,
             dir,
-            src,
-            dst,
+            src: src.into(),
+            dst: dst.into(),
             ttl: 0,
             ip_id: 0,
             icmp_id: 0,
@@ -351,7 +352,7 @@ impl Packet {
     }
 
     /// The flow this packet belongs to as seen at its point, oriented from the echo's initiator.
-    pub fn initiator_side(&self) -> (IpAddr, IpAddr) {
+    pub fn initiator_side(&self) -> (Addr, Addr) {
         match self.dir {
             Direction::Request => (self.src, self.dst),
             Direction::Reply => (self.dst, self.src),
@@ -556,11 +557,11 @@ pub struct Change {
 impl Packet {
     /// What changed from this packet (earlier point) to `later`, the same packet further on.
     pub fn changes(&self, later: &Packet) -> impl Iterator<Item = Change> {
-        let addr = |kind, x: IpAddr, y: IpAddr| {
-            (x != y).then_some(Change {
+        let addr = |kind, x: Addr, y: Addr| {
+            (x != y).then(|| Change {
                 kind,
-                before: Value::Addr(x),
-                after: Value::Addr(y),
+                before: Value::Addr(x.ip()),
+                after: Value::Addr(y.ip()),
             })
         };
         let id = (self.icmp_id != later.icmp_id).then_some(Change {
@@ -591,8 +592,8 @@ impl Packet {
     pub fn translated(&self, kind: TranslationKind) -> Value {
         let (src, dst) = self.initiator_side();
         match kind {
-            TranslationKind::Snat => Value::Addr(src),
-            TranslationKind::Dnat => Value::Addr(dst),
+            TranslationKind::Snat => Value::Addr(src.ip()),
+            TranslationKind::Dnat => Value::Addr(dst.ip()),
             TranslationKind::Id => Value::Id(self.icmp_id),
             TranslationKind::Sport => Value::Port(self.initiator_ports().0),
             TranslationKind::Dport => Value::Port(self.initiator_ports().1),

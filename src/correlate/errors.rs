@@ -5,7 +5,7 @@
 //! way, on the TCP sequence number and ports (UDP: ports, length and payload).
 
 use super::FlowObs;
-use crate::model::{ErrorKind, ErrorObservation, Observation, PointId, Protocol};
+use crate::model::{Addr, ErrorKind, ErrorObservation, Observation, PointId, Protocol};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
@@ -33,7 +33,7 @@ pub fn tie(
     // Request observation → (flow, journey).
     let mut journey_of: HashMap<u32, (usize, usize)> = HashMap::default();
     // The quote's echo seq or TCP sequence number, addresses, and echo id or ports.
-    type Exact = (PointId, Protocol, u32, IpAddr, IpAddr, (u16, u16, u16));
+    type Exact = (PointId, Protocol, u32, Addr, Addr, (u16, u16, u16));
     let mut exact: HashMap<Exact, Vec<u32>> = HashMap::default();
     let mut by_seq: HashMap<(Protocol, u32, u32), Vec<u32>> = HashMap::default();
     // Only requests some error could be about.
@@ -91,7 +91,7 @@ pub fn tie(
     for (i, e) in errs.iter().enumerate() {
         let q = &e.quoted;
         let ids = (q.id, q.sport, q.dport);
-        let exact_key = (e.point, q.proto, q.word, q.src, q.dst, ids);
+        let exact_key = (e.point, q.proto, q.word, q.src.into(), q.dst.into(), ids);
         let found = latest(exact.get(&exact_key), e).or_else(|| {
             // Without payload bytes in the quote, seq and length alone would guess.
             (q.prefix_len >= 8)

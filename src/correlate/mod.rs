@@ -20,12 +20,11 @@ pub use errors::ErrorJourney;
 pub use rows::packet_rows;
 
 use crate::model::{
-    Direction, ErrorObservation, Matched, Observation, PointId, Protocol, PREFIX_LEN,
+    Addr, Direction, ErrorObservation, Matched, Observation, PointId, Protocol, PREFIX_LEN,
 };
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
-use std::net::IpAddr;
 pub use unionfind::UnionFind;
 
 /// The same packet's observations, at most one per point (indexes into the observation list).
@@ -38,8 +37,8 @@ pub type Journey = SmallVec<[u32; 6]>;
 pub struct LocalFlow {
     pub point: PointId,
     pub proto: Protocol,
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    pub src: Addr,
+    pub dst: Addr,
     pub id: u16,
     pub sport: u16,
     pub dport: u16,
@@ -714,8 +713,8 @@ fn flow_fallback(
     let (singles, mut out): (Vec<FlowObs>, Vec<FlowObs>) =
         flows.into_iter().partition(|f| single(f));
     // Grouped by destination, in order of first appearance.
-    let mut slot: HashMap<IpAddr, usize> = HashMap::default();
-    let mut by_dst: Vec<(IpAddr, Vec<FlowObs>)> = Vec::new();
+    let mut slot: HashMap<Addr, usize> = HashMap::default();
+    let mut by_dst: Vec<(Addr, Vec<FlowObs>)> = Vec::new();
     for f in singles {
         let dst = f.local_flows[0].dst;
         let k = *slot.entry(dst).or_insert_with(|| {

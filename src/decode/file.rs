@@ -450,8 +450,8 @@ fn scan_capture<S: Source>(
                             let key = (
                                 idx as u32,
                                 FragmentKey {
-                                    src: e.src,
-                                    dst: e.dst,
+                                    src: e.src.ip(),
+                                    dst: e.dst.ip(),
                                     id: e.ip_id,
                                 },
                             );
@@ -704,7 +704,7 @@ fn out_of_order_duplicates(scan: &mut FileScan) {
 }
 
 /// One end of a TCP or UDP conversation at one point.
-type Endpoint = (std::net::IpAddr, u16);
+type Endpoint = (crate::model::Addr, u16);
 
 /// Turns each TCP/UDP packet to the side that began its conversation (decoded from its
 /// sender): a conversation (protocol and the two endpoints, at one point) was begun by the

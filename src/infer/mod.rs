@@ -16,8 +16,8 @@ pub use stats::{median, summarize};
 
 use crate::correlate::{Correlation, ErrorJourney, FlowObs};
 use crate::model::{
-    Direction, ErrorObservation, Flow, Hop, Matched, NatFinding, Observation, Origin, PathPoint,
-    Point, PointId, PointIds,
+    Addr, Direction, ErrorObservation, Flow, Hop, Matched, NatFinding, Observation, Origin,
+    PathPoint, Point, PointId, PointIds,
 };
 use hop::Placed;
 
@@ -237,8 +237,8 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
     for lf in &f.local_flows {
         by_point.entry(lf.point).or_insert(Seen {
             point: lf.point,
-            src: lf.src,
-            dst: lf.dst,
+            src: lf.src.ip(),
+            dst: lf.dst.ip(),
             ids: Vec::new(),
             ports: (lf.sport, lf.dport),
             ttl: None,
@@ -271,7 +271,7 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
     for s in by_point.values_mut() {
         // The addresses and ids most packets carry here.
         // A point sees one or a few of each: small lists beat hashing millions of packets.
-        type Side = ((IpAddr, IpAddr), (u16, u16));
+        type Side = ((Addr, Addr), (u16, u16));
         let mut count: Vec<(Side, usize)> = Vec::new();
         let mut ids: Vec<u16> = Vec::new();
         for &o in s.requests.iter().chain(&s.replies) {
@@ -290,8 +290,8 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
             .iter()
             .max_by_key(|(k, n)| (*n, std::cmp::Reverse(*k)))
         {
-            s.src = src;
-            s.dst = dst;
+            s.src = src.ip();
+            s.dst = dst.ip();
             s.ports = ports;
         }
         ids.sort_unstable();
