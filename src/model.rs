@@ -494,11 +494,37 @@ pub struct ResetFinding {
     pub dir: Direction,
     /// Points that saw it, in the order it crossed them.
     pub points: Vec<Name>,
-    /// Where it came from: "the responder's side (beyond X)" / "the initiator's side (before
-    /// X)" when the path's end saw it first, else "something between X and Y" (a middlebox or
-    /// NAT sent it in the other's name).
-    pub sent_by: String,
+    /// Where it came from (written as the sentence [`SentBy`] displays).
+    #[serde(serialize_with = "as_sentence")]
+    pub sent_by: SentBy,
     pub first_ns: i64,
+}
+
+/// What sent a TCP reset, as far as the points tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SentBy {
+    /// The path's last point saw a reply-direction reset first: "the responder's side (beyond X)".
+    Responder { beyond: Name },
+    /// The path's first point saw a request-direction reset first: "the initiator's side
+    /// (before X)".
+    Initiator { before: Name },
+    /// Seen first inside the path: "something between X and Y" (a middlebox or NAT sent it in
+    /// the other's name).
+    Between(Name, Name),
+}
+
+impl fmt::Display for SentBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SentBy::Responder { beyond } => write!(f, "the responder's side (beyond {beyond})"),
+            SentBy::Initiator { before } => write!(f, "the initiator's side (before {before})"),
+            SentBy::Between(a, b) => write!(f, "something between {a} and {b}"),
+        }
+    }
+}
+
+fn as_sentence<S: serde::Serializer>(v: &SentBy, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 /// What a translation rewrote.

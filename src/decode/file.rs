@@ -202,6 +202,10 @@ pub fn merge(scans: Vec<FileScan>) -> Decoded {
         all.diagnostics.extend(s.diagnostics);
     }
     all.diagnostics.extend(unmatched);
+    // One file's list is taken as it grew (up to twice what it holds; 57 MB spare on a 1 GB
+    // capture): held through every stage, so trimmed. Its untouched spare pages were mostly
+    // not resident: peak RSS fell by about 10 MB.
+    all.observations.shrink_to_fit();
     disambiguate_names(&mut all.points, &mut all.diagnostics);
     all
 }

@@ -2,7 +2,7 @@
 //! which segments were sent again, and where a reset came from.
 
 use crate::correlate::FlowObs;
-use crate::model::{tcp_flag, Direction, Name, Observation, Point, PointId, ResetFinding};
+use crate::model::{tcp_flag, Direction, Name, Observation, Point, PointId, ResetFinding, SentBy};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// One point's view of a TCP connection.
@@ -65,7 +65,7 @@ pub fn resets(
 ) -> Vec<ResetFinding> {
     let pos = |p: PointId| path.iter().position(|&x| x == p);
     let name = |i: usize| &points[path[i] as usize].name;
-    let names: Vec<&str> = (0..path.len()).map(|i| name(i).as_str()).collect();
+    let names: Vec<Name> = (0..path.len()).map(|i| name(i).clone()).collect();
     let mut out = Vec::new();
     for (dir, journeys) in [
         (Direction::Request, &f.requests),
@@ -102,16 +102,13 @@ pub fn resets(
 /// What sent a reset of direction `dir` first seen at `path[first]`: the far end's side when
 /// that is the path's end, else something between that point and the next one toward the side
 /// it claims to come from.
-fn sent_by(dir: Direction, path: &[&str], first: usize) -> String {
+fn sent_by(dir: Direction, path: &[Name], first: usize) -> SentBy {
+    let at = |i: usize| path[i].clone();
     match dir {
-        Direction::Reply if first + 1 >= path.len() => {
-            format!("the responder's side (beyond {})", path[first])
-        }
-        Direction::Reply => format!("something between {} and {}", path[first], path[first + 1]),
-        Direction::Request if first == 0 => {
-            format!("the initiator's side (before {})", path[first])
-        }
-        Direction::Request => format!("something between {} and {}", path[first - 1], path[first]),
+        Direction::Reply if first + 1 >= path.len() => SentBy::Responder { beyond: at(first) },
+        Direction::Reply => SentBy::Between(at(first), at(first + 1)),
+        Direction::Request if first == 0 => SentBy::Initiator { before: at(first) },
+        Direction::Request => SentBy::Between(at(first - 1), at(first)),
     }
 }
 
@@ -119,15 +116,14 @@ fn sent_by(dir: Direction, path: &[&str], first: usize) -> String {
 /// a reset from the responder's side first seen at the old end came from between that end
 /// and the new point: the new point saw neither the request nor the reset.
 pub fn after_extension(f: &mut crate::model::Flow) {
-    let path: Vec<&str> = f.path.iter().map(Name::as_str).collect();
     for r in &mut f.resets {
         let Some(first) = r
             .points
             .first()
-            .and_then(|p| path.iter().position(|x| x == p))
+            .and_then(|p| f.path.iter().position(|x| x == p))
         else {
             continue;
         };
-        r.sent_by = sent_by(r.dir, &path, first);
+        r.sent_by = sent_by(r.dir, &f.path, first);
     }
 }
