@@ -23,6 +23,10 @@ const V6: u32 = 0xF000_0000;
 const HIGH_V4: u32 = 0xF800_0000;
 const PER_KIND: u32 = HIGH_V4 - V6;
 
+/// Addresses of each kind kept free for the packets read between two checks of
+/// [`Addr::has_room`] (a reader checks every 4 MB of input: at most two new addresses a packet).
+const ROOM: u32 = 1 << 21;
+
 /// Slots per chunk of the table: a chunk is allocated when its first address is stored.
 const CHUNK_BITS: u32 = 14;
 const CHUNKS: usize = (PER_KIND >> CHUNK_BITS) as usize;
@@ -99,6 +103,29 @@ impl Addr {
         (V6..HIGH_V4).contains(&self.0)
     }
 
+    /// False once the table is within [`ROOM`] of holding as many addresses of one kind as an
+    /// `Addr` can name: readers stop there, with an error, rather than fail on the next one.
+    pub fn has_room() -> bool {
+        let index = table().index.lock().unwrap_or_else(|e| e.into_inner());
+        index.v6.len().max(index.high_v4.len()) < (PER_KIND - ROOM) as usize
+    }
+
+    /// The `Addr` of an address some packet carried, without storing a new one: `None` when no
+    /// packet read so far has it.
+    pub fn find(ip: IpAddr) -> Option<Addr> {
+        let index = match ip {
+            IpAddr::V4(v4) if u32::from(v4) < V6 => return Some(Addr(u32::from(v4))),
+            _ => table().index.lock().unwrap_or_else(|e| e.into_inner()),
+        };
+        match ip {
+            IpAddr::V6(v6) => index.v6.get(&u128::from(v6)).map(|&i| Addr(V6 + i)),
+            IpAddr::V4(v4) => index
+                .high_v4
+                .get(&u32::from(v4))
+                .map(|&i| Addr(HIGH_V4 + i)),
+        }
+    }
+
     /// The stored address's `Addr`, stored first if it is new.
     fn intern(ip: IpAddr) -> Addr {
         let table = table();
@@ -123,8 +150,7 @@ fn store<K: std::hash::Hash + Eq, T>(
     let next = index.len() as u32;
     let i = *index.entry(key).or_insert(next);
     if i == next {
-        // 2^27 distinct addresses of one kind take more observations than the default memory
-        // budget holds (half the RAM of a 24 GB machine: reading stops long before).
+        // Readers stop at `Addr::has_room`, 2^21 addresses short of this.
         assert!(
             next < PER_KIND,
             "more distinct addresses than natcorr holds"
@@ -235,6 +261,19 @@ mod tests {
         );
         assert!(Addr::from(ip("10.0.0.1")) != ip("::ffff:10.0.0.1"));
         assert!(Addr::from(ip("255.255.255.255")) != ip("255.255.255.254"));
+    }
+
+    #[test]
+    fn find_stores_nothing() {
+        assert_eq!(
+            Addr::find(ip("10.1.2.3")).map(Addr::ip),
+            Some(ip("10.1.2.3"))
+        );
+        assert_eq!(Addr::find(ip("2001:db8::dead:beef:1")), None);
+        let a = Addr::from(ip("2001:db8::dead:beef:1"));
+        assert_eq!(Addr::find(ip("2001:db8::dead:beef:1")), Some(a));
+        assert_eq!(Addr::find(ip("250.1.2.3")), None);
+        assert!(Addr::has_room());
     }
 
     #[test]

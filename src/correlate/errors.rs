@@ -91,8 +91,11 @@ pub fn tie(
     for (i, e) in errs.iter().enumerate() {
         let q = &e.quoted;
         let ids = (q.id, q.sport, q.dport);
-        let exact_key = (e.point, q.proto, q.word, q.src.into(), q.dst.into(), ids);
-        let found = latest(exact.get(&exact_key), e).or_else(|| {
+        // An address no packet carried matches no request (and is not stored).
+        let exact_key = Addr::find(q.src)
+            .zip(Addr::find(q.dst))
+            .map(|(src, dst)| (e.point, q.proto, q.word, src, dst, ids));
+        let found = latest(exact_key.and_then(|k| exact.get(&k)), e).or_else(|| {
             // Without payload bytes in the quote, seq and length alone would guess.
             (q.prefix_len >= 8)
                 .then(|| latest(by_seq.get(&(q.proto, q.word, q.icmp_len)), e))

@@ -5,8 +5,8 @@
 use super::{FragmentKey, LinkLayer, Outcome, Unusable};
 use crate::capture::{self, link_type_name, Capture, Event, Problem, Source};
 use crate::model::{
-    Diagnostic, Direction, ErrorObservation, Input, Name, Observation, Point, Protocol, Protocols,
-    Severity, DUPLICATE_WINDOW_NS,
+    Addr, Diagnostic, Direction, ErrorObservation, Input, Name, Observation, Point, Protocol,
+    Protocols, Severity, DUPLICATE_WINDOW_NS,
 };
 use crate::text::sanitize;
 use rayon::prelude::*;
@@ -407,6 +407,12 @@ fn scan_capture<S: Source>(
                         });
                         break;
                     }
+                    if !Addr::has_room() {
+                        diags
+                            .list
+                            .push(too_many_addresses(&file, f.record, Some(f.offset)));
+                        break;
+                    }
                     accounted = cost;
                 }
                 let link = LinkLayer::from_linktype(f.link_type);
@@ -759,6 +765,18 @@ fn orient(obs: &mut [Observation]) {
         } else {
             Direction::Reply
         };
+    }
+}
+
+/// The error of a reader that stopped because the captures carry more distinct addresses
+/// than an [`Addr`] can name (2^27 IPv6, or as many IPv4 in 240.0.0.0/4).
+pub(crate) fn too_many_addresses(file: &str, record: u64, offset: Option<u64>) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        severity: Severity::Error,
+        record: Some(record),
+        offset,
+        message: "the captures carry over 130 million distinct addresses of one kind, more than natcorr holds: stopped reading this file here; the analysis uses what came before and is partial".into(),
     }
 }
 

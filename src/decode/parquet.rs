@@ -476,6 +476,12 @@ fn read_unguarded(path: &Path, shown: &str, budget: &Budget) -> FileScan {
             );
             break;
         }
+        // Checked every 2^16 rows: the address table keeps room for twice as many.
+        if n.is_multiple_of(1 << 16) && !crate::model::Addr::has_room() {
+            scan.diagnostics
+                .push(super::file::too_many_addresses(shown, n, None));
+            break;
+        }
         if !budget.take(BYTES_PER_OBSERVATION) {
             fail(
                 &mut scan,
