@@ -84,8 +84,8 @@ fn table() -> &'static Table {
 
 thread_local! {
     /// The `Addr`s this thread made before: decoding threads would otherwise meet at the
-    /// table's lock for every IPv6 packet. Keyed by the address bits (IPv4 above 2^32).
-    static MADE: RefCell<FxHashMap<u128, Addr>> = RefCell::default();
+    /// table's lock for every IPv6 packet. Keyed by the address bits and whether they are IPv6.
+    static MADE: RefCell<FxHashMap<(u128, bool), Addr>> = RefCell::default();
 }
 
 impl Addr {
@@ -164,8 +164,8 @@ impl From<IpAddr> for Addr {
     fn from(ip: IpAddr) -> Addr {
         let key = match ip {
             IpAddr::V4(v4) if u32::from(v4) < V6 => return Addr(u32::from(v4)),
-            IpAddr::V4(v4) => 1 << 64 | u128::from(u32::from(v4)),
-            IpAddr::V6(v6) => u128::from(v6),
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), false),
+            IpAddr::V6(v6) => (u128::from(v6), true),
         };
         if let Some(a) = MADE.with(|m| m.borrow().get(&key).copied()) {
             return a;
@@ -254,7 +254,14 @@ mod tests {
             assert_eq!(a.is_ipv6(), ip(s).is_ipv6(), "{s}");
             assert_eq!(a.to_string(), s);
         }
-        // The same bits as IPv4 and as IPv6 are different addresses.
+        // The same bits as IPv4 and as IPv6 are different addresses, in this thread's cache too.
+        let high = Addr::from(ip("240.0.0.1"));
+        let v6 = Addr::from(ip("::1:0:0:f000:1"));
+        assert_ne!(high, v6);
+        assert_eq!(
+            (high.ip(), v6.ip()),
+            (ip("240.0.0.1"), ip("::1:0:0:f000:1"))
+        );
         assert_ne!(
             Addr::from(ip("255.255.255.255")),
             Addr::from(ip("::ffff:ffff"))
