@@ -495,7 +495,7 @@ pub struct ResetFinding {
     /// Points that saw it, in the order it crossed them.
     pub points: Vec<Name>,
     /// Where it came from (written as the sentence [`SentBy`] displays).
-    #[serde(serialize_with = "as_sentence")]
+    #[serde(serialize_with = "as_text")]
     pub sent_by: SentBy,
     pub first_ns: i64,
 }
@@ -521,10 +521,6 @@ impl fmt::Display for SentBy {
             SentBy::Between(a, b) => write!(f, "something between {a} and {b}"),
         }
     }
-}
-
-fn as_sentence<S: serde::Serializer>(v: &SentBy, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 /// What a translation rewrote.
@@ -792,8 +788,8 @@ pub fn addr_text(a: Option<IpAddr>) -> String {
     a.map(|a| a.to_string()).unwrap_or_default()
 }
 
-/// A value written as its text (`Display`): an address, an identifier or a port.
-fn as_text<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+/// A field written as its text (`Display`): a translated value, a reset's sender.
+fn as_text<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 

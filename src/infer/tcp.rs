@@ -64,8 +64,10 @@ pub fn resets(
     path: &[PointId],
 ) -> Vec<ResetFinding> {
     let pos = |p: PointId| path.iter().position(|&x| x == p);
-    let name = |i: usize| &points[path[i] as usize].name;
-    let names: Vec<Name> = (0..path.len()).map(|i| name(i).clone()).collect();
+    let names: Vec<Name> = path
+        .iter()
+        .map(|&p| points[p as usize].name.clone())
+        .collect();
     let mut out = Vec::new();
     for (dir, journeys) in [
         (Direction::Request, &f.requests),
@@ -89,7 +91,7 @@ pub fn resets(
             }
             out.push(ResetFinding {
                 dir,
-                points: seen.iter().map(|&i| name(i).clone()).collect(),
+                points: seen.iter().map(|&i| names[i].clone()).collect(),
                 sent_by: sent_by(dir, &names, seen[0]),
                 first_ns: j.iter().map(|&o| obs[o as usize].ts_ns).min().unwrap_or(0),
             });

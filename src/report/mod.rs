@@ -15,7 +15,9 @@ pub use junit::Junit;
 pub use ladder::Ladder;
 pub use rows::COLUMNS;
 
-use crate::model::{Analysis, Name, NatFinding, Point, RuleVerdict, TranslationKind, Value};
+use crate::model::{
+    Analysis, Name, NatFinding, NatKey, Point, RuleVerdict, TranslationKind, Value,
+};
 pub use crate::units::{fmt_ns, fmt_time};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::io::Write;
@@ -117,8 +119,7 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
             .flat_map(|n| {
                 let mut line = nat_sentence(n);
                 // Which host's identifier it was (two hosts behind one SNAT may share one).
-                let key = (n.from.as_str(), n.to.as_str(), n.before, n.after);
-                if let Some(h) = hosts.get(&key).filter(|_| n.kind == TranslationKind::Id) {
+                if let Some(h) = hosts.get(&n.key()) {
                     let h: Vec<String> = h.iter().map(IpAddr::to_string).collect();
                     line.push_str(&format!(" — the identifier of {}'s requests", h.join(", ")));
                 }
@@ -150,10 +151,10 @@ pub fn nat_lines(a: &Analysis, all: bool) -> Vec<String> {
         .collect()
 }
 
-/// Per identifier rewrite (from, to, before, after): the hosts (flow origins) whose requests
+/// Per identifier rewrite (its finding's key): the hosts (flow origins) whose requests
 /// carried it.
-fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, Value, Value), Vec<IpAddr>> {
-    let mut out: HashMap<(&str, &str, Value, Value), Vec<IpAddr>> = HashMap::default();
+fn rewritten_hosts(a: &Analysis) -> HashMap<NatKey<'_>, Vec<IpAddr>> {
+    let mut out: HashMap<NatKey<'_>, Vec<IpAddr>> = HashMap::default();
     for f in &a.flows {
         for h in &f.hops {
             for t in h
@@ -161,8 +162,7 @@ fn rewritten_hosts(a: &Analysis) -> HashMap<(&str, &str, Value, Value), Vec<IpAd
                 .iter()
                 .filter(|t| t.kind == TranslationKind::Id)
             {
-                let key = (h.from.as_str(), h.to.as_str(), t.before, t.after);
-                let hosts = out.entry(key).or_default();
+                let hosts = out.entry(t.key(h)).or_default();
                 if !hosts.contains(&f.origin.src) {
                     hosts.push(f.origin.src);
                 }
@@ -180,13 +180,10 @@ fn port_rewrite(a: &Analysis, n: &NatFinding) -> String {
     let mut whose = Vec::new();
     let mut held = Vec::new();
     for (i, f) in a.flows.iter().enumerate() {
-        let rewrote = f.hops.iter().any(|h| {
-            h.from == n.from
-                && h.to == n.to
-                && h.translations
-                    .iter()
-                    .any(|t| t.kind == n.kind && t.before == n.before && t.after == n.after)
-        });
+        let rewrote = f
+            .hops
+            .iter()
+            .any(|h| h.translations.iter().any(|t| t.key(h) == n.key()));
         if !rewrote {
             continue;
         }

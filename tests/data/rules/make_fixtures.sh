@@ -4,10 +4,7 @@
 set -euo pipefail
 NS=nc-rules-test
 OUT=$(cd "$(dirname "$0")" && pwd)
-trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-ip netns del "$NS" 2>/dev/null || true
-ip netns add "$NS"
-x() { ip netns exec "$NS" "$@"; }
+. "$OUT/netns.sh"
 
 x ip link add ha-live type veth peer name ha-live-p
 x ip link add qg-live type veth peer name qg-live-p

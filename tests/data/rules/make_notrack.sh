@@ -5,10 +5,7 @@
 set -euo pipefail
 NS=nc-notrack-test
 OUT=$(cd "$(dirname "$0")" && pwd)
-trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
-ip netns del "$NS" 2>/dev/null || true
-ip netns add "$NS"
-x() { ip netns exec "$NS" "$@"; }
+. "$OUT/netns.sh"
 
 x ip link add ex-live type veth peer name ex-live-p
 x ip link add up-live type veth peer name up-live-p
