@@ -6,10 +6,12 @@ mod naming;
 mod pcap;
 mod pcapng;
 mod source;
+mod split;
 mod window;
 
 pub use naming::{file_stem, point_name};
 pub use source::{open as open_source, Compression, Opened};
+pub use split::{At, Layout, PartWindow};
 
 use std::io::Read;
 pub use window::Source;
@@ -130,6 +132,10 @@ pub struct Capture<S: Source> {
     /// Latest timestamp per interface, and what went backwards.
     latest: Vec<i64>,
     reordering: Option<Reordering>,
+    /// Reading ends at the first record that starts at or past this offset (a part of a file
+    /// read in parts, see [`Layout`]), and where it ended.
+    stop_at: Option<u64>,
+    stopped_at: Option<u64>,
 }
 
 /// Records whose timestamp is earlier than an earlier record's on the same interface.
@@ -178,7 +184,11 @@ impl<S: Source> Capture<S> {
         } else {
             return Err(Problem::file(not_a_capture(magic)));
         };
-        Ok(Capture {
+        Ok(Capture::with(window, inner, interfaces))
+    }
+
+    fn with(window: S, inner: Inner, interfaces: Vec<Interface>) -> Self {
+        Capture {
             window,
             inner,
             interfaces,
@@ -186,7 +196,29 @@ impl<S: Source> Capture<S> {
             to_consume: 0,
             latest: Vec::new(),
             reordering: None,
-        })
+            stop_at: None,
+            stopped_at: None,
+        }
+    }
+
+    /// Where a part read up to an offset ended: the first record at or past that offset
+    /// (`None` while reading, or when the file ended or a problem stopped it first).
+    pub fn stopped_at(&self) -> Option<u64> {
+        self.stopped_at
+    }
+
+    /// Goes on past the offset a part stopped at, to the end of the file.
+    pub fn resume(&mut self) {
+        self.stop_at = None;
+        self.stopped_at = None;
+    }
+
+    /// Records framed so far (pcap records, pcapng blocks), the last one's number.
+    pub fn records(&self) -> u64 {
+        match &self.inner {
+            Inner::Pcap(f) => f.records(),
+            Inner::PcapNg(f) => f.records(),
+        }
     }
 
     /// Interfaces declared so far (pcapng declares them as it goes).
@@ -205,6 +237,13 @@ impl<S: Source> Capture<S> {
         let rec = match self.ready.take() {
             Some(r) => r,
             None => loop {
+                if let Some(stop) = self.stop_at {
+                    let at = self.window.offset();
+                    if at >= stop {
+                        self.stopped_at = Some(at);
+                        return Event::End;
+                    }
+                }
                 let step = match &mut self.inner {
                     Inner::Pcap(f) => f.next(&mut self.window),
                     Inner::PcapNg(f) => f.next(&mut self.window, &mut self.interfaces),

@@ -21,6 +21,7 @@ pub fn is_magic(m: [u8; 4]) -> bool {
         || m == MODIFIED_BE
 }
 
+#[derive(Clone)]
 pub struct PcapFramer {
     big_endian: bool,
     nanos: bool,
@@ -84,6 +85,28 @@ impl PcapFramer {
             record: 0,
             done: false,
         })
+    }
+
+    /// Ready to frame a part of the file from its first record (numbered 1 again).
+    pub fn restart(&mut self) {
+        self.record = 0;
+        self.done = false;
+    }
+
+    pub fn records(&self) -> u64 {
+        self.record
+    }
+
+    pub fn record_header(&self) -> usize {
+        self.record_header
+    }
+
+    pub fn big_endian(&self) -> bool {
+        self.big_endian
+    }
+
+    pub fn nanos(&self) -> bool {
+        self.nanos
     }
 
     pub fn interface(&self) -> Interface {

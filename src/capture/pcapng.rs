@@ -37,6 +37,11 @@ pub struct PcapNgFramer {
 }
 
 impl PcapNgFramer {
+    /// Blocks framed so far.
+    pub fn records(&self) -> u64 {
+        self.block
+    }
+
     pub fn new() -> Self {
         PcapNgFramer {
             parser: None,

@@ -29,12 +29,17 @@ const CHUNK: usize = 1 << 20;
 
 impl<R: Read> Window<R> {
     pub fn new(inner: R) -> Self {
+        Window::starting_at(inner, 0)
+    }
+
+    /// A window over `inner`, whose first byte is at `offset` in the file.
+    pub fn starting_at(inner: R, offset: u64) -> Self {
         Window {
             inner,
             buf: vec![0; CHUNK],
             start: 0,
             end: 0,
-            offset: 0,
+            offset,
             eof: false,
         }
     }

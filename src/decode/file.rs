@@ -12,7 +12,7 @@ use crate::text::sanitize;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What one file yielded. Observations refer to `points` by index.
 #[derive(Debug, Default)]
@@ -40,12 +40,12 @@ pub struct OldDigests {
 }
 
 /// Problems listed one by one per file; past this they are counted.
-const MAX_LISTED: usize = 20;
+pub(super) const MAX_LISTED: usize = 20;
 
-struct Diagnostics {
+pub(super) struct Diagnostics {
     file: String,
-    list: Vec<Diagnostic>,
-    unlisted: u64,
+    pub(super) list: Vec<Diagnostic>,
+    pub(super) unlisted: u64,
 }
 
 impl Diagnostics {
@@ -87,7 +87,7 @@ impl Diagnostics {
 }
 
 /// Where a frame was seen inside its file: pcapng interface, and the SLL2 interface index.
-type PointKey = (u32, Option<u32>);
+pub(super) type PointKey = (u32, Option<u32>);
 
 /// Told how many more bytes of input were read, now and then (for a progress bar).
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
@@ -127,6 +127,11 @@ impl Budget {
 
     pub fn unlimited() -> Self {
         Budget::new(u64::MAX)
+    }
+
+    /// Frees `bytes` accounted for data that was dropped.
+    pub(crate) fn give_back(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Accounts `bytes` more; false once the limit is passed.
@@ -287,6 +292,11 @@ pub fn read_file(
         }
         return scan;
     }
+    if let Some((scan, _)) =
+        super::split::read(input, progress, budget, protocols, super::split::MIN_PART)
+    {
+        return scan;
+    }
     match capture::open_source(&input.path) {
         Ok(capture::Opened(reader, _)) => {
             scan_capture(input, Capture::open(reader), progress, budget, protocols)
@@ -354,232 +364,368 @@ fn scan_capture<S: Source>(
     budget: &Budget,
     protocols: Protocols,
 ) -> FileScan {
-    let mut reported = 0u64;
-    let mut accounted = 0u64;
-    let mut checked_points = 0;
-    let file = sanitize(&input.display());
-    let mut diags = Diagnostics::new(&input.display());
-    let mut scan = FileScan::default();
+    let mut scanner = Scanner::new(input, progress, budget, protocols, None);
     let mut cap = match opened {
         Ok(c) => c,
         Err(p) => {
-            diags.push(p);
-            scan.diagnostics = diags.list;
-            return scan;
+            scanner.diags.push(p);
+            scanner.scan.diagnostics = scanner.diags.list;
+            return scanner.scan;
         }
     };
+    scanner.run(&mut cap, None);
+    scanner.finish(&cap)
+}
 
-    let mut keys: HashMap<PointKey, usize> = HashMap::new();
-    // Fragments per datagram and point, and the observations that are first fragments.
-    let mut fragments: HashMap<(u32, FragmentKey), u16> = HashMap::new();
-    let mut first_fragments: Vec<(usize, (u32, FragmentKey))> = Vec::new();
-    // Frames and echoes per point, and the reasons echoes could not be used (first record, count).
-    let mut unusable: HashMap<Unusable, (u64, u64)> = HashMap::new();
-    let mut unsupported: HashMap<u32, u64> = HashMap::new();
-    let mut last_key: Option<(PointKey, usize)> = None;
-    let mut dups = Duplicates::default();
-    loop {
-        match cap.next_event() {
-            Event::End => break,
-            Event::Problem(mut p) => {
-                // Damage before the first packet leaves nothing of the file to use.
-                p.unusable |= p.stops && scan.points.is_empty();
-                diags.push(p)
+/// How [`Scanner::run`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// The capture ended: its end, a problem that stops reading, or a part's end offset.
+    End,
+    /// The memory budget or the address table stopped reading (the error is listed).
+    Stopped,
+    /// A part read ahead gave up: it cannot be joined to what comes before (see [`Part`]).
+    Abandoned,
+}
+
+/// What a part of a file read ahead of its turn keeps besides its scan, for joining it to the
+/// parts before it exactly as one reading would have (`split`).
+#[derive(Default)]
+pub(super) struct Part {
+    /// The first and the latest timestamp of its frames.
+    pub first_ns: Option<i64>,
+    pub latest_ns: i64,
+    /// The frames checked for duplicates in its first [`DUPLICATE_WINDOW_NS`] (point, time,
+    /// identity): a copy of a frame of the part before would be one of them.
+    pub head: Vec<(u32, i64, u64)>,
+}
+
+/// Reads one capture frame by frame into a [`FileScan`]: one file, or one part of it.
+pub(super) struct Scanner<'a> {
+    input: &'a Input,
+    file: String,
+    progress: Progress<'a>,
+    budget: &'a Budget,
+    protocols: Protocols,
+    pub(super) diags: Diagnostics,
+    pub(super) scan: FileScan,
+    pub(super) keys: HashMap<PointKey, usize>,
+    /// Fragments per datagram and point, and the observations that are first fragments.
+    pub(super) fragments: HashMap<(u32, FragmentKey), u16>,
+    pub(super) first_fragments: Vec<(usize, (u32, FragmentKey))>,
+    /// Reasons echoes could not be used (first record, count).
+    pub(super) unusable: HashMap<Unusable, (u64, u64)>,
+    pub(super) unsupported: HashMap<u32, u64>,
+    last_key: Option<(PointKey, usize)>,
+    pub(super) dups: Duplicates,
+    reported: u64,
+    pub(super) accounted: u64,
+    checked_points: usize,
+    /// Set when this scanner reads a part after the first.
+    pub(super) part: Option<Part>,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner of `input` from its start, or (`part`) of a part of it from `offset`.
+    pub(super) fn new(
+        input: &'a Input,
+        progress: Progress<'a>,
+        budget: &'a Budget,
+        protocols: Protocols,
+        part: Option<(Part, u64)>,
+    ) -> Self {
+        let (part, offset) = match part {
+            Some((p, o)) => (Some(p), o),
+            None => (None, 0),
+        };
+        Scanner {
+            input,
+            file: sanitize(&input.display()),
+            progress,
+            budget,
+            protocols,
+            diags: Diagnostics::new(&input.display()),
+            scan: FileScan::default(),
+            keys: HashMap::new(),
+            fragments: HashMap::new(),
+            first_fragments: Vec::new(),
+            unusable: HashMap::new(),
+            unsupported: HashMap::new(),
+            last_key: None,
+            dups: Duplicates::default(),
+            reported: offset,
+            accounted: 0,
+            checked_points: 0,
+            part,
+        }
+    }
+
+    /// Reads frames until the capture ends or reading must stop. `ahead`: reading ahead in
+    /// parts, given up (by any part) once this is set; a part gives up on a timestamp that goes
+    /// backwards, on the memory budget or on the address table (the first part then reads on
+    /// alone and meets them itself).
+    pub(super) fn run<S: Source>(
+        &mut self,
+        cap: &mut Capture<S>,
+        ahead: Option<&AtomicBool>,
+    ) -> Ended {
+        loop {
+            match cap.next_event() {
+                Event::End => return Ended::End,
+                Event::Problem(mut p) => {
+                    // Damage before the first packet leaves nothing of the file to use.
+                    p.unusable |= p.stops && self.scan.points.is_empty() && self.part.is_none();
+                    self.diags.push(p)
+                }
+                Event::Frame(f) => {
+                    if !self.frame(&f) {
+                        return if self.part.is_some() {
+                            Ended::Abandoned
+                        } else {
+                            Ended::Stopped
+                        };
+                    }
+                }
             }
-            Event::Frame(f) => {
-                if f.offset - reported >= PROGRESS_STEP || scan.points.len() > checked_points {
-                    checked_points = scan.points.len();
-                    progress(f.offset - reported);
-                    reported = f.offset;
-                    let cost = (scan.observations.len() + scan.errors.len()) as u64
-                        * BYTES_PER_OBSERVATION
-                        + scan.points.len() as u64 * BYTES_PER_POINT;
-                    if !budget.take(cost - accounted) {
-                        diags.list.push(Diagnostic {
-                            file: file.clone(),
-                            severity: Severity::Error,
-                            record: Some(f.record),
-                            offset: Some(f.offset),
-                            message: format!(
-                                "memory budget of {} MB reached (--max-memory): stopped reading this file here; the analysis uses what came before and is partial",
-                                budget.limit >> 20
-                            ),
-                        });
-                        break;
-                    }
-                    if !Addr::has_room() {
-                        diags
-                            .list
-                            .push(too_many_addresses(&file, f.record, Some(f.offset)));
-                        break;
-                    }
-                    accounted = cost;
+            if let Some(ahead) = ahead {
+                if cap.reordering().is_some() {
+                    ahead.store(true, Ordering::Relaxed);
                 }
-                let link = LinkLayer::from_linktype(f.link_type);
-                let (ifindex, outcome) = super::decode(link, f.data, protocols);
-                let key = (f.interface, ifindex);
-                let idx = match last_key {
-                    Some((k, i)) if k == key => i,
-                    _ => {
-                        let n = scan.points.len();
-                        let i = *keys.entry(key).or_insert(n);
-                        if i == n {
-                            scan.points.push(empty_point(
-                                file.clone(),
-                                link_type_name(f.link_type),
-                                1,
-                            ));
-                        }
-                        last_key = Some((key, i));
-                        i
-                    }
-                };
-                let point = &mut scan.points[idx];
-                point.packets += 1;
-                point.first_ns = Some(point.first_ns.map_or(f.ts_ns, |t| t.min(f.ts_ns)));
-                point.last_ns = Some(point.last_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
-                if !matches!(outcome, Outcome::Other)
-                    && dups.seen_again(idx as u32, f.ts_ns, identity(&outcome, f.data))
-                {
-                    point.duplicates += 1;
-                    continue;
-                }
-                let cut = matches!(outcome, Outcome::CutEcho(_));
-                match outcome {
-                    Outcome::Packet(e) | Outcome::CutEcho(e) => {
-                        match e.proto {
-                            Protocol::Icmp => point.echo_packets += 1,
-                            Protocol::Tcp => point.tcp_packets += 1,
-                            Protocol::Udp => point.udp_packets += 1,
-                        }
-                        if cut {
-                            scan.cut_headers.push(scan.observations.len() as u32);
-                        }
-                        if e.fragmented {
-                            point.fragments += 1;
-                            let key = (
-                                idx as u32,
-                                FragmentKey {
-                                    src: e.src.ip(),
-                                    dst: e.dst.ip(),
-                                    id: e.ip_id,
-                                },
-                            );
-                            *fragments.entry(key).or_default() += 1;
-                            first_fragments.push((scan.observations.len(), key));
-                        }
-                        scan.observations.push(Observation {
-                            point: idx as u32,
-                            ts_ns: f.ts_ns,
-                            record: f.record,
-                            fragments: 0,
-                            packet: e,
-                        });
-                    }
-                    Outcome::Fragment(key) => {
-                        point.fragments += 1;
-                        *fragments.entry((idx as u32, key)).or_default() += 1;
-                    }
-                    Outcome::Error(e) if protocols.contains(e.quoted.proto) => {
-                        scan.errors.push(ErrorObservation {
-                            point: idx as u32,
-                            ts_ns: f.ts_ns,
-                            kind: e.kind,
-                            code: e.code,
-                            reporter: e.reporter,
-                            quoted: e.quoted,
-                            record: f.record,
-                        })
-                    }
-                    Outcome::Error(_) | Outcome::Other => {}
-                    Outcome::TruncatedEcho => {
-                        point.echo_packets += 1;
-                        unusable
-                            .entry(Unusable::EchoHeaderCut)
-                            .or_insert((f.record, 0))
-                            .1 += 1;
-                    }
-                    Outcome::Unusable(Unusable::UnsupportedLinkType) => {
-                        *unsupported.entry(f.link_type).or_default() += 1;
-                    }
-                    Outcome::Unusable(why) => {
-                        unusable.entry(why).or_insert((f.record, 0)).1 += 1;
-                    }
+                if self.part.is_some() && ahead.load(Ordering::Relaxed) {
+                    return Ended::Abandoned;
                 }
             }
         }
     }
-    for (i, key) in first_fragments {
-        scan.observations[i].fragments = fragments.get(&key).copied().unwrap_or(1);
-    }
-    orient(&mut scan.observations);
-    if let Some(r) = cap.reordering() {
-        // The window above sees copies only in time order; files appended out of order
-        // (`mergecap -a`, `cat` of overlapping rotations) bring theirs back later.
-        out_of_order_duplicates(&mut scan);
-        // One line per file: small reorderings are normal on veth and multi-queue NICs.
-        diags.list.push(Diagnostic {
-            file: file.clone(),
-            severity: Severity::Warning,
-            record: Some(r.first_record),
-            offset: Some(r.first_offset),
-            message: format!(
-                "timestamp goes backwards by {} ns; {} record(s) out of time order in this file, by at most {} ns",
-                r.first_by_ns, r.count, r.max_by_ns
-            ),
-        });
-    }
-    if diags.unlisted > 0 {
-        let n = diags.unlisted;
-        diags.plain(
-            Severity::Warning,
-            format!("… and {n} more problems like the ones above"),
-        );
-    }
-    let mut reasons: Vec<_> = unusable.into_iter().collect();
-    reasons.sort_by_key(|(_, (first, _))| *first);
-    for (why, (first, count)) in reasons {
-        diags.plain(
-            Severity::Warning,
-            format!("{count} packet(s) not used: {why} (first at record {first})"),
-        );
-    }
-    let total: u64 = scan.points.iter().map(|p| p.packets).sum();
-    let mut lts: Vec<_> = unsupported.into_iter().collect();
-    lts.sort();
-    for (lt, count) in lts {
-        let sev = if count == total {
-            Severity::Error
-        } else {
-            Severity::Warning
+
+    /// One frame; false when reading must stop here.
+    fn frame(&mut self, f: &capture::Frame) -> bool {
+        if f.offset - self.reported >= PROGRESS_STEP || self.scan.points.len() > self.checked_points
+        {
+            self.checked_points = self.scan.points.len();
+            (self.progress)(f.offset - self.reported);
+            self.reported = f.offset;
+            let cost = (self.scan.observations.len() + self.scan.errors.len()) as u64
+                * BYTES_PER_OBSERVATION
+                + self.scan.points.len() as u64 * BYTES_PER_POINT;
+            if !self.budget.take(cost - self.accounted) {
+                self.accounted = cost;
+                if self.part.is_none() {
+                    self.diags.list.push(Diagnostic {
+                        file: self.file.clone(),
+                        severity: Severity::Error,
+                        record: Some(f.record),
+                        offset: Some(f.offset),
+                        message: format!(
+                            "memory budget of {} MB reached (--max-memory): stopped reading this file here; the analysis uses what came before and is partial",
+                            self.budget.limit >> 20
+                        ),
+                    });
+                }
+                return false;
+            }
+            self.accounted = cost;
+            if !Addr::has_room() {
+                if self.part.is_none() {
+                    self.diags
+                        .list
+                        .push(too_many_addresses(&self.file, f.record, Some(f.offset)));
+                }
+                return false;
+            }
+        }
+        let link = LinkLayer::from_linktype(f.link_type);
+        let (ifindex, outcome) = super::decode(link, f.data, self.protocols);
+        let key = (f.interface, ifindex);
+        let idx = match self.last_key {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let n = self.scan.points.len();
+                let i = *self.keys.entry(key).or_insert(n);
+                if i == n {
+                    self.scan.points.push(empty_point(
+                        self.file.clone(),
+                        link_type_name(f.link_type),
+                        1,
+                    ));
+                }
+                self.last_key = Some((key, i));
+                i
+            }
         };
-        diags.plain(
-            sev,
-            format!(
-                "link type {} is not supported: {count} packet(s) not decoded",
-                link_type_name(lt)
-            ),
-        );
+        if let Some(part) = &mut self.part {
+            let first = *part.first_ns.get_or_insert(f.ts_ns);
+            part.latest_ns = part.latest_ns.max(f.ts_ns);
+            if !matches!(outcome, Outcome::Other) && f.ts_ns <= first + DUPLICATE_WINDOW_NS {
+                part.head
+                    .push((idx as u32, f.ts_ns, identity(&outcome, f.data)));
+            }
+        }
+        let scan = &mut self.scan;
+        let point = &mut scan.points[idx];
+        point.packets += 1;
+        point.first_ns = Some(point.first_ns.map_or(f.ts_ns, |t| t.min(f.ts_ns)));
+        point.last_ns = Some(point.last_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
+        if !matches!(outcome, Outcome::Other)
+            && self
+                .dups
+                .seen_again(idx as u32, f.ts_ns, identity(&outcome, f.data))
+        {
+            point.duplicates += 1;
+            return true;
+        }
+        let cut = matches!(outcome, Outcome::CutEcho(_));
+        match outcome {
+            Outcome::Packet(e) | Outcome::CutEcho(e) => {
+                match e.proto {
+                    Protocol::Icmp => point.echo_packets += 1,
+                    Protocol::Tcp => point.tcp_packets += 1,
+                    Protocol::Udp => point.udp_packets += 1,
+                }
+                if cut {
+                    scan.cut_headers.push(scan.observations.len() as u32);
+                }
+                if e.fragmented {
+                    point.fragments += 1;
+                    let key = (
+                        idx as u32,
+                        FragmentKey {
+                            src: e.src.ip(),
+                            dst: e.dst.ip(),
+                            id: e.ip_id,
+                        },
+                    );
+                    *self.fragments.entry(key).or_default() += 1;
+                    self.first_fragments.push((scan.observations.len(), key));
+                }
+                scan.observations.push(Observation {
+                    point: idx as u32,
+                    ts_ns: f.ts_ns,
+                    record: f.record,
+                    fragments: 0,
+                    packet: e,
+                });
+            }
+            Outcome::Fragment(key) => {
+                point.fragments += 1;
+                *self.fragments.entry((idx as u32, key)).or_default() += 1;
+            }
+            Outcome::Error(e) if self.protocols.contains(e.quoted.proto) => {
+                scan.errors.push(ErrorObservation {
+                    point: idx as u32,
+                    ts_ns: f.ts_ns,
+                    kind: e.kind,
+                    code: e.code,
+                    reporter: e.reporter,
+                    quoted: e.quoted,
+                    record: f.record,
+                })
+            }
+            Outcome::Error(_) | Outcome::Other => {}
+            Outcome::TruncatedEcho => {
+                point.echo_packets += 1;
+                self.unusable
+                    .entry(Unusable::EchoHeaderCut)
+                    .or_insert((f.record, 0))
+                    .1 += 1;
+            }
+            Outcome::Unusable(Unusable::UnsupportedLinkType) => {
+                *self.unsupported.entry(f.link_type).or_default() += 1;
+            }
+            Outcome::Unusable(why) => {
+                self.unusable.entry(why).or_insert((f.record, 0)).1 += 1;
+            }
+        }
+        true
     }
-    name_points(input, &cap, &keys, &mut scan.points);
-    if scan.points.is_empty() {
-        // A capture with no packets is still a point: the report must show it saw nothing.
-        let lt = cap.interfaces().first().map_or(0, |i| i.link_type);
-        let name = input.name.clone().unwrap_or_else(|| {
-            capture::point_name(
-                &input.display(),
-                cap.interfaces().first().and_then(|i| i.name.as_deref()),
-                false,
-                0,
-            )
-        });
-        let resolution = cap.interfaces().first().map_or(1, |i| i.resolution_ns);
-        let mut point = empty_point(file, link_type_name(lt), resolution);
-        point.name = name.into();
-        scan.points.push(point);
+
+    /// The file's scan, once every frame was read: fragment counts, directions, duplicates
+    /// out of time order, the problems summed up and the points named.
+    pub(super) fn finish<S: Source>(self, cap: &Capture<S>) -> FileScan {
+        let Scanner {
+            input,
+            file,
+            mut diags,
+            mut scan,
+            keys,
+            fragments,
+            first_fragments,
+            unusable,
+            unsupported,
+            ..
+        } = self;
+        for (i, key) in first_fragments {
+            scan.observations[i].fragments = fragments.get(&key).copied().unwrap_or(1);
+        }
+        orient(&mut scan.observations);
+        if let Some(r) = cap.reordering() {
+            // The window above sees copies only in time order; files appended out of order
+            // (`mergecap -a`, `cat` of overlapping rotations) bring theirs back later.
+            out_of_order_duplicates(&mut scan);
+            // One line per file: small reorderings are normal on veth and multi-queue NICs.
+            diags.list.push(Diagnostic {
+                file: file.clone(),
+                severity: Severity::Warning,
+                record: Some(r.first_record),
+                offset: Some(r.first_offset),
+                message: format!(
+                    "timestamp goes backwards by {} ns; {} record(s) out of time order in this file, by at most {} ns",
+                    r.first_by_ns, r.count, r.max_by_ns
+                ),
+            });
+        }
+        if diags.unlisted > 0 {
+            let n = diags.unlisted;
+            diags.plain(
+                Severity::Warning,
+                format!("… and {n} more problems like the ones above"),
+            );
+        }
+        let mut reasons: Vec<_> = unusable.into_iter().collect();
+        reasons.sort_by_key(|(_, (first, _))| *first);
+        for (why, (first, count)) in reasons {
+            diags.plain(
+                Severity::Warning,
+                format!("{count} packet(s) not used: {why} (first at record {first})"),
+            );
+        }
+        let total: u64 = scan.points.iter().map(|p| p.packets).sum();
+        let mut lts: Vec<_> = unsupported.into_iter().collect();
+        lts.sort();
+        for (lt, count) in lts {
+            let sev = if count == total {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            diags.plain(
+                sev,
+                format!(
+                    "link type {} is not supported: {count} packet(s) not decoded",
+                    link_type_name(lt)
+                ),
+            );
+        }
+        name_points(input, cap, &keys, &mut scan.points);
+        if scan.points.is_empty() {
+            // A capture with no packets is still a point: the report must show it saw nothing.
+            let lt = cap.interfaces().first().map_or(0, |i| i.link_type);
+            let name = input.name.clone().unwrap_or_else(|| {
+                capture::point_name(
+                    &input.display(),
+                    cap.interfaces().first().and_then(|i| i.name.as_deref()),
+                    false,
+                    0,
+                )
+            });
+            let resolution = cap.interfaces().first().map_or(1, |i| i.resolution_ns);
+            let mut point = empty_point(file, link_type_name(lt), resolution);
+            point.name = name.into();
+            scan.points.push(point);
+        }
+        scan.diagnostics = diags.list;
+        scan
     }
-    scan.diagnostics = diags.list;
-    scan
 }
 
 /// What makes a frame the same packet as another at one point: an echo's IP and ICMP fields
@@ -614,9 +760,10 @@ fn identity(outcome: &Outcome, frame: &[u8]) -> u64 {
 /// [`identity`], within [`DUPLICATE_WINDOW_NS`]): only frames that decoded to something natcorr
 /// uses are remembered.
 #[derive(Default)]
-struct Duplicates {
+pub(super) struct Duplicates {
     recent: std::collections::VecDeque<(i64, u32, u64)>,
-    last: FxHashMap<(u32, u64), i64>,
+    /// The latest copy kept of each frame still in the window (point, identity → time).
+    pub(super) last: FxHashMap<(u32, u64), i64>,
     newest: i64,
 }
 

@@ -10,6 +10,7 @@ mod tunnel;
 
 mod file;
 pub mod parquet;
+pub mod split;
 
 #[cfg(test)]
 pub(crate) use file::empty_point;

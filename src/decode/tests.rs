@@ -621,3 +621,160 @@ fn digest_is_fnv1a_up_to_64_bytes_and_tells_every_byte_of_a_long_payload() {
         }
     }
 }
+
+/// One file read in parts on several cores, against the same file read front to back.
+mod in_parts {
+    use super::*;
+    use crate::decode::split::{self, Split};
+    use crate::model::Input;
+    use std::path::Path;
+
+    /// The file read front to back, and in parts of at least `min_part` bytes on four threads
+    /// (`None`: not read in parts), as debug text.
+    fn both(path: &Path, min_part: u64) -> (String, Option<(String, Split)>) {
+        let input = Input {
+            path: path.into(),
+            name: None,
+        };
+        let whole = read_reader(&input, std::fs::File::open(path).unwrap());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let parts = pool.install(|| {
+            split::read(
+                &input,
+                &|_| {},
+                &Budget::unlimited(),
+                Protocols::ALL,
+                min_part,
+            )
+        });
+        (
+            format!("{whole:?}"),
+            parts.map(|(scan, s)| (format!("{scan:?}"), s)),
+        )
+    }
+
+    fn write(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, bytes).unwrap();
+        f
+    }
+
+    #[test]
+    fn every_lab_capture_reads_the_same_in_parts() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let mut files: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).into_iter().flatten())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+            .collect();
+        files.sort();
+        let (mut joined, mut alone) = (0, Vec::new());
+        for path in &files {
+            let len = std::fs::metadata(path).unwrap().len();
+            for min_part in [len / 2, len / 4] {
+                let (whole, parts) = both(path, min_part);
+                let Some((parts, split)) = parts else {
+                    alone.push(format!("{} (not cut)", path.display()));
+                    continue;
+                };
+                assert_eq!(whole, parts, "{} in parts of {min_part}", path.display());
+                if split.joined == split.parts {
+                    joined += 1;
+                } else {
+                    alone.push(format!("{} ({split:?})", path.display()));
+                }
+            }
+        }
+        eprintln!("{joined} joined; read alone: {alone:#?}");
+        assert!(
+            joined > files.len(),
+            "{joined} of {} cuts joined",
+            2 * files.len()
+        );
+    }
+
+    /// `2n` echo requests 1 ms apart, all of one size: cut in two halves, the second part
+    /// begins exactly at request `n` (index). `edit` changes the frames first.
+    fn halves(n: usize, edit: impl Fn(&mut Vec<(u32, u32, Vec<u8>)>)) -> Vec<u8> {
+        let mut frames: Vec<(u32, u32, Vec<u8>)> = (0..2 * n)
+            .map(|i| {
+                let ms = i as u32;
+                (
+                    100 + ms / 1000,
+                    (ms % 1000) * 1000,
+                    ether(0x0800, &[], &v4_request(7, i as u16)),
+                )
+            })
+            .collect();
+        edit(&mut frames);
+        let refs: Vec<(u32, u32, &[u8])> =
+            frames.iter().map(|(s, u, f)| (*s, *u, &f[..])).collect();
+        pcap_of(&refs)
+    }
+
+    /// The file read in two halves, checked to read as it does whole: how many parts made the
+    /// result, and the scan.
+    fn in_halves(bytes: &[u8]) -> (usize, FileScan) {
+        let f = write(bytes);
+        let (whole, parts) = both(f.path(), bytes.len() as u64 / 2);
+        let (parts, split) = parts.expect("cut in two");
+        assert_eq!(whole, parts);
+        assert_eq!(split.parts, 2);
+        let scan = read_reader(
+            &Input {
+                path: f.path().into(),
+                name: None,
+            },
+            bytes,
+        );
+        (split.joined, scan)
+    }
+
+    #[test]
+    fn halves_join_when_nothing_crosses_the_cut() {
+        let (joined, scan) = in_halves(&halves(50, |_| {}));
+        assert_eq!(joined, 2);
+        assert_eq!(scan.observations.len(), 100);
+        assert_eq!(scan.observations[50].record, 51);
+    }
+
+    #[test]
+    fn a_copy_across_the_cut_is_found_by_reading_on_alone() {
+        // Request 50 is a copy of request 49, 0.1 ms later: the first frame of the second part.
+        let (joined, scan) = in_halves(&halves(50, |f| {
+            f[50] = (f[49].0, f[49].1 + 100, f[49].2.clone());
+        }));
+        assert_eq!(joined, 1);
+        assert_eq!(scan.points[0].duplicates, 1);
+    }
+
+    #[test]
+    fn time_going_back_across_the_cut_is_found_by_reading_on_alone() {
+        let (joined, scan) = in_halves(&halves(50, |f| f[50].0 -= 1));
+        assert_eq!(joined, 1);
+        assert!(scan
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("goes backwards")));
+    }
+
+    #[test]
+    fn damage_inside_the_second_part_stops_reading_there() {
+        let mut bytes = halves(50, |_| {});
+        // Request 70's captured length (each record: 16-byte header and the frame).
+        let size = (bytes.len() - 24) / 100;
+        let at = 24 + 70 * size + 8;
+        bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (joined, scan) = in_halves(&bytes);
+        assert_eq!(joined, 2);
+        assert_eq!(scan.observations.len(), 70);
+        assert!(scan
+            .diagnostics
+            .iter()
+            .any(|d| d.record == Some(71) && d.message.contains("corrupt")));
+    }
+}
