@@ -45,8 +45,12 @@ pub fn read(
     if cores < 2 || input.path.as_os_str() == "-" {
         return None;
     }
+    // Never a FIFO or a device: they cannot be read twice, nor at an offset; and opening a FIFO
+    // here would take its writer from the reading that follows. Asked before opening.
+    if !std::fs::metadata(&input.path).ok()?.is_file() {
+        return None;
+    }
     let file = File::open(&input.path).ok()?;
-    // Never a FIFO or a device: they cannot be read twice, nor at an offset.
     if !file.metadata().ok()?.is_file() {
         return None;
     }

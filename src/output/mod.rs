@@ -135,9 +135,12 @@ impl Progress {
         Progress(Some(bar))
     }
 
+    /// Counts `bytes` more read, never past the total: decompressed inputs hold more bytes than
+    /// their files, and a large file read in parts may read a part again (`decode::split`).
     pub fn inc(&self, bytes: u64) {
         if let Some(bar) = &self.0 {
-            bar.inc(bytes);
+            let total = bar.length().unwrap_or(u64::MAX);
+            bar.set_position(bar.position().saturating_add(bytes).min(total));
         }
     }
 
