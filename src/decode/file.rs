@@ -392,9 +392,8 @@ pub(super) enum Ended {
 /// parts before it exactly as one reading would have (`split`).
 #[derive(Default)]
 pub(super) struct Part {
-    /// The first and the latest timestamp of its frames.
+    /// The timestamp of its first frame (the latest is its points' latest).
     pub first_ns: Option<i64>,
-    pub latest_ns: i64,
     /// The frames checked for duplicates in its first [`DUPLICATE_WINDOW_NS`] (point, time,
     /// identity): a copy of a frame of the part before would be one of them.
     pub head: Vec<(u32, i64, u64)>,
@@ -553,12 +552,12 @@ impl<'a> Scanner<'a> {
                 i
             }
         };
+        // Frames natcorr uses are checked for copies by what makes them one packet.
+        let id = (!matches!(outcome, Outcome::Other)).then(|| identity(&outcome, f.data));
         if let Some(part) = &mut self.part {
             let first = *part.first_ns.get_or_insert(f.ts_ns);
-            part.latest_ns = part.latest_ns.max(f.ts_ns);
-            if !matches!(outcome, Outcome::Other) && f.ts_ns <= first + DUPLICATE_WINDOW_NS {
-                part.head
-                    .push((idx as u32, f.ts_ns, identity(&outcome, f.data)));
+            if let Some(id) = id.filter(|_| f.ts_ns <= first + DUPLICATE_WINDOW_NS) {
+                part.head.push((idx as u32, f.ts_ns, id));
             }
         }
         let scan = &mut self.scan;
@@ -566,11 +565,7 @@ impl<'a> Scanner<'a> {
         point.packets += 1;
         point.first_ns = Some(point.first_ns.map_or(f.ts_ns, |t| t.min(f.ts_ns)));
         point.last_ns = Some(point.last_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
-        if !matches!(outcome, Outcome::Other)
-            && self
-                .dups
-                .seen_again(idx as u32, f.ts_ns, identity(&outcome, f.data))
-        {
+        if id.is_some_and(|id| self.dups.seen_again(idx as u32, f.ts_ns, id)) {
             point.duplicates += 1;
             return true;
         }

@@ -46,19 +46,16 @@ pub fn read(
         return None;
     }
     // Never a FIFO or a device: they cannot be read twice, nor at an offset; and opening a FIFO
-    // here would take its writer from the reading that follows. Asked before opening.
-    if !std::fs::metadata(&input.path).ok()?.is_file() {
-        return None;
-    }
+    // here would take its writer from the reading that follows. Asked before opening, as is
+    // the size: a file too small for two parts is not opened twice.
+    let parts_of = |meta: std::fs::Metadata| {
+        let parts = (meta.len() / min_part.max(1)).min(cores as u64) as usize;
+        (meta.is_file() && parts >= 2).then_some(parts)
+    };
+    parts_of(std::fs::metadata(&input.path).ok()?)?;
     let file = File::open(&input.path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
+    let parts = parts_of(file.metadata().ok()?)?;
     let layout = Layout::of(&file)?;
-    let parts = (layout.file_len() / min_part.max(1)).min(cores as u64) as usize;
-    if parts < 2 {
-        return None;
-    }
     let mut starts = vec![layout.first_record()];
     for k in 1..parts {
         let at = layout.resync(&file, k as u64 * layout.file_len() / parts as u64)?;
@@ -151,7 +148,7 @@ fn plan<S: Source>(first: &Scanner, cap: &Capture<S>, rest: &[Ahead]) -> Option<
     }
     let mut at = cap.stopped_at()?;
     let mut records_before = cap.records();
-    let mut latest = first.scan.points.iter().filter_map(|p| p.last_ns).max()?;
+    let mut latest = latest_ns(first)?;
     let mut tail: FxHashMap<(u32, u64), i64> = first.dups.last.clone();
     let mut keys: FxHashMap<PointKey, u32> =
         first.keys.iter().map(|(&k, &i)| (k, i as u32)).collect();
@@ -179,7 +176,7 @@ fn plan<S: Source>(first: &Scanner, cap: &Capture<S>, rest: &[Ahead]) -> Option<
         if copy_across {
             return None;
         }
-        let (stopped_at, latest_ns) = (a.cap.stopped_at(), part.latest_ns);
+        let (stopped_at, part_latest) = (a.cap.stopped_at(), latest_ns(&a.scanner)?);
         tail = a
             .scanner
             .dups
@@ -192,15 +189,20 @@ fn plan<S: Source>(first: &Scanner, cap: &Capture<S>, rest: &[Ahead]) -> Option<
             records_before,
         });
         records_before += a.cap.records();
-        latest = latest_ns;
+        latest = part_latest;
         match stopped_at {
             // The next part's first frames are checked against this part's last ones alone.
-            Some(_) if latest_ns - first_ns <= DUPLICATE_WINDOW_NS => return None,
+            Some(_) if part_latest - first_ns <= DUPLICATE_WINDOW_NS => return None,
             Some(x) => at = x,
             None => break,
         }
     }
     Some(steps)
+}
+
+/// The latest timestamp a scanner read (its last frame's, where time never went back).
+fn latest_ns(scanner: &Scanner) -> Option<i64> {
+    scanner.scan.points.iter().filter_map(|p| p.last_ns).max()
 }
 
 /// A scanner's point keys in the order of its points.
