@@ -3,8 +3,9 @@
 //! headers ([`capture::Layout`]) and is read ahead, in parallel with the first, by a scanner
 //! of its own. A part is joined only when the result is what reading the file front to back
 //! gives: it begins exactly where the part before it stopped (so its records are the file's
-//! records, whatever the search guessed), no timestamp goes backwards in it or across its start
-//! (the warning about reordering and the search for late copies need the whole file), and none
+//! records, whatever the search guessed), no timestamp goes backwards across its start (records
+//! out of order inside a part are counted there and summed into the file's warning; the search
+//! for late copies then runs over the joined observations, as for a file read whole), and none
 //! of its first frames repeats a frame the part before it ended with (a duplicate across the
 //! cut). Otherwise, or when a part meets the memory budget, the first part reads on alone to
 //! the end, as if the file had never been cut: splitting changes the time it takes, never the
@@ -12,7 +13,7 @@
 
 use super::file::{Ended, FileScan, Part, PointKey, Scanner, MAX_LISTED};
 use super::{Budget, Progress};
-use crate::capture::{self, Capture, Layout, Source};
+use crate::capture::{self, Capture, Layout, Reordering, Source};
 use crate::model::{Input, Protocols, DUPLICATE_WINDOW_NS};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -102,24 +103,30 @@ pub fn read(
         .then(|| plan(&scanner, &cap, &rest))
         .flatten();
     let mut rest = rest.into_iter();
-    match plan {
-        Some(steps) => {
+    let reordering = match plan {
+        Some((steps, reordering)) => {
             for (step, part) in steps.iter().zip(rest.by_ref()) {
                 absorb(&mut scanner, part.scanner, step);
                 joined += 1;
             }
+            reordering
         }
-        None if cap.stopped_at().is_some() => {
-            cap.resume();
-            scanner.run(&mut cap, None);
+        None => {
+            if cap.stopped_at().is_some() {
+                cap.resume();
+                scanner.run(&mut cap, None);
+            }
+            cap.reordering().cloned()
         }
-        None => {}
-    }
+    };
     // Parts read for nothing: what they counted against the budget is free again.
     for part in rest {
         budget.give_back(part.scanner.accounted);
     }
-    Some((scanner.finish(&cap), Split { parts, joined }))
+    Some((
+        scanner.finish(&cap, reordering.as_ref()),
+        Split { parts, joined },
+    ))
 }
 
 /// A part read ahead: where it began, its scanner and reader, and how it ended.
@@ -142,10 +149,12 @@ struct Step {
 /// seen the same (see the module's documentation). After a part the file ended in, or where a
 /// problem stopped reading, the rest are not used, as one reading would not have used them.
 /// `None` when a part cannot be joined: the first part then reads on alone.
-fn plan<S: Source>(first: &Scanner, cap: &Capture<S>, rest: &[Ahead]) -> Option<Vec<Step>> {
-    if cap.reordering().is_some() {
-        return None;
-    }
+fn plan<S: Source>(
+    first: &Scanner,
+    cap: &Capture<S>,
+    rest: &[Ahead],
+) -> Option<(Vec<Step>, Option<Reordering>)> {
+    let mut reordering = cap.reordering().cloned();
     let mut at = cap.stopped_at()?;
     let mut records_before = cap.records();
     let mut latest = latest_ns(first)?;
@@ -155,12 +164,27 @@ fn plan<S: Source>(first: &Scanner, cap: &Capture<S>, rest: &[Ahead]) -> Option<
     let mut steps = Vec::new();
     for a in rest {
         let part = a.scanner.part.as_ref()?;
-        if a.ended != Ended::End || a.start != at || a.cap.reordering().is_some() {
+        if a.ended != Ended::End || a.start != at {
             return None;
         }
+        // Time does not go back across the cut: a record out of order inside the part is then
+        // out of order, by as much, in the whole file (the latest time before it is the part's).
         let first_ns = part.first_ns?;
         if first_ns < latest {
             return None;
+        }
+        if let Some(r) = a.cap.reordering() {
+            reordering = Some(match reordering {
+                None => Reordering {
+                    first_record: r.first_record + records_before,
+                    ..r.clone()
+                },
+                Some(before) => Reordering {
+                    count: before.count + r.count,
+                    max_by_ns: before.max_by_ns.max(r.max_by_ns),
+                    ..before
+                },
+            });
         }
         let points: Vec<u32> = local_keys(&a.scanner)
             .into_iter()
@@ -197,7 +221,7 @@ fn plan<S: Source>(first: &Scanner, cap: &Capture<S>, rest: &[Ahead]) -> Option<
             None => break,
         }
     }
-    Some(steps)
+    Some((steps, reordering))
 }
 
 /// The latest timestamp a scanner read (its last frame's, where time never went back).

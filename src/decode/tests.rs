@@ -763,6 +763,39 @@ mod in_parts {
     }
 
     #[test]
+    fn time_going_back_inside_each_part_is_summed_where_they_join() {
+        // Requests 20 and 21 swap their times, and 70 and 71: one record out of order in each
+        // half, none across the cut.
+        let (joined, scan) = in_halves(&halves(50, |f| {
+            for i in [20, 70] {
+                let (a, b) = ((f[i].0, f[i].1), (f[i + 1].0, f[i + 1].1));
+                (f[i].0, f[i].1, f[i + 1].0, f[i + 1].1) = (b.0, b.1, a.0, a.1);
+            }
+        }));
+        assert_eq!(joined, 2);
+        let warned: Vec<_> = scan
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains("goes backwards"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(warned[0].record, Some(22));
+        assert!(warned[0].message.contains("2 record(s) out of time order"));
+    }
+
+    #[test]
+    fn a_late_copy_in_the_second_part_of_a_frame_in_the_first_is_found_where_they_join() {
+        // Request 70 is a copy of request 30, 0.1 ms after it: out of time order, in the other
+        // half, and far from the cut.
+        let (joined, scan) = in_halves(&halves(50, |f| {
+            f[70] = (f[30].0, f[30].1 + 100, f[30].2.clone());
+        }));
+        assert_eq!(joined, 2);
+        assert_eq!(scan.points[0].duplicates, 1);
+        assert_eq!(scan.observations.len(), 99);
+    }
+
+    #[test]
     fn damage_inside_the_second_part_stops_reading_there() {
         let mut bytes = halves(50, |_| {});
         // Request 70's captured length (each record: 16-byte header and the frame).
