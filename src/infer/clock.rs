@@ -266,26 +266,39 @@ pub fn estimate(
             if req.iter().all(|&o| file(o) == file(req[0])) {
                 continue;
             }
-            let reply_at: HashMap<PointId, &Observation> = rep
+            // The reply's time at each point, sorted by point (a journey holds one observation
+            // per point): inline up to 8 points, a binary search for one seen at thousands.
+            let mut reply: smallvec::SmallVec<[(PointId, i64); 8]> = rep
                 .iter()
-                .map(|&o| (obs[o as usize].point, &obs[o as usize]))
+                .map(|&o| (obs[o as usize].point, obs[o as usize].ts_ns))
                 .collect();
+            reply.sort_unstable();
+            let reply_at = |p: PointId| {
+                reply
+                    .binary_search_by_key(&p, |&(q, _)| q)
+                    .ok()
+                    .map(|k| reply[k].1)
+            };
+            // Only pairs from the lower point to the higher are read (see below).
             let mut pair = |a: u32, b: u32| {
                 let (oa, ob) = (&obs[a as usize], &obs[b as usize]);
+                debug_assert!(oa.point < ob.point);
                 if file_of[oa.point as usize] == file_of[ob.point as usize] {
                     return;
                 }
-                if let (Some(ra), Some(rb)) = (reply_at.get(&oa.point), reply_at.get(&ob.point)) {
+                if let (Some(ra), Some(rb)) = (reply_at(oa.point), reply_at(ob.point)) {
                     pairs
                         .entry((oa.point, ob.point))
                         .or_default()
-                        .push((oa.ts_ns, ob.ts_ns, rb.ts_ns, ra.ts_ns));
+                        .push((oa.ts_ns, ob.ts_ns, rb, ra));
                 }
             };
             if req.len() <= ALL_PAIRS_MAX_POINTS {
                 for &a in req.iter() {
                     for &b in req.iter() {
-                        pair(a, b);
+                        if obs[a as usize].point < obs[b as usize].point {
+                            pair(a, b);
+                        }
                     }
                 }
             } else {
@@ -319,9 +332,6 @@ pub fn estimate(
     let mut links: HashMap<(usize, usize), Vec<Link>> = HashMap::default();
     let mut impossible_pairs = vec![0u32; file_names.len()];
     for ((a, b), ex) in &pairs {
-        if a > b {
-            continue;
-        }
         let tick = crate::model::tick(&points[*a as usize], &points[*b as usize]);
         let link = Link::from_exchanges(ex, tick);
         let (fa, fb) = (file_of[*a as usize], file_of[*b as usize]);
