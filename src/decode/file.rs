@@ -949,26 +949,35 @@ fn repeats<T: Sync, K: Ord + std::hash::Hash>(
         .collect();
     order.par_sort_unstable();
     let mut dropped = vec![false; items.len()];
-    let mut run: Vec<usize> = Vec::new();
-    for same_hash in order.chunk_by(|a, b| a.0 == b.0) {
-        run.clear();
-        run.extend(same_hash.iter().map(|&(_, _, i)| i as usize));
-        let first = key(&items[run[0]]);
-        if run[1..].iter().any(|&i| key(&items[i]) != first) {
-            // Stable: equal keys stay in (time, position) order.
-            run.sort_by_key(|&i| key(&items[i]));
-        }
+    // Each item within the window of the last kept one before it (the run in time order).
+    let mut window = |run: &mut dyn Iterator<Item = usize>| {
         let mut kept: Option<usize> = None;
-        for &i in &run {
+        for i in run {
             match kept {
-                Some(k)
-                    if key(&items[k]) == key(&items[i])
-                        && ts(&items[i]).saturating_sub(ts(&items[k])) <= DUPLICATE_WINDOW_NS =>
-                {
+                Some(k) if ts(&items[i]).saturating_sub(ts(&items[k])) <= DUPLICATE_WINDOW_NS => {
                     dropped[i] = true
                 }
                 _ => kept = Some(i),
             }
+        }
+    };
+    for same_hash in order.chunk_by(|a, b| a.0 == b.0) {
+        if same_hash.len() == 1 {
+            continue;
+        }
+        // Keys built once per item, and only where a hash is shared.
+        let mut keyed: Vec<(K, usize)> = same_hash
+            .iter()
+            .map(|&(_, _, i)| (key(&items[i as usize]), i as usize))
+            .collect();
+        if keyed.windows(2).all(|w| w[0].0 == w[1].0) {
+            window(&mut keyed.into_iter().map(|(_, i)| i));
+            continue;
+        }
+        // Stable: equal keys stay in (time, position) order.
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        for same_key in keyed.chunk_by(|a, b| a.0 == b.0) {
+            window(&mut same_key.iter().map(|&(_, i)| i));
         }
     }
     dropped
