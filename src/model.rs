@@ -487,17 +487,44 @@ pub struct ErrorFinding {
     pub first_ns: i64,
 }
 
-/// A TCP reset of a flow: who it claims to come from, and the points that saw it.
-#[derive(Clone, Debug, Serialize)]
+/// A TCP reset of a flow: who it claims to come from, and the points that saw it. Serialized
+/// as `dir`, `points`, `sent_by` (the sentence [`SentBy`] displays) and `first_ns`.
+#[derive(Clone, Debug)]
 pub struct ResetFinding {
     /// `request`: from the initiator's side; `reply`: from the responder's side.
     pub dir: Direction,
-    /// Points that saw it, in the order it crossed them.
-    pub points: Vec<Name>,
-    /// Where it came from (written as the sentence [`SentBy`] displays).
-    #[serde(serialize_with = "as_text")]
-    pub sent_by: SentBy,
+    /// Where it was seen and what sent it, shared by the flow's resets seen at the same points
+    /// (a storm of resets, from a scan or a firewall refusing a flood, makes one finding each).
+    pub place: std::sync::Arc<ResetPlace>,
     pub first_ns: i64,
+}
+
+/// The points that saw a reset, in the order it crossed them, and what sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResetPlace {
+    pub points: Vec<Name>,
+    pub sent_by: SentBy,
+}
+
+impl ResetFinding {
+    pub fn points(&self) -> &[Name] {
+        &self.place.points
+    }
+    pub fn sent_by(&self) -> &SentBy {
+        &self.place.sent_by
+    }
+}
+
+impl Serialize for ResetFinding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut r = s.serialize_struct("ResetFinding", 4)?;
+        r.serialize_field("dir", &self.dir)?;
+        r.serialize_field("points", &self.place.points)?;
+        r.serialize_field("sent_by", &format_args!("{}", self.place.sent_by))?;
+        r.serialize_field("first_ns", &self.first_ns)?;
+        r.end()
+    }
 }
 
 /// What sent a TCP reset, as far as the points tell.

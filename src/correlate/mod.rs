@@ -179,7 +179,9 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
 
     // Flows: one per set of joined local flows.
     let mut by_root: HashMap<u32, usize> = HashMap::default();
-    let mut flows: Vec<FlowObs> = Vec::new();
+    // Sized once: the spare half of a vector grown by doubling was part of the peak of memory.
+    let roots = (0..local.len() as u32).filter(|&i| uf.find(i) == i).count();
+    let mut flows: Vec<FlowObs> = Vec::with_capacity(roots);
     let flow_of_lf: Vec<usize> = (0..local.len() as u32)
         .map(|i| {
             let root = uf.find(i);
@@ -217,26 +219,44 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
         .map(|(i, g)| (g.iter().copied().min().unwrap_or(0), i as u32))
         .collect();
     order.par_sort_unstable();
-    for (g, &clean) in order
-        .iter()
-        .map(|&(_, i)| (&groups[i as usize], &clean[i as usize]))
-    {
+    // Each flow's lists sized before they fill (grown one push at a time, their spare capacity
+    // was a sixth of the peak of memory): a group of one flow that names one packet per point
+    // is one journey; any other gives at most one journey per observation.
+    let mut want: Vec<[usize; 2]> = vec![[0, 0]; flows.len()];
+    for (g, &clean) in groups.iter().zip(&clean) {
+        let d = obs[g[0] as usize].dir as usize;
+        let f = flow_of(g[0]);
+        if g.len() == 1 || (clean && g.iter().all(|&o| flow_of(o) == f)) {
+            want[f][d] += 1;
+        } else {
+            for &o in g {
+                want[flow_of(o)][d] += 1;
+            }
+        }
+    }
+    for (f, [requests, replies]) in flows.iter_mut().zip(want) {
+        f.requests.reserve_exact(requests);
+        f.replies.reserve_exact(replies);
+    }
+    let mut groups = groups;
+    for &(_, i) in &order {
+        let g = std::mem::take(&mut groups[i as usize]);
         let f = flow_of(g[0]);
         if g.iter().all(|&o| flow_of(o) == f) {
-            if clean {
+            if clean[i as usize] {
                 let list = match obs[g[0] as usize].dir {
                     Direction::Request => &mut flows[f].requests,
                     Direction::Reply => &mut flows[f].replies,
                 };
-                list.push(g.clone());
+                list.push(g);
             } else {
-                push(&mut flows, f, g, &mut ambiguous);
+                push(&mut flows, f, &g, &mut ambiguous);
             }
             continue;
         }
         let mut slot: HashMap<usize, usize> = HashMap::default();
         let mut part: Vec<(usize, Journey)> = Vec::new();
-        for &o in g {
+        for &o in &g {
             let f = flow_of(o);
             let k = *slot.entry(f).or_insert_with(|| {
                 part.push((f, Journey::new()));
@@ -248,6 +268,9 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
             push(&mut flows, f, &members, &mut ambiguous);
         }
     }
+    // The groups now live on in the flows' journeys: freed before the flows are split and
+    // sorted (held to the end, they were the peak of memory).
+    drop((groups, clean, order, flow_of_lf, obs_lf, by_root));
 
     let mut notes = Vec::new();
     if ambiguous > 0 {

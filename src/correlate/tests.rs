@@ -473,29 +473,26 @@ pub(crate) fn seg(
     o
 }
 
+/// A TCP connection's SYN from `c` to `s` seen at points 0, 1 and 2, 1 ms apart, ending 8 ms
+/// before time 0: it ties the three points' views together.
+pub(crate) fn syn_at_three_points(c: (&str, u16), s: (&str, u16)) -> Vec<Observation> {
+    (0..3)
+        .map(|p| {
+            let syn = Some(crate::model::tcp_flag::SYN);
+            seg(p, i64::from(p) - 10, Direction::Request, c, s, 999, syn, 1)
+        })
+        .collect()
+}
+
 /// A TCP connection's SYN seen at points 0, 1 and 2, then a segment lost between points 1 and
 /// 2 and its retransmission 200 ms later, which reaches point 2.
 pub(crate) fn lost_and_sent_again() -> Vec<Observation> {
-    use crate::model::tcp_flag::{ACK, SYN};
     let (c, s) = (("10.0.0.1", 40000), ("192.0.2.9", 80));
-    // The handshake crossed every point (it ties the three points' views together)...
-    let mut v: Vec<Observation> = (0..3)
-        .map(|p| {
-            seg(
-                p,
-                i64::from(p) - 10,
-                Direction::Request,
-                c,
-                s,
-                999,
-                Some(SYN),
-                1,
-            )
-        })
-        .collect();
-    // ...then the original crosses 0 and 1 and is lost before 2; the copy reaches 2.
+    let mut v = syn_at_three_points(c, s);
+    // The original crosses 0 and 1 and is lost before 2; the copy reaches 2.
     for (p, t) in [(0, 0), (1, 1), (0, 200), (1, 201), (2, 202)] {
-        v.push(seg(p, t, Direction::Request, c, s, 1000, Some(ACK), 7));
+        let ack = Some(crate::model::tcp_flag::ACK);
+        v.push(seg(p, t, Direction::Request, c, s, 1000, ack, 7));
     }
     v
 }

@@ -1,9 +1,12 @@
 //! What a person asks first of a TCP connection: how long the handshake took at each point,
 //! which segments were sent again, and where a reset came from.
 
-use crate::correlate::FlowObs;
-use crate::model::{tcp_flag, Direction, Name, Observation, Point, PointId, ResetFinding, SentBy};
+use crate::correlate::{FlowObs, Journey};
+use crate::model::{
+    tcp_flag, Direction, Name, Observation, Point, PointId, ResetFinding, ResetPlace, SentBy,
+};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::sync::Arc;
 
 /// One point's view of a TCP connection.
 #[derive(Debug, Default)]
@@ -68,19 +71,20 @@ pub fn resets(
         .iter()
         .map(|&p| points[p as usize].name.clone())
         .collect();
-    let mut out = Vec::new();
+    let is_reset = |j: &&Journey| obs[j[0] as usize].has_flags(tcp_flag::RST);
+    let count = f.requests.iter().chain(&f.replies).filter(is_reset).count();
+    // A storm of resets (a scan, a firewall refusing a flood) makes one finding each: sized
+    // once, and the resets seen at the same points share one place.
+    let mut out = Vec::with_capacity(count);
+    let mut seen: Vec<usize> = Vec::with_capacity(path.len());
+    let mut last: Option<(Direction, Vec<usize>, Arc<ResetPlace>)> = None;
     for (dir, journeys) in [
         (Direction::Request, &f.requests),
         (Direction::Reply, &f.replies),
     ] {
-        for j in journeys {
-            if !obs[j[0] as usize].has_flags(tcp_flag::RST) {
-                continue;
-            }
-            let mut seen: Vec<usize> = j
-                .iter()
-                .filter_map(|&o| pos(obs[o as usize].point))
-                .collect();
+        for j in journeys.iter().filter(is_reset) {
+            seen.clear();
+            seen.extend(j.iter().filter_map(|&o| pos(obs[o as usize].point)));
             seen.sort_unstable();
             if seen.is_empty() {
                 continue;
@@ -89,10 +93,20 @@ pub fn resets(
             if dir == Direction::Reply {
                 seen.reverse();
             }
+            let place = match &last {
+                Some((d, at, place)) if *d == dir && *at == seen => place.clone(),
+                _ => {
+                    let place = Arc::new(ResetPlace {
+                        points: seen.iter().map(|&i| names[i].clone()).collect(),
+                        sent_by: sent_by(dir, &names, seen[0]),
+                    });
+                    last = Some((dir, seen.clone(), place.clone()));
+                    place
+                }
+            };
             out.push(ResetFinding {
                 dir,
-                points: seen.iter().map(|&i| names[i].clone()).collect(),
-                sent_by: sent_by(dir, &names, seen[0]),
+                place,
                 first_ns: j.iter().map(|&o| obs[o as usize].ts_ns).min().unwrap_or(0),
             });
         }
@@ -118,14 +132,30 @@ fn sent_by(dir: Direction, path: &[Name], first: usize) -> SentBy {
 /// a reset from the responder's side first seen at the old end came from between that end
 /// and the new point: the new point saw neither the request nor the reset.
 pub fn after_extension(f: &mut crate::model::Flow) {
+    // The resets that shared a place before share the mended one.
+    let mut last: Option<(Arc<ResetPlace>, Arc<ResetPlace>)> = None;
     for r in &mut f.resets {
+        if let Some((was, now)) = &last {
+            if Arc::ptr_eq(was, &r.place) {
+                r.place = now.clone();
+                continue;
+            }
+        }
         let Some(first) = r
-            .points
+            .points()
             .first()
             .and_then(|p| f.path.iter().position(|x| x == p))
         else {
             continue;
         };
-        r.sent_by = sent_by(r.dir, &f.path, first);
+        let sent_by = sent_by(r.dir, &f.path, first);
+        if sent_by != *r.sent_by() {
+            let was = r.place.clone();
+            r.place = Arc::new(ResetPlace {
+                points: r.place.points.clone(),
+                sent_by,
+            });
+            last = Some((was, r.place.clone()));
+        }
     }
 }

@@ -636,3 +636,63 @@ fn a_retransmission_is_counted_where_it_was_seen_and_the_original_lost_on_its_ho
     assert_eq!(f.hops[0].lost.request, 0);
     assert_eq!(f.requests, 3);
 }
+
+#[test]
+fn resets_seen_at_the_same_points_share_one_place_and_serialize_in_full() {
+    use crate::correlate::tests::{seg, syn_at_three_points};
+    use crate::model::tcp_flag::{ACK, RST};
+    let (c, s) = (("10.0.0.1", 40000), ("192.0.2.9", 80));
+    let mut obs = syn_at_three_points(c, s);
+    // Three resets from the responder's side cross every point (2, 1, 0); a fourth is seen
+    // at point 0 alone: something between 0 and 1 sent it.
+    for k in 0..3u32 {
+        for p in (0..3).rev() {
+            let t = 100 * i64::from(k) + 2 - i64::from(p);
+            obs.push(seg(
+                p,
+                t,
+                Direction::Reply,
+                s,
+                c,
+                5000 + k,
+                Some(RST | ACK),
+                2,
+            ));
+        }
+    }
+    obs.push(seg(
+        0,
+        900,
+        Direction::Reply,
+        s,
+        c,
+        6000,
+        Some(RST | ACK),
+        2,
+    ));
+    let pts = points(&[("a", 1000), ("b", 1000), ("c", 1000)], &obs);
+    let corr = crate::correlate::correlate(&obs, &[]);
+    crate::correlate::number(&mut obs, &corr);
+    let (flows, _) = infer(&pts, &obs, &[], &corr);
+    assert_eq!(flows.len(), 1, "{flows:#?}");
+    let r = &flows[0].resets;
+    assert_eq!(r.len(), 4, "{r:#?}");
+    for x in &r[..3] {
+        assert_eq!(x.points(), ["c", "b", "a"]);
+        assert_eq!(x.sent_by().to_string(), "the responder's side (beyond c)");
+        assert!(
+            std::sync::Arc::ptr_eq(&x.place, &r[0].place),
+            "one place for all three"
+        );
+    }
+    assert_eq!(r[3].points(), ["a"]);
+    assert_eq!(r[3].sent_by().to_string(), "something between a and b");
+    assert!(!std::sync::Arc::ptr_eq(&r[3].place, &r[0].place));
+    assert_eq!(
+        serde_json::to_string(&r[3]).unwrap(),
+        format!(
+            r#"{{"dir":"reply","points":["a"],"sent_by":"something between a and b","first_ns":{}}}"#,
+            r[3].first_ns
+        )
+    );
+}

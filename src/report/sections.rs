@@ -404,8 +404,8 @@ pub fn tcp_lines(f: &Flow) -> Vec<String> {
             } else {
                 "responder"
             },
-            r.points.first().map_or("?", Name::as_str),
-            r.sent_by
+            r.points().first().map_or("?", Name::as_str),
+            r.sent_by()
         ));
     }
     out
