@@ -109,6 +109,10 @@ pub struct Decoded {
 pub struct Budget {
     limit: u64,
     used: AtomicU64,
+    /// What the parts of files read ahead of their turn hold ([`crate::decode::split`]): it
+    /// stops them, never the reading in file order, which meets the budget where one reading
+    /// front to back would.
+    ahead: AtomicU64,
 }
 
 /// What one observation costs through the whole pipeline (the observation, its sort key, its
@@ -122,6 +126,7 @@ impl Budget {
         Budget {
             limit,
             used: AtomicU64::new(0),
+            ahead: AtomicU64::new(0),
         }
     }
 
@@ -138,6 +143,31 @@ impl Budget {
     pub(crate) fn take(&self, bytes: u64) -> bool {
         let before = self.used.fetch_add(bytes, Ordering::Relaxed);
         before.saturating_add(bytes) <= self.limit
+    }
+
+    /// Accounts `bytes` more for a part read ahead; false once everything held and read ahead
+    /// passes the limit (the part then gives up).
+    pub(crate) fn take_ahead(&self, bytes: u64) -> bool {
+        let before = self.ahead.fetch_add(bytes, Ordering::Relaxed);
+        let used = self.used.load(Ordering::Relaxed);
+        used.saturating_add(before).saturating_add(bytes) <= self.limit
+    }
+
+    /// Frees `bytes` a part read ahead accounted.
+    pub(crate) fn give_back_ahead(&self, bytes: u64) {
+        self.ahead.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Parts read ahead join the reading in file order: what they accounted becomes its own,
+    /// unless that passes the limit (false: nothing changes, and the reading in file order goes
+    /// on alone, meeting the budget, if at all, where one reading front to back does).
+    pub(crate) fn join_ahead(&self, bytes: u64) -> bool {
+        if !self.take(bytes) {
+            self.give_back(bytes);
+            return false;
+        }
+        self.give_back_ahead(bytes);
+        true
     }
 }
 
@@ -508,7 +538,12 @@ impl<'a> Scanner<'a> {
             let cost = (self.scan.observations.len() + self.scan.errors.len()) as u64
                 * BYTES_PER_OBSERVATION
                 + self.scan.points.len() as u64 * BYTES_PER_POINT;
-            if !self.budget.take(cost - self.accounted) {
+            let more = cost - self.accounted;
+            let taken = match self.part {
+                Some(_) => self.budget.take_ahead(more),
+                None => self.budget.take(more),
+            };
+            if !taken {
                 self.accounted = cost;
                 if self.part.is_none() {
                     self.diags.list.push(Diagnostic {

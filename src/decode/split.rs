@@ -9,7 +9,9 @@
 //! of its first frames repeats a frame the part before it ended with (a duplicate across the
 //! cut). Otherwise, or when a part meets the memory budget, the first part reads on alone to
 //! the end, as if the file had never been cut: splitting changes the time it takes, never the
-//! result.
+//! result. Parts read ahead hold their memory apart ([`Budget::take_ahead`]): it makes them give
+//! up, never the first part, which meets the budget where one reading would; they join only
+//! when what they hold fits.
 
 use super::file::{Ended, FileScan, Part, PointKey, Scanner, MAX_LISTED};
 use super::{Budget, Progress};
@@ -101,7 +103,12 @@ pub fn read(
     let mut joined = 1;
     let plan = (ended == Ended::End && !ahead.load(Ordering::Relaxed))
         .then(|| plan(&scanner, &cap, &rest))
-        .flatten();
+        .flatten()
+        // What the parts read ahead hold joins what the first holds, within the budget.
+        .filter(|(steps, _)| {
+            let held = rest[..steps.len()].iter().map(|a| a.scanner.accounted);
+            budget.join_ahead(held.sum())
+        });
     let mut rest = rest.into_iter();
     let reordering = match plan {
         Some((steps, reordering)) => {
@@ -121,7 +128,7 @@ pub fn read(
     };
     // Parts read for nothing: what they counted against the budget is free again.
     for part in rest {
-        budget.give_back(part.scanner.accounted);
+        budget.give_back_ahead(part.scanner.accounted);
     }
     Some((
         scanner.finish(&cap, reordering.as_ref()),

@@ -735,6 +735,76 @@ mod in_parts {
     }
 
     #[test]
+    fn a_budget_met_in_parts_stops_reading_where_one_reading_does() {
+        // 200,000 requests, one reading's budget met in the second half: the parts read ahead
+        // must not make the first part meet it sooner (they used to share one account).
+        let bytes = halves(100_000, |_| {});
+        let f = write(&bytes);
+        let input = Input {
+            path: f.path().into(),
+            name: None,
+        };
+        let limit = 150_000 * crate::decode::file::BYTES_PER_OBSERVATION;
+        let read = |budget: &Budget| {
+            crate::decode::file::read_file(&input, &|_| {}, budget, Protocols::ALL)
+        };
+        let whole = read(&Budget::new(limit));
+        let stopped = |scan: &FileScan| {
+            scan.diagnostics
+                .iter()
+                .any(|d| d.message.contains("memory budget"))
+        };
+        assert!(stopped(&whole), "{:?}", whole.diagnostics);
+        let n = whole.observations.len();
+        assert!(
+            (100_001..200_000).contains(&n),
+            "stopped in the second half: {n}"
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        // The parts race for the budget: a few readings, each the same as one reading.
+        for _ in 0..4 {
+            let budget = Budget::new(limit);
+            let (parts, split) = pool
+                .install(|| {
+                    split::read(
+                        &input,
+                        &|_| {},
+                        &budget,
+                        Protocols::ALL,
+                        bytes.len() as u64 / 2,
+                    )
+                })
+                .expect("cut in two");
+            assert_eq!(
+                split,
+                Split {
+                    parts: 2,
+                    joined: 1
+                }
+            );
+            assert_eq!(format!("{whole:?}"), format!("{parts:?}"));
+            // Read again with room for the whole file: the parts join.
+            let roomy = Budget::new(u64::MAX / 2);
+            let (all, split) = pool
+                .install(|| {
+                    split::read(
+                        &input,
+                        &|_| {},
+                        &roomy,
+                        Protocols::ALL,
+                        bytes.len() as u64 / 2,
+                    )
+                })
+                .expect("cut in two");
+            assert_eq!(split.joined, 2);
+            assert_eq!(all.observations.len(), 200_000);
+        }
+    }
+
+    #[test]
     fn halves_join_when_nothing_crosses_the_cut() {
         let (joined, scan) = in_halves(&halves(50, |_| {}));
         assert_eq!(joined, 2);
