@@ -221,6 +221,17 @@ impl<S: Source> Capture<S> {
         }
     }
 
+    /// What this reading declared: the pcapng section headers it framed (0 for classic pcap)
+    /// and the interfaces it knows. A part of a file read in parts joins only when this is
+    /// what its [`Layout`] expects: nothing declared beyond the file's head.
+    pub fn declared(&self) -> (u32, usize) {
+        let sections = match &self.inner {
+            Inner::Pcap(_) => 0,
+            Inner::PcapNg(f) => f.sections(),
+        };
+        (sections, self.interfaces.len())
+    }
+
     /// Interfaces declared so far (pcapng declares them as it goes).
     pub fn interfaces(&self) -> &[Interface] {
         &self.interfaces

@@ -7,15 +7,15 @@ use super::window::Source;
 use super::{Interface, Problem, Record, Step, MAX_CAPLEN};
 use pcap_file::pcapng::{Block, PcapNgParser};
 
-const SHB: u32 = 0x0A0D_0D0A;
-const IDB: u32 = 1;
-const PB: u32 = 2;
-const SPB: u32 = 3;
-const EPB: u32 = 6;
+pub(super) const SHB: u32 = 0x0A0D_0D0A;
+pub(super) const IDB: u32 = 1;
+pub(super) const PB: u32 = 2;
+pub(super) const SPB: u32 = 3;
+pub(super) const EPB: u32 = 6;
 /// Known block types that carry no packet: NRB, ISB, systemd journal, decryption secrets, custom.
-const KNOWN_OTHER: [u32; 6] = [4, 5, 9, 10, 0x0BAD, 0x4000_0BAD];
+pub(super) const KNOWN_OTHER: [u32; 6] = [4, 5, 9, 10, 0x0BAD, 0x4000_0BAD];
 /// A block holds at most one maximal packet plus generous room for options.
-const MAX_BLOCK: usize = MAX_CAPLEN as usize + 65_536;
+pub(super) const MAX_BLOCK: usize = MAX_CAPLEN as usize + 65_536;
 
 pub struct PcapNgFramer {
     parser: Option<PcapNgParser>,
@@ -24,6 +24,9 @@ pub struct PcapNgFramer {
     base: u32,
     /// Interfaces declared in this section.
     local: u32,
+    /// Section header blocks framed (a file read in parts checks that its structure is the
+    /// head's throughout: see [`super::split`]).
+    sections: u32,
     block: u64,
     /// Timestamp of the previous packet, for simple packet blocks (which have none).
     last_ts: i64,
@@ -48,6 +51,7 @@ impl PcapNgFramer {
             big_endian: false,
             base: 0,
             local: 0,
+            sections: 0,
             block: 0,
             last_ts: i64::MIN,
             done: false,
@@ -56,6 +60,24 @@ impl PcapNgFramer {
             warned_timestamp: false,
             own_clocks: Vec::new(),
         }
+    }
+
+    /// Section header blocks framed so far.
+    pub fn sections(&self) -> u32 {
+        self.sections
+    }
+
+    /// Whether this section is big-endian.
+    pub fn big_endian(&self) -> bool {
+        self.big_endian
+    }
+
+    /// After the file's head (its section header and interfaces) was framed from a copy: goes
+    /// on as if from the start of a part, blocks and sections counted from there.
+    pub fn restart(&mut self) {
+        self.block = 0;
+        self.sections = 0;
+        self.done = false;
     }
 
     pub fn next<S: Source>(&mut self, w: &mut S, interfaces: &mut Vec<Interface>) -> Step {
@@ -211,6 +233,7 @@ impl PcapNgFramer {
             return match PcapNgParser::new(&cleaned) {
                 Ok((_, parser)) => {
                     self.parser = Some(parser);
+                    self.sections += 1;
                     self.base = interfaces.len() as u32;
                     self.local = 0;
                     Step::Skip(extent, note)

@@ -1,13 +1,14 @@
-//! One large classic pcap file read on several cores. The file is cut into parts at byte
-//! offsets; every part after the first finds its first record by resynchronizing on record
-//! headers ([`capture::Layout`]) and is read ahead, in parallel with the first, by a scanner
+//! One large classic pcap file, or pcapng file of one interface, read on several cores. The
+//! file is cut into parts at byte offsets; every part after the first finds its first record by
+//! resynchronizing on record headers or blocks ([`capture::Layout`]) and is read ahead, in parallel with the first, by a scanner
 //! of its own. A part is joined only when the result is what reading the file front to back
 //! gives: it begins exactly where the part before it stopped (so its records are the file's
 //! records, whatever the search guessed), no timestamp goes backwards across its start (records
 //! out of order inside a part are counted there and summed into the file's warning; the search
 //! for late copies then runs over the joined observations, as for a file read whole), and none
 //! of its first frames repeats a frame the part before it ended with (a duplicate across the
-//! cut). Otherwise, or when a part meets the memory budget, the first part reads on alone to
+//! cut), and no part declared a section or an interface beyond the file's head (pcapng).
+//! Otherwise, or when a part meets the memory budget, the first part reads on alone to
 //! the end, as if the file had never been cut: splitting changes the time it takes, never the
 //! result. Parts read ahead hold their memory apart ([`Budget::take_ahead`]): it makes them give
 //! up, never the first part, which meets the budget where one reading would; they join only
@@ -35,7 +36,8 @@ pub struct Split {
 }
 
 /// Reads `input` in parts of at least `min_part` bytes, when it is a regular file holding an
-/// uncompressed classic pcap capture large enough for two parts and there are two cores;
+/// uncompressed classic pcap capture, or pcapng capture whose head declares one interface,
+/// large enough for two parts and there are two cores;
 /// `None` (nothing read) otherwise.
 pub fn read(
     input: &Input,
@@ -101,7 +103,12 @@ pub fn read(
     );
     let (mut scanner, mut cap, ended) = first;
     let mut joined = 1;
-    let plan = (ended == Ended::End && !ahead.load(Ordering::Relaxed))
+    // Every part framed what the file's head declares, and nothing more.
+    let as_head = cap.declared() == layout.declared(true)
+        && rest
+            .iter()
+            .all(|a| a.cap.declared() == layout.declared(false));
+    let plan = (ended == Ended::End && !ahead.load(Ordering::Relaxed) && as_head)
         .then(|| plan(&scanner, &cap, &rest))
         .flatten()
         // What the parts read ahead hold joins what the first holds, within the budget.

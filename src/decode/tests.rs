@@ -466,6 +466,41 @@ fn pcap_of(frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// The frames as a little-endian pcapng: one section, one Ethernet interface, one enhanced
+/// packet block each (microseconds); a second interface is declared before frame `idb_at`,
+/// and that frame and the later ones are its packets.
+fn pcapng_of(frames: &[(u32, u32, &[u8])], idb_at: Option<usize>) -> Vec<u8> {
+    let block = |out: &mut Vec<u8>, btype: u32, body: &[u8]| {
+        let len = (12 + body.len().next_multiple_of(4)) as u32;
+        out.extend(btype.to_le_bytes());
+        out.extend(len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend(len.to_le_bytes());
+    };
+    let mut out = Vec::new();
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend([1, 0, 0, 0]);
+    shb.extend([0xff; 8]);
+    block(&mut out, 0x0a0d_0d0a, &shb);
+    let idb = [1, 0, 0, 0, 0xff, 0xff, 0, 0];
+    block(&mut out, 1, &idb);
+    for (i, (sec, usec, f)) in frames.iter().enumerate() {
+        if idb_at == Some(i) {
+            block(&mut out, 1, &idb);
+        }
+        let ts = u64::from(*sec) * 1_000_000 + u64::from(*usec);
+        let interface = u32::from(idb_at.is_some_and(|at| i >= at));
+        let mut epb = interface.to_le_bytes().to_vec();
+        for v in [(ts >> 32) as u32, ts as u32, f.len() as u32, f.len() as u32] {
+            epb.extend(v.to_le_bytes());
+        }
+        epb.extend_from_slice(f);
+        block(&mut out, 6, &epb);
+    }
+    out
+}
+
 #[test]
 fn duplicates_are_found_also_when_the_file_goes_back_in_time() {
     let (a, b) = (
@@ -801,6 +836,40 @@ mod in_parts {
                 .expect("cut in two");
             assert_eq!(split.joined, 2);
             assert_eq!(all.observations.len(), 200_000);
+        }
+    }
+
+    /// `halves(n)`'s frames as pcapng, with a second interface declared before frame
+    /// `idb_at`.
+    fn halves_ng(n: usize, idb_at: Option<usize>) -> Vec<u8> {
+        let pcap = halves(n, |_| {});
+        let mut frames = Vec::new();
+        let mut o = 24;
+        while o < pcap.len() {
+            let word = |k: usize| u32::from_le_bytes(pcap[o + k..o + k + 4].try_into().unwrap());
+            let len = word(8) as usize;
+            frames.push((word(0), word(4), &pcap[o + 16..o + 16 + len]));
+            o += 16 + len;
+        }
+        pcapng_of(&frames, idb_at)
+    }
+
+    #[test]
+    fn pcapng_halves_join_and_read_as_one_reading() {
+        let (joined, scan) = in_halves(&halves_ng(50, None));
+        assert_eq!(joined, 2);
+        assert_eq!(scan.observations.len(), 100);
+        // Blocks are records: the section header and the interface come first.
+        assert_eq!(scan.observations[50].record, 53);
+    }
+
+    #[test]
+    fn a_pcapng_interface_declared_in_either_half_is_found_by_reading_on_alone() {
+        for at in [20, 70] {
+            let (joined, scan) = in_halves(&halves_ng(50, Some(at)));
+            assert_eq!(joined, 1, "interface declared before frame {at}");
+            assert_eq!(scan.observations.len(), 100);
+            assert_eq!(scan.points.len(), 2, "{:?}", scan.diagnostics);
         }
     }
 
