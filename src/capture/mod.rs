@@ -232,6 +232,14 @@ impl<S: Source> Capture<S> {
         (sections, self.interfaces.len())
     }
 
+    /// Whether the framer gave a warning it gives once per file (pcapng).
+    pub fn warned_once(&self) -> bool {
+        match &self.inner {
+            Inner::Pcap(_) => false,
+            Inner::PcapNg(f) => f.warned_once(),
+        }
+    }
+
     /// Interfaces declared so far (pcapng declares them as it goes).
     pub fn interfaces(&self) -> &[Interface] {
         &self.interfaces

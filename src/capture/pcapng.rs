@@ -7,8 +7,8 @@ use super::window::Source;
 use super::{Interface, Problem, Record, Step, MAX_CAPLEN};
 use pcap_file::pcapng::{Block, PcapNgParser};
 
-pub(super) const SHB: u32 = 0x0A0D_0D0A;
-pub(super) const IDB: u32 = 1;
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
 pub(super) const PB: u32 = 2;
 pub(super) const SPB: u32 = 3;
 pub(super) const EPB: u32 = 6;
@@ -65,6 +65,13 @@ impl PcapNgFramer {
     /// Section header blocks framed so far.
     pub fn sections(&self) -> u32 {
         self.sections
+    }
+
+    /// Whether a warning given once per file was given (a block length not a multiple of 4, a
+    /// timestamp past 2262): a part read ahead that gave one is not joined, as one reading
+    /// would not give it twice.
+    pub fn warned_once(&self) -> bool {
+        self.warned_unaligned || self.warned_timestamp
     }
 
     /// Whether this section is big-endian.

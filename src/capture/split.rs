@@ -7,7 +7,7 @@
 //! wrong guess costs time, never a packet. A pcapng file is read in parts when its head (the
 //! blocks before its first packet) is one section with one interface: every part frames that
 //! head first, and the caller joins the parts only where none declared another section or
-//! interface ([`Capture::declared`]).
+//! interface ([`Capture::declared`]) nor gave again a warning one reading gives once.
 
 use super::pcap::{read_u32, PcapFramer};
 use super::pcapng::{PcapNgFramer, EPB, KNOWN_OTHER, MAX_BLOCK, PB, SPB};
@@ -239,8 +239,11 @@ const MAX_INTERFACE: u32 = 1024;
 
 /// Plausible pcapng blocks of the head's one section from `o`: packet blocks whose data fits,
 /// or other known blocks, never a section header or an interface (a part could not frame them
-/// as one reading does), each length bounded, a multiple of 4 and repeated in its trailer.
+/// as one reading does), each length bounded, a multiple of 4 and repeated in its trailer. The
+/// first is a packet with a timestamp (a simple packet takes the previous packet's time, which
+/// a part would not know).
 fn block_chain(be: bool, buf: &[u8], o: usize, at_end: bool) -> bool {
+    let mut first = true;
     chain(buf, o, at_end, |o| {
         let h = buf.get(o..o + 12)?;
         let btype = read_u32(&h[0..4], be);
@@ -249,6 +252,9 @@ fn block_chain(be: bool, buf: &[u8], o: usize, at_end: bool) -> bool {
             return None;
         }
         let block = buf.get(o..o + len)?;
+        if std::mem::take(&mut first) && !matches!(btype, EPB | PB) {
+            return None;
+        }
         let plausible = read_u32(&block[len - 4..], be) as usize == len
             && match btype {
                 EPB => {
@@ -403,6 +409,23 @@ mod tests {
         assert_eq!((fr.record, fr.offset, fr.link_type), (1, cut, 1));
         assert_eq!(fr.ts_ns, (1_700_000_000_000_000 + n as i64 * 1000) * 1000);
         assert_eq!(second.declared(), layout.declared(false));
+    }
+
+    #[test]
+    fn a_part_never_begins_on_a_simple_packet() {
+        // An enhanced packet, then simple packets (they take the previous packet's time).
+        let mut buf = Vec::new();
+        let mut epb = vec![0; 20];
+        epb[12] = 4;
+        epb[16] = 4;
+        epb.extend([1, 2, 3, 4]);
+        block(&mut buf, 6, &epb);
+        let spb_at = buf.len();
+        for _ in 0..CHAIN {
+            block(&mut buf, 3, &[8, 0, 0, 0, 1, 2, 3, 4]);
+        }
+        assert!(block_chain(false, &buf, 0, true));
+        assert!(!block_chain(false, &buf, spb_at, true));
     }
 
     #[test]

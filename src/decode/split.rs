@@ -1,13 +1,14 @@
 //! One large classic pcap file, or pcapng file of one interface, read on several cores. The
 //! file is cut into parts at byte offsets; every part after the first finds its first record by
-//! resynchronizing on record headers or blocks ([`capture::Layout`]) and is read ahead, in parallel with the first, by a scanner
-//! of its own. A part is joined only when the result is what reading the file front to back
+//! resynchronizing on record headers or blocks ([`capture::Layout`]) and is read ahead, in
+//! parallel with the first, by a scanner of its own. A part is joined only when the result is what reading the file front to back
 //! gives: it begins exactly where the part before it stopped (so its records are the file's
 //! records, whatever the search guessed), no timestamp goes backwards across its start (records
 //! out of order inside a part are counted there and summed into the file's warning; the search
 //! for late copies then runs over the joined observations, as for a file read whole), and none
 //! of its first frames repeats a frame the part before it ended with (a duplicate across the
-//! cut), and no part declared a section or an interface beyond the file's head (pcapng).
+//! cut), and (pcapng) no part declared a section or an interface beyond the file's head nor,
+//! after the first, gave a warning one reading gives once.
 //! Otherwise, or when a part meets the memory budget, the first part reads on alone to
 //! the end, as if the file had never been cut: splitting changes the time it takes, never the
 //! result. Parts read ahead hold their memory apart ([`Budget::take_ahead`]): it makes them give
@@ -103,11 +104,12 @@ pub fn read(
     );
     let (mut scanner, mut cap, ended) = first;
     let mut joined = 1;
-    // Every part framed what the file's head declares, and nothing more.
+    // Every part framed what the file's head declares, and nothing more; none after the first
+    // gave a warning one reading gives once.
     let as_head = cap.declared() == layout.declared(true)
         && rest
             .iter()
-            .all(|a| a.cap.declared() == layout.declared(false));
+            .all(|a| a.cap.declared() == layout.declared(false) && !a.cap.warned_once());
     let plan = (ended == Ended::End && !ahead.load(Ordering::Relaxed) && as_head)
         .then(|| plan(&scanner, &cap, &rest))
         .flatten()

@@ -468,10 +468,19 @@ fn pcap_of(frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
 
 /// The frames as a little-endian pcapng: one section, one Ethernet interface, one enhanced
 /// packet block each (microseconds); a second interface is declared before frame `idb_at`,
-/// and that frame and the later ones are its packets.
-fn pcapng_of(frames: &[(u32, u32, &[u8])], idb_at: Option<usize>) -> Vec<u8> {
-    let block = |out: &mut Vec<u8>, btype: u32, body: &[u8]| {
-        let len = (12 + body.len().next_multiple_of(4)) as u32;
+/// and that frame and the later ones are its packets; the blocks of frames `unaligned` state
+/// their length unpadded (as early writers did; such frames should be of odd length).
+fn pcapng_with(
+    frames: &[(u32, u32, &[u8])],
+    idb_at: Option<usize>,
+    unaligned: &[usize],
+) -> Vec<u8> {
+    let block = |out: &mut Vec<u8>, btype: u32, body: &[u8], unpadded: bool| {
+        let len = if unpadded {
+            12 + body.len()
+        } else {
+            12 + body.len().next_multiple_of(4)
+        } as u32;
         out.extend(btype.to_le_bytes());
         out.extend(len.to_le_bytes());
         out.extend_from_slice(body);
@@ -482,12 +491,12 @@ fn pcapng_of(frames: &[(u32, u32, &[u8])], idb_at: Option<usize>) -> Vec<u8> {
     let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
     shb.extend([1, 0, 0, 0]);
     shb.extend([0xff; 8]);
-    block(&mut out, 0x0a0d_0d0a, &shb);
+    block(&mut out, 0x0a0d_0d0a, &shb, false);
     let idb = [1, 0, 0, 0, 0xff, 0xff, 0, 0];
-    block(&mut out, 1, &idb);
+    block(&mut out, 1, &idb, false);
     for (i, (sec, usec, f)) in frames.iter().enumerate() {
         if idb_at == Some(i) {
-            block(&mut out, 1, &idb);
+            block(&mut out, 1, &idb, false);
         }
         let ts = u64::from(*sec) * 1_000_000 + u64::from(*usec);
         let interface = u32::from(idb_at.is_some_and(|at| i >= at));
@@ -496,7 +505,7 @@ fn pcapng_of(frames: &[(u32, u32, &[u8])], idb_at: Option<usize>) -> Vec<u8> {
             epb.extend(v.to_le_bytes());
         }
         epb.extend_from_slice(f);
-        block(&mut out, 6, &epb);
+        block(&mut out, 6, &epb, unaligned.contains(&i));
     }
     out
 }
@@ -842,7 +851,16 @@ mod in_parts {
     /// `halves(n)`'s frames as pcapng, with a second interface declared before frame
     /// `idb_at`.
     fn halves_ng(n: usize, idb_at: Option<usize>) -> Vec<u8> {
-        let pcap = halves(n, |_| {});
+        halves_ng_with(n, idb_at, &[])
+    }
+
+    /// [`halves_ng`], frames `unaligned` one byte longer in blocks stating their length unpadded.
+    fn halves_ng_with(n: usize, idb_at: Option<usize>, unaligned: &[usize]) -> Vec<u8> {
+        let pcap = halves(n, |f| {
+            for &i in unaligned {
+                f[i].2.push(0);
+            }
+        });
         let mut frames = Vec::new();
         let mut o = 24;
         while o < pcap.len() {
@@ -851,7 +869,7 @@ mod in_parts {
             frames.push((word(0), word(4), &pcap[o + 16..o + 16 + len]));
             o += 16 + len;
         }
-        pcapng_of(&frames, idb_at)
+        pcapng_with(&frames, idb_at, unaligned)
     }
 
     #[test]
@@ -861,6 +879,19 @@ mod in_parts {
         assert_eq!(scan.observations.len(), 100);
         // Blocks are records: the section header and the interface come first.
         assert_eq!(scan.observations[50].record, 53);
+    }
+
+    #[test]
+    fn a_warning_given_once_per_file_in_both_halves_is_given_once() {
+        let (joined, scan) = in_halves(&halves_ng_with(50, None, &[10, 80]));
+        assert_eq!(joined, 1);
+        let warned = scan
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains("not a multiple of 4"))
+            .count();
+        assert_eq!(warned, 1, "{:?}", scan.diagnostics);
+        assert_eq!(scan.observations.len(), 100);
     }
 
     #[test]
