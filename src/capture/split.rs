@@ -317,19 +317,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parts_stop_where_the_next_begins_and_number_their_records() {
-        let (f, offsets) = sample(3000);
-        let file = File::open(f.path()).unwrap();
-        let layout = Layout::of(&file).unwrap();
-        let cut = layout.resync(&file, layout.file_len() / 2).unwrap();
-        let mut first = layout.part(&file, 24, Some(cut));
+    /// The file cut in the middle and its first part read to the cut, checked to stop exactly
+    /// there (`offsets`: each record's): the cut, the frames read, the part's reader.
+    fn first_part<'a>(
+        layout: &Layout,
+        file: &'a File,
+        offsets: &[u64],
+    ) -> (u64, usize, Capture<PartWindow<'a>>) {
+        let cut = layout.resync(file, layout.file_len() / 2).unwrap();
+        let mut first = layout.part(file, layout.first_record(), Some(cut));
         let mut n = 0;
         while let Event::Frame(_) = first.next_event() {
             n += 1;
         }
         assert_eq!(first.stopped_at(), Some(cut));
         assert_eq!(offsets[n], cut);
+        (cut, n, first)
+    }
+
+    #[test]
+    fn parts_stop_where_the_next_begins_and_number_their_records() {
+        let (f, offsets) = sample(3000);
+        let file = File::open(f.path()).unwrap();
+        let layout = Layout::of(&file).unwrap();
+        let (cut, n, first) = first_part(&layout, &file, &offsets);
         assert_eq!(first.records(), n as u64);
         let mut second = layout.part(&file, cut, None);
         let Event::Frame(fr) = second.next_event() else {
@@ -388,14 +399,7 @@ mod tests {
             let next = *offsets.iter().find(|&&o| o >= from).unwrap();
             assert_eq!(layout.resync(&file, from), Some(next), "from {from}");
         }
-        let cut = layout.resync(&file, layout.file_len() / 2).unwrap();
-        let mut first = layout.part(&file, 0, Some(cut));
-        let mut n = 0;
-        while let Event::Frame(_) = first.next_event() {
-            n += 1;
-        }
-        assert_eq!(first.stopped_at(), Some(cut));
-        assert_eq!(offsets[n], cut);
+        let (cut, n, first) = first_part(&layout, &file, &offsets);
         assert_eq!(
             first.records(),
             n as u64 + 2,

@@ -179,22 +179,21 @@ pub fn correlate(obs: &[Observation], errs: &[ErrorObservation]) -> Correlation 
 
     // Flows: one per set of joined local flows.
     let mut by_root: HashMap<u32, usize> = HashMap::default();
-    // Sized once: the spare half of a vector grown by doubling was part of the peak of memory.
-    let roots = (0..local.len() as u32).filter(|&i| uf.find(i) == i).count();
-    let mut flows: Vec<FlowObs> = Vec::with_capacity(roots);
     let flow_of_lf: Vec<usize> = (0..local.len() as u32)
         .map(|i| {
-            let root = uf.find(i);
-            *by_root.entry(root).or_insert_with(|| {
-                flows.push(FlowObs {
-                    matched: Matched::Packet,
-                    local_flows: Vec::new(),
-                    requests: Vec::new(),
-                    replies: Vec::new(),
-                    notes: Vec::new(),
-                });
-                flows.len() - 1
-            })
+            let n = by_root.len();
+            *by_root.entry(uf.find(i)).or_insert(n)
+        })
+        .collect();
+    // Made once their number is known: grown by doubling, the spare half was part of the peak
+    // of memory.
+    let mut flows: Vec<FlowObs> = (0..by_root.len())
+        .map(|_| FlowObs {
+            matched: Matched::Packet,
+            local_flows: Vec::new(),
+            requests: Vec::new(),
+            replies: Vec::new(),
+            notes: Vec::new(),
         })
         .collect();
     for (i, lf) in local.iter().enumerate() {

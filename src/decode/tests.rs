@@ -744,7 +744,14 @@ mod in_parts {
     /// `2n` echo requests 1 ms apart, all of one size: cut in two halves, the second part
     /// begins exactly at request `n` (index). `edit` changes the frames first.
     fn halves(n: usize, edit: impl Fn(&mut Vec<(u32, u32, Vec<u8>)>)) -> Vec<u8> {
-        let mut frames: Vec<(u32, u32, Vec<u8>)> = (0..2 * n)
+        let mut frames = requests(2 * n);
+        edit(&mut frames);
+        pcap_of(&as_refs(&frames))
+    }
+
+    /// `n` echo requests 1 ms apart, all of one size, as (seconds, microseconds, frame).
+    fn requests(n: usize) -> Vec<(u32, u32, Vec<u8>)> {
+        (0..n)
             .map(|i| {
                 let ms = i as u32;
                 (
@@ -753,11 +760,11 @@ mod in_parts {
                     ether(0x0800, &[], &v4_request(7, i as u16)),
                 )
             })
-            .collect();
-        edit(&mut frames);
-        let refs: Vec<(u32, u32, &[u8])> =
-            frames.iter().map(|(s, u, f)| (*s, *u, &f[..])).collect();
-        pcap_of(&refs)
+            .collect()
+    }
+
+    fn as_refs(frames: &[(u32, u32, Vec<u8>)]) -> Vec<(u32, u32, &[u8])> {
+        frames.iter().map(|(s, u, f)| (*s, *u, &f[..])).collect()
     }
 
     /// The file read in two halves, checked to read as it does whole: how many parts made the
@@ -830,22 +837,22 @@ mod in_parts {
                 }
             );
             assert_eq!(format!("{whole:?}"), format!("{parts:?}"));
-            // Read again with room for the whole file: the parts join.
-            let roomy = Budget::new(u64::MAX / 2);
-            let (all, split) = pool
-                .install(|| {
-                    split::read(
-                        &input,
-                        &|_| {},
-                        &roomy,
-                        Protocols::ALL,
-                        bytes.len() as u64 / 2,
-                    )
-                })
-                .expect("cut in two");
-            assert_eq!(split.joined, 2);
-            assert_eq!(all.observations.len(), 200_000);
         }
+        // Read again with room for the whole file: the parts join.
+        let roomy = Budget::new(u64::MAX / 2);
+        let (all, split) = pool
+            .install(|| {
+                split::read(
+                    &input,
+                    &|_| {},
+                    &roomy,
+                    Protocols::ALL,
+                    bytes.len() as u64 / 2,
+                )
+            })
+            .expect("cut in two");
+        assert_eq!(split.joined, 2);
+        assert_eq!(all.observations.len(), 200_000);
     }
 
     /// `halves(n)`'s frames as pcapng, with a second interface declared before frame
@@ -856,20 +863,11 @@ mod in_parts {
 
     /// [`halves_ng`], frames `unaligned` one byte longer in blocks stating their length unpadded.
     fn halves_ng_with(n: usize, idb_at: Option<usize>, unaligned: &[usize]) -> Vec<u8> {
-        let pcap = halves(n, |f| {
-            for &i in unaligned {
-                f[i].2.push(0);
-            }
-        });
-        let mut frames = Vec::new();
-        let mut o = 24;
-        while o < pcap.len() {
-            let word = |k: usize| u32::from_le_bytes(pcap[o + k..o + k + 4].try_into().unwrap());
-            let len = word(8) as usize;
-            frames.push((word(0), word(4), &pcap[o + 16..o + 16 + len]));
-            o += 16 + len;
+        let mut frames = requests(2 * n);
+        for &i in unaligned {
+            frames[i].2.push(0);
         }
-        pcapng_with(&frames, idb_at, unaligned)
+        pcapng_with(&as_refs(&frames), idb_at, unaligned)
     }
 
     #[test]

@@ -132,7 +132,7 @@ fn sent_by(dir: Direction, path: &[Name], first: usize) -> SentBy {
 /// a reset from the responder's side first seen at the old end came from between that end
 /// and the new point: the new point saw neither the request nor the reset.
 pub fn after_extension(f: &mut crate::model::Flow) {
-    // The resets that shared a place before share the mended one.
+    // Resets that shared a place share its mended one: each place is looked at once.
     let mut last: Option<(Arc<ResetPlace>, Arc<ResetPlace>)> = None;
     for r in &mut f.resets {
         if let Some((was, now)) = &last {
@@ -141,21 +141,20 @@ pub fn after_extension(f: &mut crate::model::Flow) {
                 continue;
             }
         }
-        let Some(first) = r
+        let was = r.place.clone();
+        let first = r
             .points()
             .first()
-            .and_then(|p| f.path.iter().position(|x| x == p))
-        else {
-            continue;
-        };
-        let sent_by = sent_by(r.dir, &f.path, first);
-        if sent_by != *r.sent_by() {
-            let was = r.place.clone();
-            r.place = Arc::new(ResetPlace {
-                points: r.place.points.clone(),
-                sent_by,
-            });
-            last = Some((was, r.place.clone()));
+            .and_then(|p| f.path.iter().position(|x| x == p));
+        if let Some(first) = first {
+            let sent_by = sent_by(r.dir, &f.path, first);
+            if sent_by != *r.sent_by() {
+                r.place = Arc::new(ResetPlace {
+                    points: r.place.points.clone(),
+                    sent_by,
+                });
+            }
         }
+        last = Some((was, r.place.clone()));
     }
 }
