@@ -120,9 +120,12 @@ fn analysis(c: &mut Criterion) {
     g.bench_function("correlate", |b| {
         b.iter(|| black_box(natcorr::correlate::correlate(&obs, &[])))
     });
-    let corr = natcorr::correlate::correlate(&obs, &[]);
     g.bench_function("infer", |b| {
-        b.iter(|| black_box(natcorr::infer::infer(&points, &obs, &[], &corr)))
+        b.iter_batched(
+            || natcorr::correlate::correlate(&obs, &[]),
+            |corr| black_box(natcorr::infer::infer(&points, &obs, &[], corr)),
+            criterion::BatchSize::LargeInput,
+        )
     });
     g.bench_function("everything after reading", |b| {
         b.iter_batched(

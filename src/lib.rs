@@ -96,16 +96,16 @@ pub fn analyze_decoded(decoded: Decoded, options: &Options) -> Analysis {
     );
     lap("clock offsets");
     correlate::number(&mut observations, &correlation);
-    let flows = infer::infer_flows(&points, &observations, &errors, &correlation);
     let packets = if options.per_packet {
         correlate::packet_rows(&observations, &correlation)
     } else {
         Vec::new()
     };
     notes.extend(infer::correlation_notes(&points, &correlation));
+    // The correlation is consumed as the flows are made.
+    let flows = infer::infer_flows(&points, &observations, &errors, correlation);
     // Nothing after this reads the packets: freed before the NAT findings and the reports are
-    // made (the observations, the correlation and the flows together are the peak of memory).
-    drop(correlation);
+    // made (the observations and the flows together are the peak of memory).
     drop(observations);
     let mut nat = infer::summarize_nat(&flows);
     lap("infer");

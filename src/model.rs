@@ -9,9 +9,10 @@ use std::net::IpAddr;
 
 /// A capture point's name, shared: every flow, hop and finding that names a point holds the
 /// same allocation (with 100,000 flows, one string per mention cost about 1 KB per flow). Reads
-/// as a `str`, compares with one, and serializes as the plain string.
+/// as a `str`, compares with one, and serializes as the plain string. One pointer wide (an `Arc`
+/// of a `String`, not of a `str`): a flow names its points about fourteen times.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(std::sync::Arc<str>);
+pub struct Name(std::sync::Arc<String>);
 
 impl Name {
     pub fn as_str(&self) -> &str {
@@ -40,49 +41,49 @@ impl fmt::Display for Name {
 
 impl From<&str> for Name {
     fn from(s: &str) -> Name {
-        Name(s.into())
+        Name(std::sync::Arc::new(s.to_owned()))
     }
 }
 
 impl From<String> for Name {
     fn from(s: String) -> Name {
-        Name(s.into())
+        Name(std::sync::Arc::new(s))
     }
 }
 
 impl From<&String> for Name {
     fn from(s: &String) -> Name {
-        Name(s.as_str().into())
+        Name(std::sync::Arc::new(s.clone()))
     }
 }
 
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.0.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Name {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.0.as_str() == *other
     }
 }
 
 impl PartialEq<String> for Name {
     fn eq(&self, other: &String) -> bool {
-        *self.0 == **other
+        *self.0 == *other
     }
 }
 
 impl PartialEq<Name> for &str {
     fn eq(&self, other: &Name) -> bool {
-        *self == &*other.0
+        *self == other.0.as_str()
     }
 }
 
 impl PartialEq<Name> for String {
     fn eq(&self, other: &Name) -> bool {
-        **self == *other.0
+        *self == *other.0
     }
 }
 
@@ -673,10 +674,11 @@ pub struct Translation {
     pub replies_misaddressed: u64,
 }
 
-/// count/min/median/p95/max of a set of nanosecond durations.
+/// count/min/median/p95/max of a set of nanosecond durations. Never empty (no values: `None`),
+/// so an `Option<Stats>` takes no more room than the statistics: a flow holds about ten.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Stats {
-    pub count: u64,
+    pub count: std::num::NonZeroU64,
     pub min: i64,
     pub median: i64,
     pub p95: i64,
@@ -689,34 +691,70 @@ pub struct Latency {
     pub reply: Option<Stats>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct Lost {
     pub request: u64,
     pub reply: u64,
     /// Fragments of packets seen at both ends that did not reach the far end (requests: `to`,
     /// replies: `from`).
     pub fragments: u64,
-    /// Sequence numbers of the lost packets, in the order sent (at most [`MAX_LOST_SEQS`] each).
-    pub request_seqs: Vec<u16>,
-    pub reply_seqs: Vec<u16>,
     /// Packets missing at the far end at a moment its capture was not demonstrably running
     /// (before its first or after its last packet): maybe lost, maybe only not captured; not
     /// counted in `request`/`reply`.
     pub request_unverified: u64,
     pub reply_unverified: u64,
+    /// Sequence numbers of the lost packets, in the order sent (at most [`MAX_LOST_SEQS`] each;
+    /// requests, replies): out of line, as most hops lose nothing. Read with
+    /// [`Lost::request_seqs`] and [`Lost::reply_seqs`].
+    seqs: Option<Box<[Vec<u16>; 2]>>,
+}
+
+/// The JSON keeps the order the fields had when the lists were inline.
+impl Serialize for Lost {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Lost", 7)?;
+        st.serialize_field("request", &self.request)?;
+        st.serialize_field("reply", &self.reply)?;
+        st.serialize_field("fragments", &self.fragments)?;
+        st.serialize_field("request_seqs", self.request_seqs())?;
+        st.serialize_field("reply_seqs", self.reply_seqs())?;
+        st.serialize_field("request_unverified", &self.request_unverified)?;
+        st.serialize_field("reply_unverified", &self.reply_unverified)?;
+        st.end()
+    }
 }
 
 /// Sequence numbers of lost packets listed per hop and direction; the counts are always complete.
 pub const MAX_LOST_SEQS: usize = 100;
 
 impl Lost {
+    /// Sequence numbers of the lost requests, in the order sent (at most [`MAX_LOST_SEQS`]).
+    pub fn request_seqs(&self) -> &[u16] {
+        self.seqs.as_ref().map_or(&[], |s| &s[0])
+    }
+
+    /// Sequence numbers of the lost replies, in the order sent (at most [`MAX_LOST_SEQS`]).
+    pub fn reply_seqs(&self) -> &[u16] {
+        self.seqs.as_ref().map_or(&[], |s| &s[1])
+    }
+
+    /// The lost sequence numbers of `dir`.
+    pub fn seqs(&self, dir: Direction) -> &[u16] {
+        match dir {
+            Direction::Request => self.request_seqs(),
+            Direction::Reply => self.reply_seqs(),
+        }
+    }
+
     /// Counts a lost packet of `dir` and lists its sequence number while the list has room.
     pub fn add(&mut self, dir: Direction, seq: u16) {
-        let (count, seqs) = match dir {
-            Direction::Request => (&mut self.request, &mut self.request_seqs),
-            Direction::Reply => (&mut self.reply, &mut self.reply_seqs),
+        let (count, i) = match dir {
+            Direction::Request => (&mut self.request, 0),
+            Direction::Reply => (&mut self.reply, 1),
         };
         *count += 1;
+        let seqs = &mut self.seqs.get_or_insert_with(Default::default)[i];
         if seqs.len() < MAX_LOST_SEQS {
             seqs.push(seq);
         }
@@ -781,11 +819,11 @@ pub struct Origin {
 pub struct PathPoint {
     pub point: Name,
     /// The flow's addresses here; `None` (written `""`) at a point the flow never reached, added
-    /// to show where its packets were lost.
+    /// to show where its packets were lost. Held as [`Addr`] (a third of an `IpAddr`'s room).
     #[serde(serialize_with = "addr_or_empty")]
-    pub src: Option<IpAddr>,
+    pub src: Option<Addr>,
     #[serde(serialize_with = "addr_or_empty")]
-    pub dst: Option<IpAddr>,
+    pub dst: Option<Addr>,
     /// The echo identifiers seen here (empty for TCP and UDP); held in place up to four, without
     /// an allocation per point of every flow.
     pub ids: PointIds,
@@ -820,9 +858,9 @@ fn as_text<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, 
     s.collect_str(v)
 }
 
-fn addr_or_empty<S: serde::Serializer>(a: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+fn addr_or_empty<S: serde::Serializer>(a: &Option<Addr>, s: S) -> Result<S::Ok, S::Error> {
     match a {
-        Some(a) => s.collect_str(a),
+        Some(a) => s.collect_str(&a.ip()),
         None => s.serialize_str(""),
     }
 }

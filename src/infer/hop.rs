@@ -216,10 +216,10 @@ pub fn flow_hop(points: &[Point], obs: &[Observation], a: &Seen, b: &Seen) -> Ho
         });
     };
     if a.src != b.src {
-        add(TranslationKind::Snat, a.src, b.src);
+        add(TranslationKind::Snat, a.src.ip(), b.src.ip());
     }
     if a.dst != b.dst {
-        add(TranslationKind::Dnat, a.dst, b.dst);
+        add(TranslationKind::Dnat, a.dst.ip(), b.dst.ip());
     }
     Hop {
         from: points[a.point as usize].name.clone(),

@@ -1,6 +1,6 @@
 //! Loss: whether a capture point was there to see a packet, and flows that died inside a router.
 
-use crate::correlate::{Correlation, ErrorJourney};
+use crate::correlate::{ErrorJourney, FlowObs};
 use crate::model::{
     Direction, Flow, Hop, Latency, Lost, Matched, Observation, PathPoint, Point, PointIds,
 };
@@ -23,7 +23,7 @@ pub fn capturing(point: &Point, t: i64) -> bool {
 pub fn extend_dead_ends(
     points: &[Point],
     obs: &[Observation],
-    corr: &Correlation,
+    corr: &[FlowObs],
     errors_of: &[Vec<&ErrorJourney>],
     flows: &mut [Flow],
 ) {
@@ -61,7 +61,7 @@ pub fn extend_dead_ends(
         let answered: rustc_hash::FxHashSet<usize> =
             errors_of[i].iter().map(|e| e.request).collect();
         let mut lost = Lost::default();
-        for (ji, j) in corr.flows[i].requests.iter().enumerate() {
+        for (ji, j) in corr[i].requests.iter().enumerate() {
             let at_last = j
                 .iter()
                 .map(|&o| &obs[o as usize])

@@ -24,13 +24,12 @@ use hop::Placed;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 pub fn infer(
     points: &[Point],
     obs: &[Observation],
     errs: &[ErrorObservation],
-    corr: &Correlation,
+    corr: Correlation,
 ) -> (Vec<Flow>, Vec<NatFinding>) {
     let flows = infer_flows(points, obs, errs, corr);
     let nat = summarize_nat(&flows);
@@ -43,12 +42,15 @@ pub fn summarize_nat(flows: &[Flow]) -> Vec<NatFinding> {
     nat::summarize(flows)
 }
 
-/// The flows of [`infer`], without the NAT findings summed over them.
+/// The flows of [`infer`], without the NAT findings summed over them. The correlation is
+/// consumed: what a flow's inference alone reads (its local flows, replies and notes) is freed
+/// as soon as the flow is inferred, so the flows grow into the room it leaves; its requests are
+/// kept until dead ends are extended.
 pub fn infer_flows(
     points: &[Point],
     obs: &[Observation],
     errs: &[ErrorObservation],
-    corr: &Correlation,
+    mut corr: Correlation,
 ) -> Vec<Flow> {
     // Each flow's ICMP errors, grouped once (not searched once per flow).
     let mut errors_of: Vec<Vec<&ErrorJourney>> = vec![Vec::new(); corr.flows.len()];
@@ -58,7 +60,7 @@ pub fn infer_flows(
     // Flows are inferred one by one, independently: on every core at once (in order).
     let mut flows: Vec<Flow> = corr
         .flows
-        .par_iter()
+        .par_iter_mut()
         .zip(&errors_of)
         .map(|(f, errors)| {
             let mut flow = infer_flow(points, obs, f);
@@ -66,10 +68,13 @@ pub fn infer_flows(
                 .iter()
                 .map(|e| errors::error_finding(points, obs, errs, f, &flow, e))
                 .collect();
+            f.local_flows = Vec::new();
+            f.replies = Vec::new();
+            f.notes = Vec::new();
             flow
         })
         .collect();
-    loss::extend_dead_ends(points, obs, corr, &errors_of, &mut flows);
+    loss::extend_dead_ends(points, obs, &corr.flows, &errors_of, &mut flows);
     for f in flows.iter_mut().filter(|f| !f.resets.is_empty()) {
         tcp::after_extension(f);
     }
@@ -98,8 +103,8 @@ pub fn correlation_notes(points: &[Point], corr: &Correlation) -> Vec<String> {
 /// What one point saw of one flow.
 struct Seen {
     point: PointId,
-    src: IpAddr,
-    dst: IpAddr,
+    src: Addr,
+    dst: Addr,
     ids: Vec<u16>,
     /// The initiator's and the responder's ports (TCP, UDP).
     ports: (u16, u16),
@@ -210,8 +215,8 @@ fn infer_flow(points: &[Point], obs: &[Observation], f: &FlowObs) -> Flow {
         origin: Origin {
             point: name(first.point),
             protocol: proto,
-            src: first.src,
-            dst: first.dst,
+            src: first.src.ip(),
+            dst: first.dst.ip(),
             id: if proto.has_ports() {
                 0
             } else {
@@ -237,8 +242,8 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
     for lf in &f.local_flows {
         by_point.entry(lf.point).or_insert(Seen {
             point: lf.point,
-            src: lf.src.ip(),
-            dst: lf.dst.ip(),
+            src: lf.src,
+            dst: lf.dst,
             ids: Vec::new(),
             ports: (lf.sport, lf.dport),
             ttl: None,
@@ -290,8 +295,8 @@ fn seen_per_point(obs: &[Observation], f: &FlowObs) -> Vec<Seen> {
             .iter()
             .max_by_key(|(k, n)| (*n, std::cmp::Reverse(*k)))
         {
-            s.src = src.ip();
-            s.dst = dst.ip();
+            s.src = src;
+            s.dst = dst;
             s.ports = ports;
         }
         ids.sort_unstable();

@@ -4,14 +4,12 @@ use crate::model::Stats;
 
 /// count/min/median/p95/max (nearest-rank percentiles); `None` for no values.
 pub fn summarize(values: &mut [i64]) -> Option<Stats> {
-    if values.is_empty() {
-        return None;
-    }
+    let count = std::num::NonZeroU64::new(values.len() as u64)?;
     values.sort_unstable();
     let n = values.len();
     let rank = |p: f64| values[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
     Some(Stats {
-        count: n as u64,
+        count,
         min: values[0],
         median: values[(n - 1) / 2],
         p95: rank(0.95),
@@ -38,7 +36,7 @@ mod tests {
         let mut v: Vec<i64> = (1..=100).rev().collect();
         let s = summarize(&mut v).unwrap();
         assert_eq!(
-            (s.count, s.min, s.median, s.p95, s.max),
+            (s.count.get(), s.min, s.median, s.p95, s.max),
             (100, 1, 50, 95, 100)
         );
         assert_eq!(summarize(&mut []), None);

@@ -308,12 +308,12 @@ fn lost_cell(p: crate::model::Protocol, h: &crate::model::Hop) -> String {
         (
             crate::model::Direction::Request,
             h.lost.request,
-            &h.lost.request_seqs,
+            h.lost.request_seqs(),
         ),
         (
             crate::model::Direction::Reply,
             h.lost.reply,
-            &h.lost.reply_seqs,
+            h.lost.reply_seqs(),
         ),
     ] {
         if n > 0 {
@@ -535,12 +535,7 @@ fn ladder_svg(o: &mut String, a: &Analysis, flow: u32, f: &Flow, chosen: Option<
 /// The first packet of the flow that a hop lost (a request, else a reply).
 fn first_lost_journey(a: &Analysis, flow: u32, f: &Flow) -> Option<u64> {
     use crate::model::Direction;
-    let lost = |dir: Direction, seq: u16| {
-        f.hops.iter().any(|h| match dir {
-            Direction::Request => h.lost.request_seqs.contains(&seq),
-            Direction::Reply => h.lost.reply_seqs.contains(&seq),
-        })
-    };
+    let lost = |dir: Direction, seq: u16| f.hops.iter().any(|h| h.lost.seqs(dir).contains(&seq));
     a.packets
         .iter()
         .find(|r| r.flow == flow && lost(r.dir, r.seq))

@@ -16,7 +16,7 @@ pub use ladder::Ladder;
 pub use rows::COLUMNS;
 
 use crate::model::{
-    Analysis, Name, NatFinding, NatKey, Point, RuleVerdict, TranslationKind, Value,
+    Addr, Analysis, Name, NatFinding, NatKey, Point, RuleVerdict, TranslationKind, Value,
 };
 pub use crate::units::{fmt_ns, fmt_time};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -188,7 +188,7 @@ fn port_rewrite(a: &Analysis, n: &NatFinding) -> String {
             continue;
         }
         if let Some(p) = at(f, &n.from).map(|k| &f.points[k]) {
-            whose.push(sections::endpoint(p.src, p.src_port));
+            whose.push(sections::endpoint(p.src.map(Addr::ip), p.src_port));
         }
         // Another flow with this flow's outside address (and destination) and the old port.
         let Some(out) = at(f, &n.to).map(|k| &f.points[k]) else {
@@ -201,8 +201,11 @@ fn port_rewrite(a: &Analysis, n: &NatFinding) -> String {
                     && q.dst == out.dst
                     && q.dst_port == out.dst_port
                 {
-                    let text =
-                        format!("{} (flow {})", sections::endpoint(q.src, q.src_port), j + 1);
+                    let text = format!(
+                        "{} (flow {})",
+                        sections::endpoint(q.src.map(Addr::ip), q.src_port),
+                        j + 1
+                    );
                     if !held.contains(&text) {
                         held.push(text);
                     }

@@ -99,7 +99,7 @@ pub fn loss(a: &Analysis) -> Loss {
             let (req_one, req_many) = nouns(proto, Direction::Request);
             let (rep_one, rep_many) = nouns(proto, Direction::Reply);
             if h.lost.request > 0 {
-                let why = numbered(proto, &h.lost.request_seqs, h.lost.request);
+                let why = numbered(proto, h.lost.request_seqs(), h.lost.request);
                 lines.push(line(h.lost.request, req_one, req_many, &h.from, &h.to, why));
             }
             if h.lost.fragments > 0 {
@@ -114,7 +114,7 @@ pub fn loss(a: &Analysis) -> Loss {
                 ));
             }
             if h.lost.reply > 0 {
-                let why = numbered(proto, &h.lost.reply_seqs, h.lost.reply);
+                let why = numbered(proto, h.lost.reply_seqs(), h.lost.reply);
                 lines.push(line(h.lost.reply, rep_one, rep_many, &h.to, &h.from, why));
             }
             for (n, one, many, at) in [
@@ -190,10 +190,7 @@ pub fn vanished(flow: &Flow, dir: Direction, at: usize, seq: u16) -> Option<Vani
         _ => return None,
     };
     let h = flow.hops.get(hop)?;
-    let seqs = match dir {
-        Direction::Request => &h.lost.request_seqs,
-        Direction::Reply => &h.lost.reply_seqs,
-    };
+    let seqs = h.lost.seqs(dir);
     Some(Vanished {
         next,
         lost: seqs.contains(&seq),

@@ -1,7 +1,7 @@
 //! The default report: tables a person reads at a glance.
 
 use super::{fmt_ns, fmt_time, nat_lines, points_in_path_order, sections, Render, RenderError};
-use crate::model::{Analysis, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
+use crate::model::{Addr, Analysis, Flow, FlowGroup, Matched, OffsetSource, Severity, Stats};
 use crate::text::count;
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt::Write;
@@ -370,8 +370,8 @@ fn flow(o: &mut String, n: usize, f: &Flow, width: Option<usize>) {
             .join(",");
         rows.push(vec![
             p.point.to_string(),
-            sections::endpoint(p.src, p.src_port),
-            sections::endpoint(p.dst, p.dst_port),
+            sections::endpoint(p.src.map(Addr::ip), p.src_port),
+            sections::endpoint(p.dst.map(Addr::ip), p.dst_port),
             ids,
             opt(p.ttl),
             p.requests.to_string(),
@@ -679,9 +679,10 @@ mod tests {
                 translations: Vec::new(),
                 ttl_delta: Some(1),
                 latency_ns: Latency::default(),
-                lost: Lost {
-                    request: 1,
-                    ..Lost::default()
+                lost: {
+                    let mut lost = Lost::default();
+                    lost.add(crate::model::Direction::Request, 1);
+                    lost
                 },
             }],
             errors: Vec::new(),

@@ -205,8 +205,8 @@ fn query<'a>(
     // An echo's identifier stands in for its source port (conntrack treats it as one).
     let endpoints = |p: &PathPoint| -> Option<Endpoints> {
         Some(Endpoints {
-            src: p.src?,
-            dst: p.dst?,
+            src: p.src?.ip(),
+            dst: p.dst?.ip(),
             sport: match proto {
                 Protocol::Icmp => p.ids.first().copied(),
                 _ => p.src_port,
