@@ -831,8 +831,10 @@ pub struct PathPoint {
     pub src_port: Option<u16>,
     pub dst_port: Option<u16>,
     pub ttl: Option<u8>,
-    pub requests: u64,
-    pub replies: u64,
+    /// Counts per point are `u32` (a flow holds one of these per point: room counts): four
+    /// billion packets of one flow at one point would take far more memory than a budget allows.
+    pub requests: u32,
+    pub replies: u32,
     /// Round-trip time seen at this point: an echo request to its reply; TCP: a segment to
     /// the first acknowledgement of it; UDP: a datagram to the next one back.
     pub rtt_ns: Option<Stats>,
@@ -840,9 +842,9 @@ pub struct PathPoint {
     /// TCP: SYN to SYN-ACK at this point (the first handshake seen).
     pub handshake_ns: Option<i64>,
     /// TCP: segments seen again at this point, later (a retransmission), both directions.
-    pub retransmissions: u64,
+    pub retransmissions: u32,
     /// TCP: RST segments seen at this point.
-    pub resets: u64,
+    pub resets: u32,
 }
 
 /// A path point's echo identifiers: nearly always one.

@@ -14,8 +14,8 @@ pub struct AtPoint {
     /// The first SYN to the first SYN-ACK after it.
     pub handshake_ns: Option<i64>,
     /// Segments carrying data (or SYN, FIN) seen again at this point.
-    pub retransmissions: u64,
-    pub resets: u64,
+    pub retransmissions: u32,
+    pub resets: u32,
 }
 
 /// Handshake time, retransmissions and resets per point.

@@ -621,7 +621,7 @@ fn a_retransmission_is_counted_where_it_was_seen_and_the_original_lost_on_its_ho
     let (flows, _) = infer(&pts, &obs, &[], corr);
     let f = &flows[0];
     assert_eq!(f.path, ["a", "b", "c"]);
-    let retrans: Vec<u64> = f.points.iter().map(|p| p.retransmissions).collect();
+    let retrans: Vec<u32> = f.points.iter().map(|p| p.retransmissions).collect();
     assert_eq!(
         retrans,
         [1, 1, 0],
@@ -726,6 +726,6 @@ fn a_hop_that_lost_nothing_holds_no_list_and_writes_the_same_json() {
     assert_eq!(size_of::<Option<Stats>>(), size_of::<Stats>());
     assert_eq!(size_of::<Name>(), size_of::<usize>());
     assert!(size_of::<Lost>() <= 48, "{}", size_of::<Lost>());
-    assert!(size_of::<PathPoint>() <= 168, "{}", size_of::<PathPoint>());
+    assert!(size_of::<PathPoint>() <= 152, "{}", size_of::<PathPoint>());
     assert!(size_of::<Hop>() <= 176, "{}", size_of::<Hop>());
 }
