@@ -5,9 +5,10 @@
 //! ones it leads to). A part stops at the first record that starts at or past its end; the
 //! caller accepts the parts only where each one stopped exactly where the next one began, so a
 //! wrong guess costs time, never a packet. A pcapng file is read in parts when its head (the
-//! blocks before its first packet) is one section with one interface: every part frames that
-//! head first, and the caller joins the parts only where none declared another section or
-//! interface ([`Capture::declared`]) nor gave again a warning one reading gives once.
+//! blocks before its first packet) is one section with its interfaces (one or several: dumpcap
+//! declares every interface it captures on first): every part frames that head first, and the
+//! caller joins the parts only where none declared another section or interface
+//! ([`Capture::declared`]) nor gave again a warning one reading gives once.
 
 use super::pcap::{read_u32, PcapFramer};
 use super::pcapng::{PcapNgFramer, EPB, KNOWN_OTHER, MAX_BLOCK, PB, SPB};
@@ -51,9 +52,13 @@ pub struct Layout {
 enum Framing {
     /// Classic pcap: its framer (header read), to clone per part.
     Pcap(PcapFramer),
-    /// pcapng whose head is one section with one interface: the head's bytes, framed again by
-    /// every part after the first, and its byte order.
-    PcapNg { head: Vec<u8>, big_endian: bool },
+    /// pcapng whose head is one section declaring every interface: the head's bytes, framed
+    /// again by every part after the first, its byte order and how many interfaces it declares.
+    PcapNg {
+        head: Vec<u8>,
+        big_endian: bool,
+        interfaces: usize,
+    },
 }
 
 /// A pcapng head longer than this (options, name resolution before the first packet) is not
@@ -62,8 +67,10 @@ const MAX_HEAD: u64 = 1 << 20;
 
 impl Layout {
     /// The layout of `file` when it is a classic pcap capture, or a pcapng capture whose head
-    /// declares one section and one interface with no problem: `None` otherwise (compressed,
-    /// several interfaces, damage before the first packet), and the caller reads it whole.
+    /// declares one section and its interfaces with no problem: `None` otherwise (compressed,
+    /// several sections before the first packet, damage there), and the caller reads it whole.
+    /// An interface declared later, after packets, is found by the parts ([`Capture::declared`]):
+    /// the first then reads on alone.
     pub fn of(file: &File) -> Option<Layout> {
         let len = file.metadata().ok()?.len();
         let mut cap = Capture::from_source(Window::new(At { file, pos: 0 })).ok()?;
@@ -77,7 +84,8 @@ impl Layout {
                 let Inner::PcapNg(framer) = &cap.inner else {
                     return None;
                 };
-                if framer.sections() != 1 || cap.interfaces().len() != 1 || first > MAX_HEAD {
+                let interfaces = cap.interfaces().len();
+                if framer.sections() != 1 || interfaces == 0 || first > MAX_HEAD {
                     return None;
                 }
                 let mut head = vec![0; first as usize];
@@ -85,6 +93,7 @@ impl Layout {
                 Framing::PcapNg {
                     head,
                     big_endian: framer.big_endian(),
+                    interfaces,
                 }
             }
         };
@@ -109,7 +118,7 @@ impl Layout {
     pub fn declared(&self, first: bool) -> (u32, usize) {
         match self.framing {
             Framing::Pcap(_) => (0, 1),
-            Framing::PcapNg { .. } => (u32::from(first), 1),
+            Framing::PcapNg { interfaces, .. } => (u32::from(first), interfaces),
         }
     }
 
@@ -160,7 +169,7 @@ impl Layout {
                 let mut framer = PcapNgFramer::new();
                 let mut interfaces = Vec::new();
                 if start > 0 {
-                    // The head declares the section and the interface the part's blocks use.
+                    // The head declares the section and the interfaces the part's blocks use.
                     let mut w = Window::new(&head[..]);
                     loop {
                         match framer.next(&mut w, &mut interfaces) {
@@ -233,7 +242,7 @@ fn pcap_chain(framer: &PcapFramer, buf: &[u8], o: usize, at_end: bool) -> bool {
     })
 }
 
-/// Interface indexes a packet block plausibly names (the head declares one; a later interface
+/// Interface indexes a packet block plausibly names (the head declares them; a later interface
 /// block in the file makes the parts read on alone, see [`Capture::declared`]).
 const MAX_INTERFACE: u32 = 1024;
 
@@ -433,16 +442,20 @@ mod tests {
     }
 
     #[test]
-    fn a_pcapng_head_with_two_interfaces_is_read_whole() {
+    fn a_pcapng_head_declares_its_interfaces_and_a_second_section_is_read_whole() {
         let (f, _) = sample_ng(10);
-        let mut bytes = std::fs::read(f.path()).unwrap();
+        let bytes = std::fs::read(f.path()).unwrap();
+        let layout = |bytes: &[u8]| Layout::of(&File::open(temp(bytes).path()).unwrap());
         // A second interface block right after the first (each is 20 bytes, after the 28-byte
-        // section header).
-        let idb = bytes[28..48].to_vec();
-        bytes.splice(48..48, idb);
-        let g = temp(&bytes);
-        assert!(Layout::of(&File::open(g.path()).unwrap()).is_none());
-        assert!(Layout::of(&File::open(f.path()).unwrap()).is_some());
+        // section header): both are in the head, which every part frames.
+        let mut two = bytes.clone();
+        two.splice(48..48, bytes[28..48].to_vec());
+        assert_eq!(layout(&two).expect("split").declared(false), (0, 2));
+        assert_eq!(layout(&bytes).expect("split").declared(true), (1, 1));
+        // A second section before the first packet: not one head to frame.
+        let mut sections = bytes.clone();
+        sections.splice(48..48, bytes[..48].to_vec());
+        assert!(layout(&sections).is_none());
     }
 
     #[test]

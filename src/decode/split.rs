@@ -1,4 +1,5 @@
-//! One large classic pcap file, or pcapng file of one interface, read on several cores. The
+//! One large classic pcap file, or pcapng file whose head declares its interfaces, read on
+//! several cores. The
 //! file is cut into parts at byte offsets; every part after the first finds its first record by
 //! resynchronizing on record headers or blocks ([`capture::Layout`]) and is read ahead, in
 //! parallel with the first, by a scanner of its own. A part is joined only when the result is what reading the file front to back

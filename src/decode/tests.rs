@@ -474,6 +474,7 @@ fn pcapng_with(
     frames: &[(u32, u32, &[u8])],
     idb_at: Option<usize>,
     unaligned: &[usize],
+    two_in_head: bool,
 ) -> Vec<u8> {
     let block = |out: &mut Vec<u8>, btype: u32, body: &[u8], unpadded: bool| {
         let len = if unpadded {
@@ -494,12 +495,19 @@ fn pcapng_with(
     block(&mut out, 0x0a0d_0d0a, &shb, false);
     let idb = [1, 0, 0, 0, 0xff, 0xff, 0, 0];
     block(&mut out, 1, &idb, false);
+    if two_in_head {
+        block(&mut out, 1, &idb, false);
+    }
     for (i, (sec, usec, f)) in frames.iter().enumerate() {
         if idb_at == Some(i) {
             block(&mut out, 1, &idb, false);
         }
         let ts = u64::from(*sec) * 1_000_000 + u64::from(*usec);
-        let interface = u32::from(idb_at.is_some_and(|at| i >= at));
+        let interface = if two_in_head {
+            (i % 2) as u32
+        } else {
+            u32::from(idb_at.is_some_and(|at| i >= at))
+        };
         let mut epb = interface.to_le_bytes().to_vec();
         for v in [(ts >> 32) as u32, ts as u32, f.len() as u32, f.len() as u32] {
             epb.extend(v.to_le_bytes());
@@ -858,16 +866,23 @@ mod in_parts {
     /// `halves(n)`'s frames as pcapng, with a second interface declared before frame
     /// `idb_at`.
     fn halves_ng(n: usize, idb_at: Option<usize>) -> Vec<u8> {
-        halves_ng_with(n, idb_at, &[])
+        halves_ng_with(n, idb_at, &[], false)
     }
 
-    /// [`halves_ng`], frames `unaligned` one byte longer in blocks stating their length unpadded.
-    fn halves_ng_with(n: usize, idb_at: Option<usize>, unaligned: &[usize]) -> Vec<u8> {
+    /// [`halves_ng`], frames `unaligned` one byte longer in blocks stating their length
+    /// unpadded; with `two_in_head`, the head declares two interfaces and frames alternate
+    /// between them.
+    fn halves_ng_with(
+        n: usize,
+        idb_at: Option<usize>,
+        unaligned: &[usize],
+        two_in_head: bool,
+    ) -> Vec<u8> {
         let mut frames = requests(2 * n);
         for &i in unaligned {
             frames[i].2.push(0);
         }
-        pcapng_with(&as_refs(&frames), idb_at, unaligned)
+        pcapng_with(&as_refs(&frames), idb_at, unaligned, two_in_head)
     }
 
     #[test]
@@ -881,7 +896,7 @@ mod in_parts {
 
     #[test]
     fn a_warning_given_once_per_file_in_both_halves_is_given_once() {
-        let (joined, scan) = in_halves(&halves_ng_with(50, None, &[10, 80]));
+        let (joined, scan) = in_halves(&halves_ng_with(50, None, &[10, 80], false));
         assert_eq!(joined, 1);
         let warned = scan
             .diagnostics
@@ -889,6 +904,21 @@ mod in_parts {
             .filter(|d| d.message.contains("not a multiple of 4"))
             .count();
         assert_eq!(warned, 1, "{:?}", scan.diagnostics);
+        assert_eq!(scan.observations.len(), 100);
+    }
+
+    #[test]
+    fn a_pcapng_head_with_two_interfaces_joins_its_halves_as_one_reading() {
+        let (joined, scan) = in_halves(&halves_ng_with(50, None, &[], true));
+        assert_eq!(joined, 2);
+        assert_eq!(scan.points.len(), 2, "{:?}", scan.diagnostics);
+        assert_eq!(scan.observations.len(), 100);
+        assert!(scan.points.iter().all(|p| p.echo_packets == 50));
+        // The section header and both interfaces come first.
+        assert_eq!(scan.observations[50].record, 54);
+        // A third interface declared after packets (none on it): the first part reads on alone.
+        let (joined, scan) = in_halves(&halves_ng_with(50, Some(70), &[], true));
+        assert_eq!(joined, 1);
         assert_eq!(scan.observations.len(), 100);
     }
 
