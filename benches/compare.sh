@@ -34,15 +34,16 @@ best() { # best of 3 wall-clock seconds of a command (its output discarded)
   done
   echo "$b"
 }
+mb() { echo $(( $1 * 1024 / 1000000 )); } # time's KiB as MB (10^6 bytes), the unit of the bounds
 peak() { # peak resident set size in MB
   /usr/bin/time -f '%M' -o "$measured" "$@" >/dev/null 2>&1 || true
-  echo $(( $(tail -1 "$measured") / 1024 ))
+  mb "$(tail -1 "$measured")"
 }
 stages() { # one natcorr run with --timings, its JSON written to $1: stage times in $out, peak RSS (MB) in $rss
   local json=$1
   shift
   out=$(/usr/bin/time -f '%M' -o "$measured" "$bin" --timings --format json -o "$json" "$@" 2>&1)
-  rss=$(( $(tail -1 "$measured") / 1024 ))
+  rss=$(mb "$(tail -1 "$measured")")
 }
 ms() { grep "$1" <<<"$out" | awk '{print $(NF-1)}'; } # one stage's milliseconds from $out
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }

@@ -263,8 +263,8 @@ pub struct Packet {
     /// direction (1, 2, …, in the order first seen), given once the packets are matched.
     pub seq: u16,
     /// The IP payload's length (ICMP message, TCP segment or UDP datagram with its header) as
-    /// the IP header states it (not what the snaplen kept).
-    pub icmp_len: u32,
+    /// the IP header states it (not what the snaplen kept): 16 bits in IPv4 and IPv6 alike.
+    pub icmp_len: u16,
     /// The transport header's length: 8 for an echo or UDP, TCP's data offset.
     pub header_len: u8,
     /// TCP/UDP source and destination ports (0 for ICMP).
@@ -279,11 +279,31 @@ pub struct Packet {
     /// The first payload bytes captured (after the echo, TCP or UDP header) and how many there were.
     pub prefix: [u8; PREFIX_LEN],
     pub prefix_len: u8,
-    /// Digest of all captured payload bytes (`decode::digest`), with their count.
-    pub digest: u64,
-    pub digest_len: u32,
+    /// Digest of all captured payload bytes (`decode::digest`), with their count (at most the
+    /// IP payload's 16-bit length; a larger capture, an IPv6 jumbogram, counts 65535).
+    pub digest: Digest,
+    pub digest_len: u16,
     /// The first fragment of a fragmented datagram.
     pub fragmented: bool,
+    /// Fragments of this packet's datagram seen at its point (0: not fragmented), counted by
+    /// the reader once the fragments are in (here, not in [`Observation`], so that an
+    /// observation takes 88 bytes, not 96).
+    pub fragments: u16,
+}
+
+/// A payload digest (`decode::digest`), held as two 32-bit halves so that a packet aligns to 4
+/// bytes (an observation is then 88 bytes, not 96). Compares and orders as the `u64`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u32; 2]);
+
+impl Digest {
+    pub const fn new(v: u64) -> Digest {
+        Digest([(v >> 32) as u32, v as u32])
+    }
+
+    pub const fn get(self) -> u64 {
+        ((self.0[0] as u64) << 32) | self.0[1] as u64
+    }
 }
 
 /// One echo request or reply seen at one capture point: the decoded packet, where and when.
@@ -293,8 +313,6 @@ pub struct Observation {
     pub ts_ns: i64,
     /// 1-based record number in its file, to point a person at the packet.
     pub record: u64,
-    /// Fragments of this packet's datagram seen at its point (0: not fragmented).
-    pub fragments: u16,
     pub packet: Packet,
 }
 
@@ -346,9 +364,10 @@ impl Packet {
             tcp_window: 0,
             prefix: [0; PREFIX_LEN],
             prefix_len: 0,
-            digest: 0,
+            digest: Digest::default(),
             digest_len: 0,
             fragmented: false,
+            fragments: 0,
         }
     }
 
@@ -396,7 +415,7 @@ impl Packet {
 
     /// Payload bytes sent (after the transport header), whatever the snaplen kept.
     pub fn payload_len(&self) -> u32 {
-        self.icmp_len.saturating_sub(u32::from(self.header_len))
+        u32::from(self.icmp_len).saturating_sub(u32::from(self.header_len))
     }
 
     /// TCP: the bytes of sequence space this segment takes (payload, plus one each for SYN
@@ -455,7 +474,7 @@ pub struct QuotedEcho {
     pub dport: u16,
     /// [`Packet::quote_word`] of the quoted packet.
     pub word: u32,
-    pub icmp_len: u32,
+    pub icmp_len: u16,
     pub prefix: [u8; PREFIX_LEN],
     pub prefix_len: u8,
 }

@@ -35,7 +35,7 @@ pub fn tie(
     // The quote's echo seq or TCP sequence number, addresses, and echo id or ports.
     type Exact = (PointId, Protocol, u32, Addr, Addr, (u16, u16, u16));
     let mut exact: HashMap<Exact, Vec<u32>> = HashMap::default();
-    let mut by_seq: HashMap<(Protocol, u32, u32), Vec<u32>> = HashMap::default();
+    let mut by_seq: HashMap<(Protocol, u32, u16), Vec<u32>> = HashMap::default();
     // Only requests some error could be about.
     let wanted: rustc_hash::FxHashSet<(Protocol, u32)> = errs
         .iter()

@@ -20,7 +20,7 @@ pub use errors::ErrorJourney;
 pub use rows::packet_rows;
 
 use crate::model::{
-    Addr, Direction, ErrorObservation, Matched, Observation, PointId, Protocol, PREFIX_LEN,
+    Addr, Digest, Direction, ErrorObservation, Matched, Observation, PointId, Protocol, PREFIX_LEN,
 };
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
@@ -326,7 +326,7 @@ fn packet_groups(obs: &[Observation], compared: usize) -> (Vec<Journey>, Vec<boo
                 index: i as u32,
                 point: o.point,
                 digest_len: o.digest_len,
-                digest_bits: o.digest as u32,
+                digest_bits: o.digest.get() as u32,
             }
         })
         .collect();
@@ -367,7 +367,7 @@ struct Keyed {
     ts_ns: i64,
     index: u32,
     point: PointId,
-    digest_len: u32,
+    digest_len: u16,
     /// The digest's low 32 bits: enough to tell payloads of one run apart.
     digest_bits: u32,
 }
@@ -472,8 +472,8 @@ fn split_run(obs: &[Observation], run: &[u32], groups: &mut Vec<Journey>) {
         // with it. Payloads of one length are compatible exactly when their digests are equal
         // (and their prefixes agree), so those are found by hash; only groups of other lengths
         // (payloads cut by a snaplen) are compared one by one.
-        let mut by_digest: HashMap<(u32, u64), usize> = HashMap::default();
-        let mut by_len: HashMap<u32, Vec<usize>> = HashMap::default();
+        let mut by_digest: HashMap<(u16, Digest), usize> = HashMap::default();
+        let mut by_len: HashMap<u16, Vec<usize>> = HashMap::default();
         for o in members {
             let ob = &obs[o as usize];
             let compatible = |k: &usize| obs[groups[*k][0] as usize].payload_compatible(ob);
@@ -536,7 +536,7 @@ fn packet_key(o: &Observation, compared: usize) -> (u64, u128) {
         Protocol::Tcp => {
             use std::hash::{Hash, Hasher};
             let mut h = rustc_hash::FxHasher::default();
-            (o.tcp_seq, o.tcp_ack, o.tcp_flags, o.icmp_len).hash(&mut h);
+            (o.tcp_seq, o.tcp_ack, o.tcp_flags, u32::from(o.icmp_len)).hash(&mut h);
             (1 << 58) | (h.finish() & ((1 << 58) - 1))
         }
         Protocol::Udp => (2 << 58) | u64::from(o.icmp_len),

@@ -20,7 +20,6 @@ fn ob(
         point,
         ts_ns: ts_ms * 1_000_000,
         record: 1,
-        fragments: 0,
         packet: Packet {
             ttl: 64,
             ip_id: 0,
@@ -29,7 +28,7 @@ fn ob(
             icmp_len: 64,
             prefix,
             prefix_len: PREFIX_LEN as u8,
-            digest: u64::from(tag) << 16 | u64::from(seq),
+            digest: crate::model::Digest::new(u64::from(tag) << 16 | u64::from(seq)),
             digest_len: 48,
             ..Packet::blank(
                 Protocol::Icmp,
@@ -348,7 +347,7 @@ fn header_cut(mut o: Observation) -> Observation {
     o.seq = 0;
     o.prefix = [0; PREFIX_LEN];
     o.prefix_len = 0;
-    o.digest = crate::decode::digest(&[]);
+    o.digest = crate::model::Digest::new(crate::decode::digest(&[]));
     o.digest_len = 0;
     o
 }

@@ -19,7 +19,9 @@ pub use file::{
 };
 pub use link::LinkLayer;
 
-use crate::model::{Direction, ErrorKind, Packet, Protocol, Protocols, QuotedEcho, PREFIX_LEN};
+use crate::model::{
+    Digest, Direction, ErrorKind, Packet, Protocol, Protocols, QuotedEcho, PREFIX_LEN,
+};
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket};
 use std::net::IpAddr;
 
@@ -199,7 +201,7 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8, protocols: Protocols) -> Outcome 
                     protocols,
                 );
             }
-            let icmp_len = u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4);
+            let icmp_len = h.total_len().saturating_sub(u16::from(h.ihl()) * 4);
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
@@ -231,8 +233,9 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8, protocols: Protocols) -> Outcome 
                     frag_id = id;
                 }
             }
-            let ext_len = ip.extensions().slice().len() as u32;
-            let icmp_len = u32::from(h.payload_length()).saturating_sub(ext_len);
+            let icmp_len = h
+                .payload_length()
+                .saturating_sub(len16(ip.extensions().slice()));
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
@@ -323,6 +326,11 @@ fn from_sliced(p: &LaxSlicedPacket, depth: u8, protocols: Protocols) -> Outcome 
     }
 }
 
+/// A slice's length in 16 bits, as IP headers state lengths (65535 for more: an IPv6 jumbogram).
+fn len16(bytes: &[u8]) -> u16 {
+    u16::try_from(bytes.len()).unwrap_or(u16::MAX)
+}
+
 /// The IP header fields every observation carries.
 struct Ip {
     src: IpAddr,
@@ -330,7 +338,7 @@ struct Ip {
     ttl: u8,
     ip_id: u32,
     /// The IP payload's length as the header states it.
-    len: u32,
+    len: u16,
     fragmented: bool,
 }
 
@@ -347,8 +355,8 @@ impl Ip {
             icmp_len: self.len,
             prefix,
             prefix_len: prefix_len as u8,
-            digest: digest(data),
-            digest_len: data.len() as u32,
+            digest: Digest::new(digest(data)),
+            digest_len: len16(data),
             ..Packet::blank(proto, Direction::Request, self.src, self.dst)
         }
     }
@@ -464,7 +472,7 @@ fn error(kind: ErrorKind, reporter: IpAddr, icmp: &[u8]) -> Outcome {
     let (src, dst, icmp_len, payload) = match &inner.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
-            let len = u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4);
+            let len = h.total_len().saturating_sub(u16::from(h.ihl()) * 4);
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
@@ -474,8 +482,9 @@ fn error(kind: ErrorKind, reporter: IpAddr, icmp: &[u8]) -> Outcome {
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
             let h = ip.header();
-            let len =
-                u32::from(h.payload_length()).saturating_sub(ip.extensions().slice().len() as u32);
+            let len = h
+                .payload_length()
+                .saturating_sub(len16(ip.extensions().slice()));
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),

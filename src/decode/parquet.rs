@@ -21,8 +21,8 @@ use parquet::record::{Row, RowAccessor};
 use parquet::schema::parser::parse_message_type;
 
 use crate::model::{
-    Diagnostic, Direction, ErrorKind, ErrorObservation, Observation, Packet, Point, Protocol,
-    QuotedEcho, Severity, PREFIX_LEN,
+    Diagnostic, Digest, Direction, ErrorKind, ErrorObservation, Observation, Packet, Point,
+    Protocol, QuotedEcho, Severity, PREFIX_LEN,
 };
 
 use super::file::{Budget, Decoded, FileScan, OldDigests, BYTES_PER_OBSERVATION};
@@ -179,7 +179,7 @@ impl Columns {
         self.tcp_window.push(i32::from(p.tcp_window));
         self.prefix
             .push(ByteArray::from(p.prefix[..p.prefix_len as usize].to_vec()));
-        self.digest.push(p.digest as i64);
+        self.digest.push(p.digest.get() as i64);
         self.digest_len.push(i64::from(p.digest_len));
         self.fragmented.push(p.fragmented);
         self.fragments.push(i32::from(o.fragments));
@@ -677,7 +677,7 @@ fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
     let prefix_len = bytes.len() as u8;
     let icmp_id = u16::try_from(int(l.icmp_id)?).ok()?;
     let seq = u16::try_from(int(l.seq)?).ok()?;
-    let icmp_len = u32::try_from(long(l.icmp_len)?).ok()?;
+    let icmp_len = u16::try_from(long(l.icmp_len)?).ok()?;
     let t = match &l.transport {
         Some(columns) => TransportFields::of(r, columns)?,
         None => TransportFields::ECHO,
@@ -689,7 +689,7 @@ fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
             "reply" => Direction::Reply,
             _ => return None,
         };
-        let digest_len = u32::try_from(long(l.digest_len)?).ok()?;
+        let digest_len = u16::try_from(long(l.digest_len)?).ok()?;
         if let Some(old) = scan.old_digests.as_mut() {
             old.packets += u64::from(digest_len as usize > DIGEST_BYTEWISE);
         }
@@ -701,7 +701,6 @@ fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
             point,
             ts_ns,
             record,
-            fragments: u16::try_from(int(l.fragments)?).ok()?,
             packet: Packet {
                 proto: t.proto,
                 header_len: t.header_len,
@@ -721,9 +720,10 @@ fn row_into(r: &Row, l: &Layout, scan: &mut FileScan) -> Option<()> {
                 icmp_len,
                 prefix,
                 prefix_len,
-                digest: long(l.digest)? as u64,
+                digest: Digest::new(long(l.digest)? as u64),
                 digest_len,
                 fragmented: r.get_bool(l.fragmented).ok()?,
+                fragments: u16::try_from(int(l.fragments)?).ok()?,
             },
         });
     } else if kind == KIND_ERROR {
@@ -797,11 +797,11 @@ mod tests {
             ttl: 255,
             ip_id: u32::MAX,
             seq: u16::MAX,
-            icmp_len: u32::MAX,
+            icmp_len: u16::MAX,
             prefix: *b"0123456789abcdef",
             prefix_len: 16,
-            digest: u64::MAX,
-            digest_len: u32::MAX,
+            digest: Digest::new(u64::MAX),
+            digest_len: u16::MAX,
             ..Packet::blank(proto, dir, src, dst)
         }
     }
@@ -830,12 +830,14 @@ mod tests {
         let observations = [echo, syn, ack, udp]
             .into_iter()
             .enumerate()
-            .map(|(i, packet)| Observation {
-                point: (i % 2) as u32,
-                ts_ns: -1 + i as i64,
-                record: u64::MAX >> 1,
-                fragments: if packet.fragmented { 3 } else { 0 },
-                packet,
+            .map(|(i, mut packet)| {
+                packet.fragments = if packet.fragmented { 3 } else { 0 };
+                Observation {
+                    point: (i % 2) as u32,
+                    ts_ns: -1 + i as i64,
+                    record: u64::MAX >> 1,
+                    packet,
+                }
             })
             .collect();
         let quoted = |proto, sport, dport, word| QuotedEcho {

@@ -54,9 +54,9 @@ fn check_v4(e: &Packet) {
     assert_eq!(e.src.to_string(), "192.168.65.125");
     assert_eq!(e.dst.to_string(), "203.0.113.234");
     assert_eq!((e.icmp_id, e.seq, e.ttl), (4242, 7, 64));
-    assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u32);
+    assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u16);
     assert_eq!(&e.prefix[..], &PAYLOAD[..16]);
-    assert_eq!(e.digest, digest(PAYLOAD));
+    assert_eq!(e.digest.get(), digest(PAYLOAD));
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn snaplen_cut_payload_still_counts() {
     let (_, e) = echo(1, cut);
     assert_eq!(
         e.icmp_len,
-        8 + PAYLOAD.len() as u32,
+        8 + PAYLOAD.len() as u16,
         "length comes from the IP header"
     );
     assert_eq!(e.prefix_len, 4);
@@ -165,7 +165,7 @@ fn snaplen_cut_header_keeps_what_it_can() {
                 (e.icmp_id, e.seq, e.prefix_len, e.digest_len),
                 (4242, 0, 0, 0)
             );
-            assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u32);
+            assert_eq!(e.icmp_len, 8 + PAYLOAD.len() as u16);
             assert_eq!(e.src.to_string(), "192.168.65.125");
         }
         other => panic!("expected a cut echo, got {other:?}"),
@@ -379,7 +379,7 @@ fn icmp_errors_quote_the_echo() {
             assert_eq!(e.reporter.to_string(), "198.51.100.1");
             assert_eq!(
                 (e.quoted.id, e.quoted.seq, e.quoted.icmp_len),
-                (4242, 7, 8 + PAYLOAD.len() as u32)
+                (4242, 7, 8 + PAYLOAD.len() as u16)
             );
             assert_eq!(e.quoted.src.to_string(), "192.168.65.125");
             assert_eq!(&e.quoted.prefix[..], &PAYLOAD[..16]);
@@ -609,7 +609,7 @@ fn tcp_segments_and_udp_datagrams() {
                 (77, 0x18, 21)
             );
             assert_eq!(&p.prefix[..], &b"GET /tcp/1 HTTP/"[..]);
-            assert_eq!(p.digest, digest(b"GET /tcp/1 HTTP/1.0\r\n"));
+            assert_eq!(p.digest.get(), digest(b"GET /tcp/1 HTTP/1.0\r\n"));
         }
         other => panic!("expected a segment, got {other:?}"),
     }

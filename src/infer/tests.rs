@@ -57,7 +57,6 @@ impl View {
             point: self.point,
             ts_ns,
             record: 1,
-            fragments: 0,
             packet: Packet {
                 ttl,
                 ip_id: u32::from(seq),
@@ -66,7 +65,7 @@ impl View {
                 icmp_len: 64,
                 prefix,
                 prefix_len: PREFIX_LEN as u8,
-                digest: u64::from(self.tag) << 16 | u64::from(seq),
+                digest: crate::model::Digest::new(u64::from(self.tag) << 16 | u64::from(seq)),
                 digest_len: 48,
                 ..Packet::blank(
                     Protocol::Icmp,
@@ -699,8 +698,7 @@ fn resets_seen_at_the_same_points_share_one_place_and_serialize_in_full() {
 
 #[test]
 fn a_hop_that_lost_nothing_holds_no_list_and_writes_the_same_json() {
-    use crate::model::{Lost, Name, PathPoint, Stats};
-    use std::mem::size_of;
+    use crate::model::Lost;
     let mut lost = Lost::default();
     assert!(lost.request_seqs().is_empty() && lost.reply_seqs().is_empty());
     assert_eq!(
@@ -721,6 +719,12 @@ fn a_hop_that_lost_nothing_holds_no_list_and_writes_the_same_json() {
     }
     assert_eq!(lost.request, 1 + 2 * crate::model::MAX_LOST_SEQS as u64);
     assert_eq!(lost.request_seqs().len(), crate::model::MAX_LOST_SEQS);
+}
+
+#[test]
+fn what_a_flow_and_an_observation_hold_stays_small() {
+    use crate::model::{Lost, Name, PathPoint, Stats};
+    use std::mem::size_of;
     // What a flow holds per point and per hop: statistics without an `Option` tag, a point's
     // name one pointer wide, the loss lists out of line.
     assert_eq!(size_of::<Option<Stats>>(), size_of::<Stats>());
@@ -728,4 +732,10 @@ fn a_hop_that_lost_nothing_holds_no_list_and_writes_the_same_json() {
     assert!(size_of::<Lost>() <= 48, "{}", size_of::<Lost>());
     assert!(size_of::<PathPoint>() <= 152, "{}", size_of::<PathPoint>());
     assert!(size_of::<Hop>() <= 176, "{}", size_of::<Hop>());
+    // An observation: 88 bytes with the digest in two halves and 16-bit lengths (96 before).
+    assert!(
+        size_of::<Observation>() <= 88,
+        "{}",
+        size_of::<Observation>()
+    );
 }
