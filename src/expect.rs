@@ -469,8 +469,8 @@ fn loss_bounds(a: &Analysis) -> Result<(f64, f64, String), String> {
             continue;
         }
         for h in &f.hops {
-            let n = h.lost.request + h.lost.reply;
-            let u = h.lost.request_unverified + h.lost.reply_unverified;
+            let n = u64::from(h.lost.request) + u64::from(h.lost.reply);
+            let u = u64::from(h.lost.request_unverified) + u64::from(h.lost.reply_unverified);
             lost += n;
             unverified += u;
             if n > 0 {

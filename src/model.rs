@@ -713,16 +713,17 @@ pub struct Latency {
 
 #[derive(Clone, Debug, Default)]
 pub struct Lost {
-    pub request: u64,
-    pub reply: u64,
+    /// Counts are `u32`, as a path point's are (a flow holds one of these per hop).
+    pub request: u32,
+    pub reply: u32,
     /// Fragments of packets seen at both ends that did not reach the far end (requests: `to`,
     /// replies: `from`).
-    pub fragments: u64,
+    pub fragments: u32,
     /// Packets missing at the far end at a moment its capture was not demonstrably running
     /// (before its first or after its last packet): maybe lost, maybe only not captured; not
     /// counted in `request`/`reply`.
-    pub request_unverified: u64,
-    pub reply_unverified: u64,
+    pub request_unverified: u32,
+    pub reply_unverified: u32,
     /// Sequence numbers of the lost packets, in the order sent (at most [`MAX_LOST_SEQS`] each;
     /// requests, replies): out of line, as most hops lose nothing. Read with
     /// [`Lost::request_seqs`] and [`Lost::reply_seqs`].

@@ -104,7 +104,7 @@ pub fn packet_hop(
                 let (x, y) = (&obs[x as usize], &obs[y as usize]);
                 of += 1;
                 req_lat.push(delta(x.ts_ns, y.ts_ns));
-                lost.fragments += u64::from(x.fragments.saturating_sub(y.fragments));
+                lost.fragments += u32::from(x.fragments.saturating_sub(y.fragments));
                 for c in x.changes(y) {
                     found.entry(c).or_default().packets += 1;
                 }
@@ -125,7 +125,7 @@ pub fn packet_hop(
         ) {
             (Some(x), Some(y)) => {
                 rep_lat.push(delta(obs[y as usize].ts_ns, obs[x as usize].ts_ns));
-                lost.fragments += u64::from(
+                lost.fragments += u32::from(
                     obs[y as usize]
                         .fragments
                         .saturating_sub(obs[x as usize].fragments),

@@ -321,7 +321,7 @@ fn lost_cell(p: crate::model::Protocol, h: &crate::model::Hop) -> String {
             parts.push(format!(
                 "{} lost ({})",
                 count(n, one, many),
-                sections::numbered(p, seqs, n)
+                sections::numbered(p, seqs, u64::from(n))
             ));
         }
     }

@@ -89,7 +89,7 @@ pub fn loss(a: &Analysis) -> Loss {
     for (i, f) in a.flows.iter().enumerate() {
         for h in &f.hops {
             let flow = i + 1;
-            let line = |n: u64, one: &str, many: &str, from: &str, to: &str, why: String| {
+            let line = |n: u32, one: &str, many: &str, from: &str, to: &str, why: String| {
                 format!(
                     "flow {flow}: {} lost between {from} and {to} ({why})",
                     count(n, one, many)
@@ -99,7 +99,7 @@ pub fn loss(a: &Analysis) -> Loss {
             let (req_one, req_many) = nouns(proto, Direction::Request);
             let (rep_one, rep_many) = nouns(proto, Direction::Reply);
             if h.lost.request > 0 {
-                let why = numbered(proto, h.lost.request_seqs(), h.lost.request);
+                let why = numbered(proto, h.lost.request_seqs(), u64::from(h.lost.request));
                 lines.push(line(h.lost.request, req_one, req_many, &h.from, &h.to, why));
             }
             if h.lost.fragments > 0 {
@@ -114,7 +114,7 @@ pub fn loss(a: &Analysis) -> Loss {
                 ));
             }
             if h.lost.reply > 0 {
-                let why = numbered(proto, h.lost.reply_seqs(), h.lost.reply);
+                let why = numbered(proto, h.lost.reply_seqs(), u64::from(h.lost.reply));
                 lines.push(line(h.lost.reply, rep_one, rep_many, &h.to, &h.from, why));
             }
             for (n, one, many, at) in [

@@ -464,7 +464,10 @@ fn groups(o: &mut String, a: &Analysis, width: Option<usize>) {
             .collect::<Vec<_>>()
             .join("\n");
         let lost: (u64, u64) = fs.iter().flat_map(|f| &f.hops).fold((0, 0), |acc, h| {
-            (acc.0 + h.lost.request, acc.1 + h.lost.reply)
+            (
+                acc.0 + u64::from(h.lost.request),
+                acc.1 + u64::from(h.lost.reply),
+            )
         });
         rows.push(vec![
             fs.len().to_string(),
