@@ -536,6 +536,8 @@ fn packet_key(o: &Observation, compared: usize) -> (u64, u128) {
         Protocol::Tcp => {
             use std::hash::{Hash, Hasher};
             let mut h = rustc_hash::FxHasher::default();
+            // The length hashed as 32 bits, as before it was held in 16: the sort's order,
+            // which ties between flows fall back on, stays what it was.
             (o.tcp_seq, o.tcp_ack, o.tcp_flags, u32::from(o.icmp_len)).hash(&mut h);
             (1 << 58) | (h.finish() & ((1 << 58) - 1))
         }

@@ -775,14 +775,7 @@ fn identity(outcome: &Outcome, frame: &[u8]) -> u64 {
                 e.proto, e.dir, e.src, e.dst, e.ttl, e.ip_id, e.icmp_id, e.seq,
             )
                 .hash(&mut h);
-            (
-                u32::from(e.icmp_len),
-                e.prefix,
-                e.digest.get(),
-                u32::from(e.digest_len),
-                e.fragmented,
-            )
-                .hash(&mut h);
+            (e.icmp_len, e.prefix, e.digest, e.digest_len, e.fragmented).hash(&mut h);
             (
                 e.sport,
                 e.dport,
@@ -846,13 +839,7 @@ fn out_of_order_duplicates(scan: &mut FileScan) {
                 (
                     o.point, o.proto, o.dir, o.src, o.dst, o.ip_id, o.icmp_id, o.seq,
                 ),
-                (
-                    u32::from(o.icmp_len),
-                    o.prefix,
-                    o.digest.get(),
-                    u32::from(o.digest_len),
-                    o.ttl,
-                ),
+                (o.icmp_len, o.prefix, o.digest, o.digest_len, o.ttl),
                 (
                     o.sport,
                     o.dport,
@@ -895,15 +882,7 @@ fn out_of_order_duplicates(scan: &mut FileScan) {
             let q = &e.quoted;
             (
                 (e.point, e.kind, e.code, e.reporter),
-                (
-                    q.proto,
-                    q.src,
-                    q.dst,
-                    q.id,
-                    q.seq,
-                    u32::from(q.icmp_len),
-                    q.prefix,
-                ),
+                (q.proto, q.src, q.dst, q.id, q.seq, q.icmp_len, q.prefix),
                 (q.sport, q.dport, q.word),
             )
         },

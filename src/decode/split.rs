@@ -1,20 +1,18 @@
-//! One large classic pcap file, or pcapng file whose head declares its interfaces, read on
-//! several cores. The
-//! file is cut into parts at byte offsets; every part after the first finds its first record by
-//! resynchronizing on record headers or blocks ([`capture::Layout`]) and is read ahead, in
-//! parallel with the first, by a scanner of its own. A part is joined only when the result is what reading the file front to back
-//! gives: it begins exactly where the part before it stopped (so its records are the file's
-//! records, whatever the search guessed), no timestamp goes backwards across its start (records
-//! out of order inside a part are counted there and summed into the file's warning; the search
-//! for late copies then runs over the joined observations, as for a file read whole), and none
-//! of its first frames repeats a frame the part before it ended with (a duplicate across the
-//! cut), and (pcapng) no part declared a section or an interface beyond the file's head nor,
-//! after the first, gave a warning one reading gives once.
-//! Otherwise, or when a part meets the memory budget, the first part reads on alone to
-//! the end, as if the file had never been cut: splitting changes the time it takes, never the
-//! result. Parts read ahead hold their memory apart ([`Budget::take_ahead`]): it makes them give
-//! up, never the first part, which meets the budget where one reading would; they join only
-//! when what they hold fits.
+//! One large classic pcap file, or pcapng file whose head declares its interfaces, read on several
+//! cores. The file is cut into parts at byte offsets; every part after the first finds its first
+//! record by resynchronizing on record headers or blocks ([`capture::Layout`]) and is read ahead,
+//! in parallel with the first, by a scanner of its own. A part is joined only when the result is
+//! what reading the file front to back gives: it begins exactly where the part before it stopped
+//! (so its records are the file's records, whatever the search guessed), no timestamp goes
+//! backwards across its start (records out of order inside a part are counted there and summed into
+//! the file's warning; the search for late copies then runs over the joined observations, as for a
+//! file read whole), and none of its first frames repeats a frame the part before it ended with (a
+//! duplicate across the cut), and (pcapng) no part declared a section or an interface beyond the
+//! file's head nor, after the first, gave a warning one reading gives once. Otherwise, or when a
+//! part meets the memory budget, the first part reads on alone to the end, as if the file had never
+//! been cut: splitting changes the time it takes, never the result. Parts read ahead hold their
+//! memory apart ([`Budget::take_ahead`]): it makes them give up, never the first part, which meets
+//! the budget where one reading would; they join only when what they hold fits.
 
 use super::file::{Ended, FileScan, Part, PointKey, Scanner, MAX_LISTED};
 use super::{Budget, Progress};
@@ -38,7 +36,7 @@ pub struct Split {
 }
 
 /// Reads `input` in parts of at least `min_part` bytes, when it is a regular file holding an
-/// uncompressed classic pcap capture, or pcapng capture whose head declares one interface,
+/// uncompressed classic pcap capture, or pcapng capture whose head declares its interfaces,
 /// large enough for two parts and there are two cores;
 /// `None` (nothing read) otherwise.
 pub fn read(
